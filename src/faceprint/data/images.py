@@ -1,0 +1,73 @@
+"""Robust image loading: any image Pillow opens becomes 8-bit RGB, or a clear ``ImageLoadError``."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "ImageLoadError", "load_rgb", "to_rgb"]
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".pgm", ".ppm", ".pbm", ".tif", ".tiff", ".webp"})
+DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb limit
+
+
+class ImageLoadError(ValueError):
+    """An image could not be read; the message says why in one line."""
+
+
+def _high_bit_depth_to_8bit(img: Image.Image) -> Image.Image:
+    arr = np.asarray(img)
+    if img.mode == "F":
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        arr = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
+    else:  # I;16* or I (32-bit): use the full range of the stored depth
+        bits = 16 if img.mode.startswith("I;16") or arr.max(initial=0) < 65536 else 32
+        arr = arr.astype(np.float64) / (2**bits - 1) * 255
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), mode="L")
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB: alpha is composited on white, 16-bit is scaled, CMYK converted."""
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+        img = _high_bit_depth_to_8bit(img)
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        img = img.convert("RGBA")
+        bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(bg, img)
+    return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def load_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open ``path`` as an RGB image honouring EXIF orientation; first frame of animations.
+
+    Raises:
+        ImageLoadError: missing, empty, truncated, non-image, or larger than ``max_pixels``.
+    """
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise ImageLoadError(f"{path}: empty file (0 bytes)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > max_pixels:
+                    raise ImageLoadError(f"{path}: {img.width}×{img.height} exceeds the {max_pixels:,}-pixel limit (decompression bomb?)")
+                img.seek(0)
+                img.load()
+                img = ImageOps.exif_transpose(img) or img
+                return to_rgb(img)
+    except ImageLoadError:
+        raise
+    except FileNotFoundError:
+        raise ImageLoadError(f"{path}: no such file") from None
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"{path}: not an image Pillow can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageLoadError(f"{path}: refused as a decompression bomb ({exc})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(f"{path}: unreadable or truncated image ({exc})") from None
