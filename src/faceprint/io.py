@@ -55,7 +55,7 @@ def _atomic_write(target: str | os.PathLike[str], mode: str, write: Callable[[IO
         write(fh)
 
 
-def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
+def atomic_write_bytes(target: str | os.PathLike[str], data: bytes | memoryview) -> None:
     """Write ``data`` to ``target`` atomically."""
     _atomic_write(target, "wb", lambda fh: fh.write(data))
 

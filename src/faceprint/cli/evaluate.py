@@ -1,0 +1,112 @@
+"""``faceprint eval`` and ``faceprint embed``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from faceprint.cli.common import console, err_console, metrics_table, write_json
+
+__all__ = ["embed_cmd", "eval_cmd"]
+
+
+def _embedder(checkpoint: Optional[Path], pixels: bool, image_size: Optional[int]) -> tuple[object, int, str]:
+    from faceprint.embedding import pixel_embed_fn
+    from faceprint.training.checkpoint import load_model
+
+    if pixels == (checkpoint is not None):
+        raise typer.BadParameter("give exactly one of --checkpoint CKPT or --pixels")
+    if pixels:
+        return pixel_embed_fn, image_size or 64, "raw pixels"
+    assert checkpoint is not None
+    model, arch = load_model(checkpoint)
+    return model, image_size or arch["image_size"], f"{arch['backbone']} ({checkpoint.name})"
+
+
+def eval_cmd(
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run folder.")] = None,
+    pixels: Annotated[bool, typer.Option(help="Evaluate raw pixels instead of a model (baseline).")] = False,
+    pairs: Annotated[Optional[Path], typer.Option(help="LFW-format pairs file.")] = None,
+    images: Annotated[Optional[Path], typer.Option(help="Image root for --pairs.")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Identity folder of held-out identities (pairs are generated).")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Input size (default: the checkpoint's).")] = None,
+    flip: Annotated[bool, typer.Option(help="Concatenate embeddings of flipped images.")] = False,
+    metric: Annotated[str, typer.Option(help="squared_l2, cosine or angular.")] = "squared_l2",
+    pairs_per_fold: Annotated[int, typer.Option(help="Generated pairs per fold (with --data).")] = 600,
+    seed: Annotated[int, typer.Option(help="Seed for generated pairs.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Embedding batch size.")] = 64,
+    roc: Annotated[Optional[Path], typer.Option(help="Write the ROC curve PNG here.")] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the metrics JSON here.")] = None,
+) -> None:
+    """Verification (10-fold accuracy, VAL@FAR, AUC, EER) and, with --data, identification (rank-1, MAP@R)."""
+    from rich.progress import Progress
+
+    from faceprint.data.folder import scan_identity_folder
+    from faceprint.evaluation import evaluate_folder, evaluate_pair_list, read_lfw_pairs, save_roc
+
+    fn, size, name = _embedder(checkpoint, pixels, image_size)
+    if (pairs is None) == (data is None):
+        raise typer.BadParameter("give either --pairs FILE --images DIR or --data DIR")
+    with Progress(console=err_console, transient=True) as progress:
+        if pairs is not None:
+            plist = read_lfw_pairs(pairs, images or pairs.parent)
+            task = progress.add_task("embedding", total=len(plist.unique_paths()))
+            report = evaluate_pair_list(fn, plist, size, flip, metric, batch_size,  # type: ignore[arg-type]
+                                        on_batch=lambda n: progress.update(task, completed=n))
+            if plist.missing:
+                err_console.print(f"skipped {plist.missing} pairs with missing files")
+        else:
+            assert data is not None
+            folder = scan_identity_folder(data)
+            task = progress.add_task("embedding", total=len(folder))
+            report = evaluate_folder(fn, folder, size, pairs_per_fold, seed, flip, metric, batch_size,  # type: ignore[arg-type]
+                                     on_batch=lambda n: progress.update(task, completed=n))
+    for path, reason in report.failed:
+        err_console.print(f"skipped {reason}")
+    summary = report.summary()
+    console.print(metrics_table(f"{report.n_pairs} pairs, {report.n_images} images", {name: summary}))
+    if roc is not None:
+        save_roc(roc, {name: report.verification})
+        err_console.print(f"wrote {roc}")
+    write_json(json_path, {"embedding": name, **summary, "fold_accuracy": report.verification.fold_accuracy})
+
+
+def embed_cmd(
+    source: Annotated[Path, typer.Argument(help="An image, or a folder searched recursively for images.")],
+    checkpoint: Annotated[Path, typer.Option(help="Checkpoint file or run folder.")],
+    out: Annotated[Path, typer.Option(help="Output prefix: writes PREFIX.npy and PREFIX.csv.")] = Path("embeddings"),
+    image_size: Annotated[Optional[int], typer.Option(help="Input size (default: the checkpoint's).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Embedding batch size.")] = 64,
+) -> None:
+    """Write embeddings (N×D float32 .npy) and the matching image paths (.csv row i = embedding i)."""
+    import csv
+    import io
+
+    import numpy as np
+
+    from faceprint.data.images import IMAGE_EXTENSIONS
+    from faceprint.embedding import embed_paths
+    from faceprint.io import atomic_path, atomic_write_text
+
+    fn, size, _ = _embedder(checkpoint, False, image_size)
+    if source.is_dir():
+        paths = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    elif source.exists():
+        paths = [source]
+    else:
+        raise typer.BadParameter(f"{source} does not exist")
+    emb, ok, failed = embed_paths(fn, paths, size, batch_size)  # type: ignore[arg-type]
+    for _, reason in failed:
+        err_console.print(f"skipped {reason}")
+    if not ok:
+        raise typer.BadParameter(f"no readable image under {source}")
+    with atomic_path(out.with_suffix(".npy")) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, emb.astype(np.float32))
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["index", "path"])
+    writer.writerows([i, str(p)] for i, p in enumerate(ok))
+    atomic_write_text(out.with_suffix(".csv"), buf.getvalue())
+    console.print(f"wrote {len(ok)} embeddings of dimension {emb.shape[1]} to {out.with_suffix('.npy')} and {out.with_suffix('.csv')}")

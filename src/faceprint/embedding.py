@@ -1,0 +1,97 @@
+"""Turn images into embeddings: ``embed(model, images)`` for paths, Pillow images or tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from faceprint.data.images import ImageLoadError, load_rgb, to_rgb
+from faceprint.data.transforms import fixed_standardize, pil_to_uint8
+
+__all__ = ["EmbedFn", "ImageInput", "embed", "embed_paths", "infer", "model_embed_fn", "pixel_embed_fn"]
+
+ImageInput = str | Path | Image.Image | np.ndarray
+EmbedFn = Callable[[torch.Tensor], torch.Tensor]
+"""Maps a standardized (N, 3, S, S) batch to (N, D) embeddings."""
+
+
+def model_embed_fn(model: torch.nn.Module) -> EmbedFn:
+    """Wrap a model for inference (eval mode, no gradients)."""
+    model.eval()
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return model(x)
+
+    return fn
+
+
+def pixel_embed_fn(x: torch.Tensor) -> torch.Tensor:
+    """The raw-pixel baseline: the standardized image flattened and L2-normalized."""
+    return F.normalize(x.flatten(1), dim=1)
+
+
+def _to_uint8(image: ImageInput, size: int) -> torch.Tensor:
+    if isinstance(image, (str, Path)):
+        return pil_to_uint8(load_rgb(image), size)
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image if image.dtype == np.uint8 else np.clip(image, 0, 255).astype(np.uint8))
+    if isinstance(image, Image.Image):
+        return pil_to_uint8(to_rgb(image), size)
+    raise TypeError(f"unsupported image type {type(image).__name__}")
+
+
+def _run(fn: EmbedFn, batch: torch.Tensor, flip: bool) -> torch.Tensor:
+    out = fn(batch)
+    return torch.cat([out, fn(batch.flip(-1))], dim=1) if flip else out
+
+
+def embed(fn_or_model: EmbedFn | torch.nn.Module, images: Sequence[ImageInput] | torch.Tensor, image_size: int = 160,
+          batch_size: int = 64, flip: bool = False) -> np.ndarray:
+    """Embed images; with ``flip`` each embedding is [emb(x) ‖ emb(flipped x)] (not re-normalized).
+
+    A tensor input must already be standardized (N, 3, S, S); other inputs are loaded, resized and
+    standardized with (x − 127.5)/128.
+    """
+    fn = model_embed_fn(fn_or_model) if isinstance(fn_or_model, torch.nn.Module) else fn_or_model
+    if isinstance(images, torch.Tensor):
+        chunks = [_run(fn, images[i : i + batch_size], flip) for i in range(0, len(images), batch_size)]
+    else:
+        chunks = []
+        for i in range(0, len(images), batch_size):
+            batch = torch.stack([_to_uint8(im, image_size) for im in images[i : i + batch_size]])
+            chunks.append(_run(fn, fixed_standardize(batch), flip))
+    return torch.cat(chunks).float().numpy() if chunks else np.zeros((0, 0), np.float32)
+
+
+def infer(model: torch.nn.Module, image: ImageInput, image_size: int = 160) -> np.ndarray:
+    """One image → one embedding vector."""
+    return embed(model, [image], image_size=image_size)[0]
+
+
+def embed_paths(
+    fn_or_model: EmbedFn | torch.nn.Module, paths: Sequence[Path], image_size: int, batch_size: int = 64,
+    flip: bool = False, on_batch: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, list[Path], list[tuple[Path, str]]]:
+    """Embed files, skipping unreadable ones: (embeddings, embedded paths, [(failed path, reason)])."""
+    fn = model_embed_fn(fn_or_model) if isinstance(fn_or_model, torch.nn.Module) else fn_or_model
+    out, ok, failed = [], [], []
+    for i in range(0, len(paths), batch_size):
+        tensors = []
+        for p in paths[i : i + batch_size]:
+            try:
+                tensors.append(_to_uint8(p, image_size))
+                ok.append(Path(p))
+            except ImageLoadError as exc:
+                failed.append((Path(p), str(exc)))
+        if tensors:
+            out.append(_run(fn, fixed_standardize(torch.stack(tensors)), flip))
+        if on_batch is not None:
+            on_batch(min(i + batch_size, len(paths)))
+    emb = torch.cat(out).float().numpy() if out else np.zeros((0, 0), np.float32)
+    return emb, ok, failed

@@ -1,0 +1,82 @@
+"""Evaluate an embedding function on a pairs file or a held-out identity folder; ROC plots and tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from faceprint.data.folder import IdentityFolder
+from faceprint.embedding import EmbedFn, embed_paths
+from faceprint.evaluation.identification import IdentificationResult, evaluate_identification
+from faceprint.evaluation.pairs import PairList, generate_pairs
+from faceprint.evaluation.plots import line_chart
+from faceprint.evaluation.verification import Metric, VerificationResult, evaluate_verification
+
+__all__ = ["EvalReport", "evaluate_folder", "evaluate_pair_list", "save_roc"]
+
+
+@dataclass
+class EvalReport:
+    """Verification (and, for identity folders, identification) figures of one embedding."""
+
+    verification: VerificationResult
+    identification: IdentificationResult | None
+    n_pairs: int
+    n_images: int
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """Scalar figures, JSON-ready; ``rank1``/``map_at_r`` are None without identities."""
+        d: dict[str, Any] = self.verification.summary()
+        d["rank1"] = self.identification.rank1 if self.identification else None
+        d["map_at_r"] = self.identification.map_at_r if self.identification else None
+        d.update(n_pairs=self.n_pairs, n_images=self.n_images, n_failed=len(self.failed))
+        return d
+
+
+def _pair_rows(pairs: PairList, paths: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    row = {p: i for i, p in enumerate(paths)}
+    keep = [k for k in range(len(pairs)) if pairs.first[k] in row and pairs.second[k] in row]
+    a = np.array([row[pairs.first[k]] for k in keep], dtype=int)
+    b = np.array([row[pairs.second[k]] for k in keep], dtype=int)
+    return a, b, pairs.issame[keep]
+
+
+def evaluate_pair_list(
+    fn: EmbedFn | torch.nn.Module, pairs: PairList, image_size: int, flip: bool = False, metric: Metric = "squared_l2",
+    batch_size: int = 64, on_batch: Callable[[int], None] | None = None,
+) -> EvalReport:
+    """Embed each image of ``pairs`` once and run the 10-fold protocol; unreadable images drop their pairs."""
+    paths = pairs.unique_paths()
+    emb, ok, failed = embed_paths(fn, paths, image_size, batch_size, flip, on_batch)
+    a, b, same = _pair_rows(pairs, ok)
+    result = evaluate_verification(emb[a], emb[b], same, metric=metric, n_folds=pairs.n_folds)
+    return EvalReport(result, None, len(a), len(ok), failed)
+
+
+def evaluate_folder(
+    fn: EmbedFn | torch.nn.Module, folder: IdentityFolder, image_size: int, pairs_per_fold: int = 600, seed: int = 0,
+    flip: bool = False, metric: Metric = "squared_l2", batch_size: int = 64,
+    on_batch: Callable[[int], None] | None = None,
+) -> EvalReport:
+    """Verification on seeded pairs drawn from ``folder`` plus leave-one-out identification."""
+    pairs = generate_pairs(folder, pairs_per_fold=pairs_per_fold, seed=seed)
+    emb, ok, failed = embed_paths(fn, folder.paths, image_size, batch_size, flip, on_batch)
+    a, b, same = _pair_rows(pairs, ok)
+    result = evaluate_verification(emb[a], emb[b], same, metric=metric, n_folds=pairs.n_folds)
+    label_of = dict(zip(folder.paths, folder.labels))
+    labels = torch.tensor([label_of[p] for p in ok])
+    ident = evaluate_identification(torch.from_numpy(emb), labels)
+    return EvalReport(result, ident, len(a), len(ok), failed)
+
+
+def save_roc(path: str | Path, results: dict[str, VerificationResult]) -> Path:
+    """ROC curves (fold-averaged TPR against FPR) of several embeddings in one PNG."""
+    series = [(f"{name} (AUC {r.auc:.3f})", r.fpr, r.tpr) for name, r in results.items()]
+    return line_chart(path, series, "ROC (10-fold mean)", "false accept rate", "true accept rate",
+                      xlim=(0, 1), ylim=(0, 1), diagonal=True)

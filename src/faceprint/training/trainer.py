@@ -1,0 +1,190 @@
+"""The triplet-loss training loop: P×K batches, online mining, atomic checkpoints, exact resume."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch.utils.data import DataLoader
+
+from faceprint.backbones import create_backbone
+from faceprint.config import Config, config_to_dict
+from faceprint.data.dataset import FaceDataset, collate
+from faceprint.data.sampler import PKSampler
+from faceprint.data.transforms import Augment
+from faceprint.evaluation.report import evaluate_folder
+from faceprint.io import atomic_write_json
+from faceprint.losses import LossResult, TripletMarginLoss
+from faceprint.miners import create_miner
+from faceprint.training.checkpoint import (
+    CheckpointError, check_architecture, find_checkpoints, latest_checkpoint, load_checkpoint, save_checkpoint,
+)
+from faceprint.training.data_setup import PreparedData, prepare_data
+from faceprint.training.optim import create_optimizer, create_scheduler
+from faceprint.training.tensorboard import TensorBoardLogger
+
+__all__ = ["NonFiniteLossError", "TrainResult", "Trainer", "TrainingError", "train"]
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on; the message says why and what was kept."""
+
+
+class NonFiniteLossError(TrainingError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainResult:
+    """Where a run ended and what it measured on the validation identities."""
+
+    run_dir: Path
+    step: int
+    checkpoint: Path | None
+    finished: bool
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Trainer:
+    """Owns the model, optimizer, scheduler and sampler of one run folder."""
+
+    def __init__(self, cfg: Config, resume: bool = False, progress: bool = True, data: PreparedData | None = None) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(cfg.train.out)
+        self.show_progress = progress
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        existing = find_checkpoints(self.run_dir)
+        if existing and not resume:
+            raise TrainingError(f"{self.run_dir} already holds checkpoints; pass --resume to continue it or choose another --out")
+        self.data = data or prepare_data(cfg.data)
+        torch.manual_seed(cfg.train.seed)
+        self.model = create_backbone(cfg.model.backbone, embedding_dim=cfg.model.embedding_dim)
+        self.optimizer = create_optimizer(self.model.parameters(), cfg.optim)
+        self.scheduler = create_scheduler(self.optimizer, cfg.train.steps, cfg.optim)
+        self.sampler = PKSampler(self.data.train.labels, cfg.train.p, cfg.train.k, seed=cfg.train.seed)
+        self.miner = create_miner(cfg.loss.miner, distance=cfg.loss.distance)
+        self.loss_fn = TripletMarginLoss(cfg.loss.margin, cfg.loss.distance, cfg.loss.reduction, cfg.loss.soft)  # type: ignore[arg-type]
+        self.dataset = FaceDataset(
+            self.data.train, cfg.data.image_size, cfg.data.load_size,
+            Augment() if cfg.data.augment else Augment(crop_scale=1.0, flip=False, brightness=0, contrast=0, saturation=0),
+            cache=cfg.data.cache,
+        )
+        self.step = 0
+        self.history: list[dict[str, Any]] = []
+        self.last_checkpoint: Path | None = None
+        if resume and existing:
+            self._restore()
+
+    def _restore(self) -> None:
+        path = latest_checkpoint(self.run_dir)
+        if path is None:
+            raise CheckpointError(f"no loadable checkpoint in {self.run_dir}")
+        state = load_checkpoint(path)
+        check_architecture(state, self.cfg.model.backbone, self.cfg.model.embedding_dim, str(path))
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.step = int(state["step"])
+        self.history = list(state["metrics"].get("history", []))
+        self.last_checkpoint = path
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "step": self.step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "rng": {"torch": torch.get_rng_state()},
+            "sampler": {"step": self.step, "seed": self.cfg.train.seed},
+            "arch": {"backbone": self.cfg.model.backbone, "embedding_dim": self.cfg.model.embedding_dim,
+                     "image_size": self.cfg.data.image_size},
+            "config": config_to_dict(self.cfg), "metrics": {"history": self.history},
+        }
+
+    def save(self) -> Path:
+        """Write a checkpoint for the current step and prune old ones."""
+        path = save_checkpoint(self.run_dir / "checkpoints" / f"step_{self.step:07d}.pt", self._state())
+        self.last_checkpoint = path
+        for old in find_checkpoints(self.run_dir)[: -max(self.cfg.train.keep_checkpoints, 1)]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> LossResult:
+        """One optimizer step on a batch; raises NonFiniteLossError before touching the weights."""
+        self.model.train()
+        emb = self.model(images)
+        triplets = self.miner(emb, labels)
+        result = self.loss_fn(emb, labels, triplets)
+        if not torch.isfinite(result.loss):
+            where = f"; the last good checkpoint {self.last_checkpoint} is intact" if self.last_checkpoint else ""
+            raise NonFiniteLossError(
+                f"loss became {float(result.loss.detach())} at step {self.step + 1}: training stopped{where}. "
+                "Lower optim.lr or check the data."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        result.loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return result
+
+    def validate(self, logger: TensorBoardLogger | None) -> dict[str, Any] | None:
+        """Held-out verification on the validation identities (None when there are none)."""
+        if self.data.val is None:
+            return None
+        report = evaluate_folder(self.model, self.data.val, self.cfg.data.image_size,
+                                 self.cfg.train.eval_pairs_per_fold, seed=self.cfg.train.seed)
+        self.model.train()
+        metrics = {"step": self.step, **report.summary()}
+        self.history.append(metrics)
+        if logger is not None:
+            logger.validation(self.step, metrics)
+            logger.projector(self.step, self.model, self.data.val, self.cfg.data.image_size, self.cfg.train.projector_samples)
+        return metrics
+
+    def _loader(self, stop: int) -> DataLoader:
+        return DataLoader(self.dataset, batch_sampler=list(self.sampler.iterate(self.step, stop)),  # type: ignore[arg-type]
+                          collate_fn=collate, num_workers=self.cfg.data.workers)
+
+    def run(self, stop_after: int | None = None, on_step: Callable[[int, LossResult], None] | None = None) -> TrainResult:
+        """Train until ``train.steps`` (or ``stop_after`` total steps), checkpointing as configured."""
+        t = self.cfg.train
+        stop = min(t.steps, stop_after) if stop_after is not None else t.steps
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.run_dir / "config.json", config_to_dict(self.cfg))
+        atomic_write_json(self.run_dir / "data.json", self.data.report())
+        logger = TensorBoardLogger(self.run_dir / "tb")
+        progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                            TimeElapsedColumn(), TimeRemainingColumn(), disable=not self.show_progress, transient=False)
+        try:
+            with progress:
+                task = progress.add_task("train", total=t.steps, completed=self.step, info="")
+                for images, labels in self._loader(stop) if self.step < stop else []:
+                    result = self.train_step(images, labels)
+                    if self.step % t.log_every == 0 or self.step == stop:
+                        logger.step(self.step, result, self.optimizer.param_groups[0]["lr"])
+                    if on_step is not None:
+                        on_step(self.step, result)
+                    info = f"loss {float(result.loss.detach()):.4f} active {result.active_fraction:.2f}"
+                    if t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
+                        m = self.validate(logger)
+                        info += f" val acc {m['accuracy']:.3f}" if m else ""
+                    progress.update(task, completed=self.step, info=info)
+                    if self.step % t.checkpoint_every == 0 or self.step == stop:
+                        self.save()
+        except KeyboardInterrupt:
+            self.save()
+            raise
+        finally:
+            logger.close()
+        if self.last_checkpoint is None or self.step != int(self.last_checkpoint.stem.split("_")[1]):
+            self.save()
+        return TrainResult(self.run_dir, self.step, self.last_checkpoint, self.step >= t.steps, self.history)
+
+
+def train(cfg: Config, resume: bool = False, stop_after: int | None = None, progress: bool = True) -> TrainResult:
+    """Train (or resume) the run described by ``cfg``; see :class:`Trainer`."""
+    return Trainer(cfg, resume=resume, progress=progress).run(stop_after=stop_after)

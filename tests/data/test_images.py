@@ -1,0 +1,86 @@
+"""Image loading over the bad-input corpus: every mode becomes RGB, every bad file a clear one-line error."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceprint.data.images import ImageLoadError, load_rgb
+
+
+def _save(path: Path, img: Image.Image, **kw: object) -> Path:
+    img.save(path, **kw)
+    return path
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "LA", "CMYK", "P", "1", "I;16", "I", "F"])
+def test_modes_become_rgb(tmp_path: Path, mode: str) -> None:
+    base = Image.fromarray(np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8))
+    if mode == "I;16":
+        img = Image.fromarray((np.arange(600).reshape(20, 30) * 100).astype(np.uint16))
+    elif mode == "F":
+        img = Image.fromarray(np.linspace(0, 1, 600, dtype=np.float32).reshape(20, 30))
+    else:
+        img = base.convert(mode)
+    ext = {"CMYK": ".jpg", "F": ".tif", "I": ".tif"}.get(mode, ".png")
+    out = load_rgb(_save(tmp_path / f"x{ext}", img))
+    assert out.mode == "RGB" and out.size == (30, 20)
+
+
+def test_16bit_png_uses_full_range(tmp_path: Path) -> None:
+    arr = np.full((4, 4), 65535, np.uint16)
+    arr[0, 0] = 0
+    out = np.asarray(load_rgb(_save(tmp_path / "x.png", Image.fromarray(arr))))
+    assert out[1, 1, 0] == 255 and out[0, 0, 0] == 0
+
+
+def test_palette_transparency_composited_on_white(tmp_path: Path) -> None:
+    img = Image.new("P", (4, 4), 0)
+    img.putpalette([0, 0, 0] + [255, 0, 0] * 255)
+    img.info["transparency"] = 0
+    out = np.asarray(load_rgb(_save(tmp_path / "x.png", img, transparency=0)))
+    assert (out == 255).all()
+
+
+def test_exif_orientation_is_honoured(tmp_path: Path) -> None:
+    img = Image.new("RGB", (40, 20), "red")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    out = load_rgb(_save(tmp_path / "x.jpg", img, exif=exif))
+    assert out.size == (20, 40)
+
+
+def test_animated_gif_first_frame(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (8, 8), c) for c in ("red", "blue")]
+    path = tmp_path / "x.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    assert np.asarray(load_rgb(path))[0, 0, 0] > 200
+
+
+@pytest.mark.parametrize("case", ["empty", "truncated_jpeg", "truncated_png", "text_as_jpg", "html", "missing"])
+def test_bad_files_raise_clear_errors(tmp_path: Path, case: str) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), "green").save(buf, format="JPEG" if "jpeg" in case else "PNG")
+    data = {"empty": b"", "truncated_jpeg": buf.getvalue()[:200], "truncated_png": buf.getvalue()[:60],
+            "text_as_jpg": b"hello, I am not an image\n", "html": b"<html><svg></svg></html>"}
+    path = tmp_path / f"{case}.jpg"
+    if case != "missing":
+        path.write_bytes(data[case])
+    with pytest.raises(ImageLoadError) as err:
+        load_rgb(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_decompression_bomb_refused(tmp_path: Path) -> None:
+    path = _save(tmp_path / "big.png", Image.new("L", (400, 300)))
+    with pytest.raises(ImageLoadError, match="pixel limit"):
+        load_rgb(path, max_pixels=100_000)
+    assert load_rgb(path).size == (400, 300)
+
+
+def test_one_pixel_image(tmp_path: Path) -> None:
+    assert load_rgb(_save(tmp_path / "x.png", Image.new("RGB", (1, 1)))).size == (1, 1)
