@@ -30,7 +30,7 @@ def synth(
     out: Annotated[Path, typer.Argument(help="Output folder (OUT/<identity>/<image>.png).")],
     identities: Annotated[int, typer.Option(help="Number of identities.")] = 200,
     images_per_identity: Annotated[int, typer.Option(help="Images per identity.")] = 12,
-    size: Annotated[int, typer.Option(help="Image side in pixels.")] = 72,
+    size: Annotated[int, typer.Option(help="Image side in pixels.")] = 64,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same dataset).")] = 0,
 ) -> None:
     """Write a procedural face-like identity dataset (resumable: existing images are kept)."""
