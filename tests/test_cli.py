@@ -40,6 +40,8 @@ def test_synth_train_eval_embed(tmp_path: Path) -> None:
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert {"accuracy", "accuracy_std", "val", "far", "auc", "eer", "rank1", "map_at_r"} <= metrics.keys()
     assert (tmp_path / "roc.png").read_bytes()[:4] == b"\x89PNG"
+    _ok(["eval", "--checkpoint", str(ckpt), "--split", "val", "--pairs-per-fold", "10", "--json", str(tmp_path / "v.json")])
+    assert json.loads((tmp_path / "v.json").read_text())["n_images"] == 12  # 3 of 12 identities × 4 images
     _ok(["embed", str(data / "id_0000"), "--checkpoint", str(ckpt), "--out", str(tmp_path / "emb")])
     emb = np.load(tmp_path / "emb.npy")
     rows = (tmp_path / "emb.csv").read_text().splitlines()

@@ -79,3 +79,24 @@ def test_too_few_identities_is_a_clear_error(tiny_faces: Path, tmp_path: Path) -
 
     with pytest.raises(DatasetError, match="P=40 identities per batch"):
         train(_cfg(tiny_faces, tmp_path / "r", **{"train.p": 40}), progress=False)
+
+
+def test_bad_files_and_small_identities_are_skipped_and_reported(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from faceprint.data.synth import write_synthetic_dataset
+
+    root = write_synthetic_dataset(tmp_path / "d", identities=10, images_per_identity=4, size=32, seed=2)
+    (root / "empty").mkdir()
+    (root / "lonely").mkdir()
+    shutil.copy(root / "id_0000" / "0000.png", root / "lonely" / "one.png")
+    (root / "id_0001" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (root / "id_0002" / "zero.png").write_bytes(b"")
+    result = train(_cfg(root, tmp_path / "r", steps=2, **{"data.val_fraction": 0.0, "data.test_fraction": 0.0,
+                                                         "data.min_images": 1}), progress=False)
+    assert result.finished
+    report = json.loads((tmp_path / "r" / "data.json").read_text())
+    skipped = {Path(s["path"]).name for s in report["skipped"]}
+    assert skipped == {"empty", "corrupt.jpg", "zero.png"}
+    assert "lonely" in report["split"]["train"]  # kept in the data, never sampled (no positive pair)

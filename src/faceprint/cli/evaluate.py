@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from faceprint.cli.common import console, err_console, metrics_table, write_json
+
+if TYPE_CHECKING:
+    from faceprint.data.folder import IdentityFolder
 
 __all__ = ["embed_cmd", "eval_cmd"]
 
@@ -25,12 +28,27 @@ def _embedder(checkpoint: Optional[Path], pixels: bool, image_size: Optional[int
     return model, image_size or arch["image_size"], f"{arch['backbone']} ({checkpoint.name})"
 
 
+def _split_folder(checkpoint: Optional[Path], split: Optional[str]) -> "IdentityFolder":
+    """The val/test identities of the run that wrote ``checkpoint`` (same config, same seeded split)."""
+    from faceprint.config import config_from_dict
+    from faceprint.training import load_checkpoint, prepare_data
+
+    if checkpoint is None or split not in ("val", "test"):
+        raise typer.BadParameter("--split needs --checkpoint and one of: val, test")
+    prepared = prepare_data(config_from_dict(load_checkpoint(checkpoint)["config"]).data)
+    folder = getattr(prepared, split)
+    if folder is None:
+        raise typer.BadParameter(f"the run has no {split} identities")
+    return folder
+
+
 def eval_cmd(
     checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run folder.")] = None,
     pixels: Annotated[bool, typer.Option(help="Evaluate raw pixels instead of a model (baseline).")] = False,
     pairs: Annotated[Optional[Path], typer.Option(help="LFW-format pairs file.")] = None,
     images: Annotated[Optional[Path], typer.Option(help="Image root for --pairs.")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Identity folder of held-out identities (pairs are generated).")] = None,
+    split: Annotated[Optional[str], typer.Option(help="val or test: the checkpoint's own held-out identities.")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Input size (default: the checkpoint's).")] = None,
     flip: Annotated[bool, typer.Option(help="Concatenate embeddings of flipped images.")] = False,
     metric: Annotated[str, typer.Option(help="squared_l2, cosine or angular.")] = "squared_l2",
@@ -47,8 +65,8 @@ def eval_cmd(
     from faceprint.evaluation import evaluate_folder, evaluate_pair_list, read_lfw_pairs, save_roc
 
     fn, size, name = _embedder(checkpoint, pixels, image_size)
-    if (pairs is None) == (data is None):
-        raise typer.BadParameter("give either --pairs FILE --images DIR or --data DIR")
+    if sum(x is not None for x in (pairs, data, split)) != 1:
+        raise typer.BadParameter("give one of --pairs FILE --images DIR, --data DIR, or --split val|test")
     with Progress(console=err_console, transient=True) as progress:
         if pairs is not None:
             plist = read_lfw_pairs(pairs, images or pairs.parent)
@@ -58,8 +76,7 @@ def eval_cmd(
             if plist.missing:
                 err_console.print(f"skipped {plist.missing} pairs with missing files")
         else:
-            assert data is not None
-            folder = scan_identity_folder(data)
+            folder = scan_identity_folder(data) if data is not None else _split_folder(checkpoint, split)
             task = progress.add_task("embedding", total=len(folder))
             report = evaluate_folder(fn, folder, size, pairs_per_fold, seed, flip, metric, batch_size,  # type: ignore[arg-type]
                                      on_batch=lambda n: progress.update(task, completed=n))
