@@ -6,7 +6,7 @@ from typing import Literal
 
 import torch
 
-__all__ = ["DistanceName", "pairwise_distance", "paired_distance"]
+__all__ = ["DistanceName", "pairwise_distance", "paired_distance", "safe_sqrt"]
 
 DistanceName = Literal["squared_l2", "l2", "cosine"]
 
@@ -17,7 +17,7 @@ def _squared_l2(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (xx - 2.0 * (x @ y.T) + yy.T).clamp_min(0.0)
 
 
-def _safe_sqrt(d2: torch.Tensor) -> torch.Tensor:
+def safe_sqrt(d2: torch.Tensor) -> torch.Tensor:
     """sqrt with a finite (zero) gradient where the squared distance is exactly zero."""
     zero = d2 == 0
     return torch.sqrt(d2 + zero.to(d2.dtype) * 1e-16) * (~zero).to(d2.dtype)
@@ -34,7 +34,7 @@ def pairwise_distance(x: torch.Tensor, y: torch.Tensor | None = None, kind: Dist
     if kind == "squared_l2":
         return _squared_l2(x, y)
     if kind == "l2":
-        return _safe_sqrt(_squared_l2(x, y))
+        return safe_sqrt(_squared_l2(x, y))
     if kind == "cosine":
         xn = torch.nn.functional.normalize(x, dim=1)
         yn = torch.nn.functional.normalize(y, dim=1)
@@ -52,5 +52,5 @@ def paired_distance(x: torch.Tensor, y: torch.Tensor, kind: DistanceName = "squa
     if kind == "squared_l2":
         return d2
     if kind == "l2":
-        return _safe_sqrt(d2)
+        return safe_sqrt(d2)
     raise ValueError(f"unknown distance {kind!r}; choose squared_l2, l2 or cosine")

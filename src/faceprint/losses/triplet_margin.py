@@ -1,40 +1,24 @@
-"""The triplet margin loss of FaceNet: [d(a, p) - d(a, n) + margin]_+ over mined triplets."""
+"""The triplet margin loss of FaceNet: [d(a, p) − d(a, n) + margin]_+ over mined or all valid triplets."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
-from faceprint.distances import DistanceName, paired_distance
-from faceprint.miners.all_triplets import AllTripletsMiner
-from faceprint.miners.base import Triplets, check_embeddings
+from faceprint.distances import DistanceName, paired_distance, pairwise_distance
+from faceprint.losses.base import LossResult, make_result
+from faceprint.miners.base import Triplets, check_embeddings, label_masks, pair_blocks
 
-__all__ = ["LossResult", "Reduction", "TripletMarginLoss"]
+__all__ = ["Reduction", "TripletMarginLoss"]
 
 Reduction = Literal["mean", "mean_nonzero", "sum"]
 
 
-@dataclass(frozen=True)
-class LossResult:
-    """The loss tensor and the per-call diagnostics the trainer logs."""
-
-    loss: torch.Tensor
-    n_triplets: int
-    n_active: int
-    mean_ap: float
-    mean_an: float
-
-    @property
-    def active_fraction(self) -> float:
-        """Share of triplets that violate the margin (and so carry a gradient)."""
-        return self.n_active / self.n_triplets if self.n_triplets else 0.0
-
-
 class TripletMarginLoss:
-    """Triplet loss over given (or all valid) triplets.
+    """Triplet loss over given triplets, or over every valid triplet when none are given.
 
     Args:
         margin: the alpha of FaceNet (0.2 for squared L2 on the unit sphere).
@@ -42,47 +26,66 @@ class TripletMarginLoss:
         reduction: ``mean`` over all triplets, ``mean_nonzero`` over triplets with positive loss
             (what batch-all uses), or ``sum``.
         soft: use the soft margin log(1 + exp(x)) instead of the hinge.
+        collapse_threshold: warn (CollapseWarning) when the batch spread falls below it.
+
+    Without triplets (batch-all) the loss is computed in blocks of anchor-positive pairs, with
+    activation checkpointing, so memory stays O(B²) instead of O(B³) (batch 4096 fits on a laptop).
     """
 
     def __init__(
-        self,
-        margin: float = 0.2,
-        distance: DistanceName = "squared_l2",
-        reduction: Reduction = "mean",
-        soft: bool = False,
+        self, margin: float = 0.2, distance: DistanceName = "squared_l2", reduction: Reduction = "mean",
+        soft: bool = False, collapse_threshold: float = 1e-3,
     ) -> None:
         if reduction not in ("mean", "mean_nonzero", "sum"):
             raise ValueError(f"unknown reduction {reduction!r}; choose mean, mean_nonzero or sum")
-        self.margin = margin
-        self.distance = distance
-        self.reduction = reduction
-        self.soft = soft
+        self.margin, self.distance, self.reduction, self.soft = margin, distance, reduction, soft
+        self.collapse_threshold = collapse_threshold
+
+    def hinge(self, x: torch.Tensor) -> torch.Tensor:
+        return F.softplus(x) if self.soft else F.relu(x)
 
     def per_triplet(self, embeddings: torch.Tensor, triplets: Triplets) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-triplet losses and the anchor-positive and anchor-negative distances."""
         a, p, n = triplets
         d_ap = paired_distance(embeddings[a], embeddings[p], self.distance)
         d_an = paired_distance(embeddings[a], embeddings[n], self.distance)
-        x = d_ap - d_an + self.margin
-        losses = F.softplus(x) if self.soft else F.relu(x)
-        return losses, d_ap, d_an
+        return self.hinge(d_ap - d_an + self.margin), d_ap, d_an
+
+    def reduce(self, total: torch.Tensor, n_triplets: int, n_active: int) -> torch.Tensor:
+        if self.reduction == "sum":
+            return total
+        return total / max(n_active if self.reduction == "mean_nonzero" else n_triplets, 1)
 
     def __call__(self, embeddings: torch.Tensor, labels: torch.Tensor, triplets: Triplets | None = None) -> LossResult:
         check_embeddings(embeddings, labels)
         if triplets is None:
-            triplets = AllTripletsMiner(self.distance)(embeddings, labels)
+            return self._batch_all(embeddings, labels)
         losses, d_ap, d_an = self.per_triplet(embeddings, triplets)
-        n_triplets = int(losses.numel())
-        active = losses > 1e-16
-        n_active = int(active.sum())
-        if n_triplets == 0:
-            loss = embeddings.sum() * 0.0  # keeps the graph so backward() still works
-        elif self.reduction == "sum":
-            loss = losses.sum()
-        elif self.reduction == "mean_nonzero":
-            loss = losses.sum() / max(n_active, 1)
-        else:
-            loss = losses.mean()
-        mean_ap = float(d_ap.detach().mean()) if n_triplets else 0.0
-        mean_an = float(d_an.detach().mean()) if n_triplets else 0.0
-        return LossResult(loss, n_triplets, n_active, mean_ap, mean_an)
+        n, n_active = int(losses.numel()), int((losses > 0).sum())
+        loss = self.reduce(losses.sum(), n, n_active) if n else embeddings.sum() * 0.0
+        return make_result(loss, embeddings, n, n_active, float(d_ap.detach().sum()), float(d_an.detach().sum()),
+                           self.collapse_threshold)
+
+    def _block_sum(self, dist: torch.Tensor, anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+        x = dist[anchors, positives][:, None] - dist[anchors] + self.margin
+        return torch.where(negatives, self.hinge(x), torch.zeros_like(x)).sum()
+
+    def _batch_all(self, embeddings: torch.Tensor, labels: torch.Tensor) -> LossResult:
+        dist = pairwise_distance(embeddings, kind=self.distance)
+        _, neg_mask = label_masks(labels)
+        n = n_active = 0
+        sum_ap = sum_an = 0.0
+        total = embeddings.sum() * 0.0
+        for blk in pair_blocks(dist.detach(), labels):
+            with torch.no_grad():
+                x = blk.d_ap[:, None] - blk.d_an + self.margin
+                cnt = blk.negatives.sum(dim=1)
+                n += int(cnt.sum())
+                n_active += int((blk.negatives & (self.hinge(x) > 0)).sum())
+                sum_ap += float((blk.d_ap * cnt).sum())
+                sum_an += float(torch.where(blk.negatives, blk.d_an, torch.zeros_like(blk.d_an)).sum())
+            if dist.requires_grad:
+                total = total + checkpoint(self._block_sum, dist, blk.anchors, blk.positives, blk.negatives, use_reentrant=False)
+            else:
+                total = total + self._block_sum(dist, blk.anchors, blk.positives, blk.negatives)
+        return make_result(self.reduce(total, n, n_active), embeddings, n, n_active, sum_ap, sum_an, self.collapse_threshold)

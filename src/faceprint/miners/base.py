@@ -1,15 +1,19 @@
-"""Shared pieces of the miners: label masks, input checks and the miner base class."""
+"""Shared pieces of the miners: label masks, blockwise pair enumeration, input checks, the base class."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
 
 import torch
 
 from faceprint.distances import DistanceName, pairwise_distance
 
-__all__ = ["BaseMiner", "Triplets", "check_embeddings", "label_masks"]
+__all__ = ["BaseMiner", "PairBlock", "Triplets", "check_embeddings", "empty_triplets", "label_masks", "pair_blocks"]
 
 Triplets = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 """Index tensors ``(anchors, positives, negatives)`` into the batch, each of shape (T,)."""
+
+MAX_BLOCK_ELEMENTS = 1 << 22  # entries of one (pairs × batch) block: ~16 MB of float32
 
 
 def check_embeddings(embeddings: torch.Tensor, labels: torch.Tensor) -> None:
@@ -33,8 +37,48 @@ def empty_triplets(device: torch.device) -> Triplets:
     return e, e.clone(), e.clone()
 
 
+class PairBlock:
+    """A block of anchor-positive pairs with their distances and each anchor's row of distances."""
+
+    __slots__ = ("anchors", "positives", "d_ap", "d_an", "negatives")
+
+    def __init__(self, anchors: torch.Tensor, positives: torch.Tensor, dist: torch.Tensor, neg_mask: torch.Tensor) -> None:
+        self.anchors, self.positives = anchors, positives
+        self.d_ap = dist[anchors, positives]  # (P,)
+        self.d_an = dist[anchors]  # (P, B): distance from each pair's anchor to every sample
+        self.negatives = neg_mask[anchors]  # (P, B): which samples are valid negatives
+
+
+def pair_blocks(
+    dist: torch.Tensor, labels: torch.Tensor, unique_pairs: bool = False, max_elements: int | None = None,
+) -> Iterator[PairBlock]:
+    """All anchor-positive pairs in (a, p) order, in blocks small enough that P×B stays under ``max_elements``.
+
+    This is how the miners avoid a B×B×B tensor: memory is O(B² + max_elements) whatever the batch.
+    ``unique_pairs`` keeps only a < p (davidsandberg enumerates each pair once).
+    """
+    pos_mask, neg_mask = label_masks(labels)
+    if unique_pairs:
+        pos_mask = torch.triu(pos_mask, diagonal=1)
+    pa, pp = torch.nonzero(pos_mask, as_tuple=True)
+    step = max(1, (max_elements or MAX_BLOCK_ELEMENTS) // max(labels.shape[0], 1))
+    for s in range(0, pa.shape[0], step):
+        yield PairBlock(pa[s : s + step], pp[s : s + step], dist, neg_mask)
+
+
+def concat_triplets(parts: list[Triplets], device: torch.device) -> Triplets:
+    """Join per-block triplets (or return an empty set)."""
+    if not parts:
+        return empty_triplets(device)
+    return tuple(torch.cat([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+
+
 class BaseMiner:
-    """A miner maps (embeddings, labels) to triplet indices; subclasses implement ``mine``."""
+    """A miner maps (embeddings, labels) to triplet indices; subclasses implement ``mine``.
+
+    Random miners draw from the ``generator`` given per call, so a trainer can make every step
+    reproducible (and resumable) by seeding it from (seed, step).
+    """
 
     def __init__(self, distance: DistanceName = "squared_l2") -> None:
         self.distance = distance
@@ -43,10 +87,19 @@ class BaseMiner:
         """The (B, B) distance matrix this miner ranks by."""
         return pairwise_distance(embeddings, kind=self.distance)
 
-    def mine(self, embeddings: torch.Tensor, labels: torch.Tensor) -> Triplets:
+    def mine(self, embeddings: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None) -> Triplets:
         raise NotImplementedError
 
-    def __call__(self, embeddings: torch.Tensor, labels: torch.Tensor) -> Triplets:
+    def __call__(self, embeddings: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None) -> Triplets:
         check_embeddings(embeddings, labels)
         with torch.no_grad():
-            return self.mine(embeddings.detach(), labels)
+            return self.mine(embeddings.detach(), labels.to(embeddings.device), generator)
+
+
+def masked_random_choice(mask: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """For each row, a uniformly random column among the True entries (rows with none give any index)."""
+    scores = torch.rand(mask.shape, generator=generator, device="cpu").to(mask.device)
+    return torch.where(mask, scores, torch.full_like(scores, -1.0)).argmax(dim=1)
+
+
+PairFilter = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

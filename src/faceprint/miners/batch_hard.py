@@ -16,7 +16,7 @@ class BatchHardMiner(BaseMiner):
     (one-class batch) are left out rather than padded with invalid indices.
     """
 
-    def mine(self, embeddings: torch.Tensor, labels: torch.Tensor) -> Triplets:
+    def mine(self, embeddings: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None) -> Triplets:
         dist = self.distances(embeddings)
         pos_mask, neg_mask = label_masks(labels)
         inf = torch.tensor(float("inf"), dtype=dist.dtype, device=dist.device)
