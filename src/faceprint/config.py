@@ -42,11 +42,18 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
+    loss: str = "triplet"  # triplet, adaptive
     margin: float = 0.2
     distance: str = "squared_l2"
-    miner: str = "batch_hard"
-    reduction: str = "mean"
+    miner: str = "batch_hard"  # batch_all, batch_hard, random, semihard, semihard_vgg, distance_weighted, triplet_margin
+    type_of_triplets: str = "all"  # for miner = triplet_margin: all, hard, semihard, easy
+    semihard_fallback: str = "drop"  # for miner = semihard: drop, hardest, largest
+    reduction: str = "mean"  # mean, mean_nonzero, sum
     soft: bool = False
+    adaptive_lambda: float = 1.0
+    match_norm: str = "l2"  # l2, sq_l2
+    match_members: str = "pn"  # pn, apn
+    collapse_threshold: float = 1e-3
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,7 @@ class OptimConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     out: str = "runs/run"
+    mode: str = "online"  # online (P×K batches, mining) or offline (pre-drawn random triplets, 3 passes)
     p: int = 16
     k: int = 4
     steps: int = 1000

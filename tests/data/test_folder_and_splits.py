@@ -88,3 +88,17 @@ def test_pk_sampler_errors() -> None:
         PKSampler([0, 0, 1, 1, 2], p=3, k=2)
     with pytest.raises(ValueError, match="P >= 2"):
         PKSampler([0, 0, 1, 1], p=1, k=2)
+
+
+def test_offline_triplet_sampler() -> None:
+    from faceprint.data.offline import OfflineTripletSampler
+
+    labels = np.repeat(np.arange(6), [4, 4, 3, 2, 1, 5]).tolist()
+    s = OfflineTripletSampler(labels, n_triplets=5, seed=0)
+    for step in range(8):
+        b = [i for i, _ in s.batch(step)]
+        a, p, n = b[:5], b[5:10], b[10:]
+        assert all(labels[x] == labels[y] and x != y and labels[x] != labels[z] for x, y, z in zip(a, p, n))
+        assert all(labels[x] != 4 for x in a)  # the one-image identity is never an anchor
+    assert s.batch(3) == OfflineTripletSampler(labels, 5, seed=0).batch(3)
+    assert s.batch(3) != OfflineTripletSampler(labels, 5, seed=1).batch(3)

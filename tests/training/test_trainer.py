@@ -22,9 +22,13 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(run)["model"]
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
-def test_resume_gives_identical_weights(tiny_faces: Path, tmp_path: Path, optimizer: str) -> None:
-    extra = {"optim.optimizer": optimizer, "optim.lr": 0.01, "optim.warmup_steps": 2}
+@pytest.mark.parametrize(
+    ("optimizer", "miner", "mode"),
+    [("adam", "batch_hard", "online"), ("sgd", "semihard_vgg", "online"), ("adagrad", "distance_weighted", "online"),
+     ("adam", "batch_all", "offline")],
+)
+def test_resume_gives_identical_weights(tiny_faces: Path, tmp_path: Path, optimizer: str, miner: str, mode: str) -> None:
+    extra = {"optim.optimizer": optimizer, "optim.lr": 0.01, "optim.warmup_steps": 2, "loss.miner": miner, "train.mode": mode}
     full = train(_cfg(tiny_faces, tmp_path / "full", **extra), progress=False)
     assert full.finished and full.step == 8
     half = train(_cfg(tiny_faces, tmp_path / "half", **extra), stop_after=4, progress=False)
@@ -59,14 +63,14 @@ def test_nan_loss_stops_with_step_and_keeps_checkpoint(tiny_faces: Path, tmp_pat
     cfg = _cfg(tiny_faces, tmp_path / "r", steps=10)
     trainer = Trainer(cfg, progress=False)
     calls = {"n": 0}
-    original = trainer.loss_fn.per_triplet
+    original = trainer.objective.triplet.per_triplet
 
     def poisoned(emb, trip):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         losses, d_ap, d_an = original(emb, trip)
         return (losses * float("nan") if calls["n"] == 5 else losses), d_ap, d_an
 
-    trainer.loss_fn.per_triplet = poisoned  # type: ignore[method-assign]
+    trainer.objective.triplet.per_triplet = poisoned  # type: ignore[method-assign]
     ckpt = tmp_path / "r" / "checkpoints" / "step_0000003.pt"
     with pytest.raises(NonFiniteLossError, match=r"nan at step 5.*step_0000003.pt is intact"):
         trainer.run()
@@ -100,3 +104,24 @@ def test_bad_files_and_small_identities_are_skipped_and_reported(tmp_path: Path)
     skipped = {Path(s["path"]).name for s in report["skipped"]}
     assert skipped == {"empty", "corrupt.jpg", "zero.png"}
     assert "lonely" in report["split"]["train"]  # kept in the data, never sampled (no positive pair)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"loss.miner": "batch_all", "loss.reduction": "mean_nonzero"}, {"loss.miner": "semihard"},
+     {"loss.miner": "random"}, {"loss.miner": "triplet_margin", "loss.type_of_triplets": "semihard"},
+     {"loss.loss": "adaptive", "loss.adaptive_lambda": 0.5}, {"train.mode": "offline"}],
+    ids=lambda d: "-".join(str(v) for v in d.values()),
+)
+def test_every_objective_trains(tiny_faces: Path, tmp_path: Path, extra: dict) -> None:
+    result = train(_cfg(tiny_faces, tmp_path / "r", steps=3, **extra), progress=False)
+    assert result.finished and result.checkpoint is not None
+
+
+def test_bad_objective_names_are_config_errors(tiny_faces: Path, tmp_path: Path) -> None:
+    from faceprint.config import ConfigError
+
+    with pytest.raises(ConfigError, match="train.mode"):
+        train(_cfg(tiny_faces, tmp_path / "a", **{"train.mode": "batch"}), progress=False)
+    with pytest.raises(ValueError, match="unknown miner"):
+        train(_cfg(tiny_faces, tmp_path / "b", **{"loss.miner": "hardest"}), progress=False)

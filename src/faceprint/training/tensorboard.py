@@ -29,6 +29,9 @@ class TensorBoardLogger:
         w.add_scalar("train/mean_d_ap", result.mean_ap, step)
         w.add_scalar("train/mean_d_an", result.mean_an, step)
         w.add_scalar("train/lr", lr, step)
+        w.add_scalar("train/embedding_spread", result.spread, step)
+        for key, value in result.extras.items():
+            w.add_scalar(f"train/{key}", value, step)
 
     def validation(self, step: int, metrics: dict[str, Any]) -> None:
         for key in ("accuracy", "val", "auc", "eer", "rank1", "map_at_r"):

@@ -14,16 +14,17 @@ from torch.utils.data import DataLoader
 from faceprint.backbones import create_backbone
 from faceprint.config import Config, config_to_dict
 from faceprint.data.dataset import FaceDataset, collate
+from faceprint.data.offline import OfflineTripletSampler
 from faceprint.data.sampler import PKSampler
 from faceprint.data.transforms import Augment
 from faceprint.evaluation.report import evaluate_folder
 from faceprint.io import atomic_write_json
-from faceprint.losses import LossResult, TripletMarginLoss
-from faceprint.miners import create_miner
+from faceprint.losses import LossResult
 from faceprint.training.checkpoint import (
     CheckpointError, check_architecture, find_checkpoints, latest_checkpoint, load_checkpoint, save_checkpoint,
 )
 from faceprint.training.data_setup import PreparedData, prepare_data
+from faceprint.training.objective import Objective
 from faceprint.training.optim import create_optimizer, create_scheduler
 from faceprint.training.tensorboard import TensorBoardLogger
 
@@ -66,9 +67,11 @@ class Trainer:
         self.model = create_backbone(cfg.model.backbone, embedding_dim=cfg.model.embedding_dim)
         self.optimizer = create_optimizer(self.model.parameters(), cfg.optim)
         self.scheduler = create_scheduler(self.optimizer, cfg.train.steps, cfg.optim)
-        self.sampler = PKSampler(self.data.train.labels, cfg.train.p, cfg.train.k, seed=cfg.train.seed)
-        self.miner = create_miner(cfg.loss.miner, distance=cfg.loss.distance)
-        self.loss_fn = TripletMarginLoss(cfg.loss.margin, cfg.loss.distance, cfg.loss.reduction, cfg.loss.soft)  # type: ignore[arg-type]
+        self.objective = Objective(cfg.loss, cfg.train.mode, cfg.train.seed)
+        self.sampler: PKSampler | OfflineTripletSampler = (
+            OfflineTripletSampler(self.data.train.labels, (cfg.train.p * cfg.train.k) // 3, seed=cfg.train.seed)
+            if cfg.train.mode == "offline" else PKSampler(self.data.train.labels, cfg.train.p, cfg.train.k, seed=cfg.train.seed)
+        )
         self.dataset = FaceDataset(
             self.data.train, cfg.data.image_size, cfg.data.load_size,
             Augment() if cfg.data.augment else Augment(crop_scale=1.0, flip=False, brightness=0, contrast=0, saturation=0),
@@ -115,9 +118,7 @@ class Trainer:
     def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> LossResult:
         """One optimizer step on a batch; raises NonFiniteLossError before touching the weights."""
         self.model.train()
-        emb = self.model(images)
-        triplets = self.miner(emb, labels)
-        result = self.loss_fn(emb, labels, triplets)
+        result = self.objective(self.model, images, labels, self.step)
         if not torch.isfinite(result.loss):
             where = f"; the last good checkpoint {self.last_checkpoint} is intact" if self.last_checkpoint else ""
             raise NonFiniteLossError(

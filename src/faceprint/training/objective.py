@@ -1,0 +1,51 @@
+"""What a training step minimizes: miner + loss from a LossConfig, for online or offline batches."""
+
+from __future__ import annotations
+
+import torch
+
+from faceprint.config import ConfigError, LossConfig
+from faceprint.losses import AdaptiveTripletLoss, LossResult, TripletMarginLoss
+from faceprint.miners import AllTripletsMiner, create_miner
+
+__all__ = ["Objective"]
+
+
+class Objective:
+    """Embeds a batch and returns its LossResult.
+
+    Online: one forward pass over the P×K batch, then the configured miner (batch-all streams over
+    every valid triplet without indices). Offline: the batch is anchors | positives | negatives of
+    pre-drawn triplets, embedded in three forward passes as the seed repositories did. Random
+    miners draw from a generator seeded by (seed, step), so a resumed run mines the same triplets.
+    """
+
+    def __init__(self, cfg: LossConfig, mode: str = "online", seed: int = 0) -> None:
+        if mode not in ("online", "offline"):
+            raise ConfigError(f"unknown train.mode {mode!r}; choose online or offline")
+        if cfg.loss not in ("triplet", "adaptive"):
+            raise ConfigError(f"unknown loss.loss {cfg.loss!r}; choose triplet or adaptive")
+        self.mode, self.seed = mode, seed
+        d = cfg.distance
+        self.miner = create_miner(cfg.miner, d, cfg.margin, type_of_triplets=cfg.type_of_triplets, fallback=cfg.semihard_fallback)
+        self.triplet = TripletMarginLoss(cfg.margin, d, cfg.reduction, cfg.soft, cfg.collapse_threshold)  # type: ignore[arg-type]
+        self.adaptive = (
+            AdaptiveTripletLoss(cfg.margin, cfg.adaptive_lambda, d, cfg.match_norm, cfg.match_members, self.miner, cfg.soft)  # type: ignore[arg-type]
+            if cfg.loss == "adaptive" else None
+        )
+
+    def __call__(self, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, step: int) -> LossResult:
+        if self.mode == "offline":
+            t = images.shape[0] // 3
+            emb = torch.cat([model(images[i * t : (i + 1) * t]) for i in range(3)])
+            ar = torch.arange(t, device=emb.device)
+            triplets = (ar, ar + t, ar + 2 * t)
+        else:
+            emb = model(images)
+            if isinstance(self.miner, AllTripletsMiner) and self.adaptive is None:
+                return self.triplet(emb, labels)  # blockwise, no index tensors
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+            triplets = self.miner(emb, labels, gen)
+        if self.adaptive is not None:
+            return self.adaptive(emb, labels, triplets)
+        return self.triplet(emb, labels, triplets)
