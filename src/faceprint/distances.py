@@ -18,7 +18,8 @@ def _squared_l2(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     yy = y.pow(2).sum(dim=-1, keepdim=True)
     x_ = torch.cat([x.mul(-2), xx, torch.ones_like(xx)], dim=-1)
     y_ = torch.cat([y, torch.ones_like(yy), yy], dim=-1)
-    return x_.matmul(y_.mT).clamp_min(0.0)
+    d2 = x_.matmul(y_.mT)
+    return d2.clamp_min(0.0) if d2.requires_grad else d2.clamp_min_(0.0)
 
 
 def safe_sqrt(d2: torch.Tensor) -> torch.Tensor:
@@ -38,7 +39,8 @@ def pairwise_distance(x: torch.Tensor, y: torch.Tensor | None = None, kind: Dist
     if kind == "squared_l2":
         return _squared_l2(x, y)
     if kind == "l2":
-        return safe_sqrt(_squared_l2(x, y))
+        d2 = _squared_l2(x, y)
+        return safe_sqrt(d2) if d2.requires_grad else d2.sqrt_()
     if kind == "cosine":
         xn = torch.nn.functional.normalize(x, dim=1)
         yn = torch.nn.functional.normalize(y, dim=1)

@@ -35,7 +35,8 @@ class LossResult:
 def embedding_spread(embeddings: torch.Tensor) -> float:
     """E||x − mean(x)||²: 1 − ||mean||² for unit vectors, 0 when every embedding is the same point."""
     e = embeddings.detach().float()
-    return float(((e - e.mean(dim=0, keepdim=True)) ** 2).sum(dim=1).mean()) if e.shape[0] else float("nan")
+    # E||x||² − ||E x||²: two passes, no (B, D) temporary from a broadcast subtraction
+    return float(e.pow(2).sum(dim=1).mean() - e.mean(dim=0).pow(2).sum()) if e.shape[0] else float("nan")
 
 
 def make_result(

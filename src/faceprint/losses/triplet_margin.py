@@ -56,8 +56,9 @@ class TripletMarginLoss:
             row = a * embeddings.shape[0]  # flat indices: ~2x faster than dist[a, p] on CPU
             d_ap, d_an = dist.index_select(0, row + p), dist.index_select(0, row + n)
         else:
-            d_ap = paired_distance(embeddings[a], embeddings[p], self.distance)
-            d_an = paired_distance(embeddings[a], embeddings[n], self.distance)
+            ea = embeddings.index_select(0, a)
+            d_ap = paired_distance(ea, embeddings.index_select(0, p), self.distance)
+            d_an = paired_distance(ea, embeddings.index_select(0, n), self.distance)
         return self.hinge(d_ap - d_an + self.margin), d_ap, d_an
 
     def reduce(self, total: torch.Tensor, n_triplets: int, n_active: int) -> torch.Tensor:
