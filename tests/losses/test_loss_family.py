@@ -59,6 +59,15 @@ def test_batch_hard_loss(soft: bool) -> None:
     assert got.n_triplets == sum(1 for a in range(len(LABELS)) if LABELS.count(LABELS[a]) > 1)
 
 
+@pytest.mark.parametrize("soft", [False, True])
+def test_batch_hard_gradcheck(soft: bool) -> None:
+    y = torch.tensor(LABELS)
+    x = _x(6).requires_grad_(True)
+    trip = BatchHardMiner()(x, y)
+    loss = BatchHardTripletLoss(0.3, "l2", soft)
+    assert torch.autograd.gradcheck(lambda e: loss(e, y, trip).loss, (x,))
+
+
 @pytest.mark.parametrize("norm", ["l2", "sq_l2"])
 @pytest.mark.parametrize("members", ["pn", "apn"])
 def test_adaptive_loss_matches_brute_force(norm: str, members: str) -> None:

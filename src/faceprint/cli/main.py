@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from faceprint.cli import align as align_cmds
 from faceprint.cli import evaluate as evaluate_cmds
 from faceprint.cli import train as train_cmds
 from faceprint.cli.common import console, err_console
@@ -65,6 +66,7 @@ app.command("train")(train_cmds.train_cmd)
 app.command("demo")(train_cmds.demo_cmd)
 app.command("eval")(evaluate_cmds.eval_cmd)
 app.command("embed")(evaluate_cmds.embed_cmd)
+app.command("align")(align_cmds.align_cmd)
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:

@@ -26,6 +26,7 @@ class TensorBoardLogger:
         w.add_scalar("train/loss", float(result.loss.detach()), step)
         w.add_scalar("train/active_triplet_fraction", result.active_fraction, step)
         w.add_scalar("train/triplets", result.n_triplets, step)
+        w.add_scalar("train/active_triplets", result.n_active, step)
         w.add_scalar("train/mean_d_ap", result.mean_ap, step)
         w.add_scalar("train/mean_d_an", result.mean_an, step)
         w.add_scalar("train/lr", lr, step)

@@ -147,7 +147,8 @@ class Trainer:
         return metrics
 
     def _loader(self, stop: int) -> DataLoader:
-        return DataLoader(self.dataset, batch_sampler=list(self.sampler.iterate(self.step, stop)),  # type: ignore[arg-type]
+        """Batches for the remaining steps, drawn lazily (a long run must not pre-build them all)."""
+        return DataLoader(self.dataset, batch_sampler=_StepBatches(self.sampler, self.step, stop),  # type: ignore[arg-type]
                           collate_fn=collate, num_workers=self.cfg.data.workers)
 
     def run(self, stop_after: int | None = None, on_step: Callable[[int, LossResult], None] | None = None) -> TrainResult:
@@ -184,6 +185,19 @@ class Trainer:
         if self.last_checkpoint is None or self.step != int(self.last_checkpoint.stem.split("_")[1]):
             self.save()
         return TrainResult(self.run_dir, self.step, self.last_checkpoint, self.step >= t.steps, self.history)
+
+
+class _StepBatches:
+    """A re-iterable, sized view of a sampler's batches for steps ``start`` .. ``stop - 1``."""
+
+    def __init__(self, sampler: PKSampler | OfflineTripletSampler, start: int, stop: int) -> None:
+        self.sampler, self.start, self.stop = sampler, start, stop
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.sampler.iterate(self.start, self.stop))
+
+    def __len__(self) -> int:
+        return max(self.stop - self.start, 0)
 
 
 def train(cfg: Config, resume: bool = False, stop_after: int | None = None, progress: bool = True) -> TrainResult:
