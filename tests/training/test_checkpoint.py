@@ -44,6 +44,7 @@ def test_damaged_and_foreign_files_are_refused(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "missing.pt")
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_pickled_code_is_not_executed(tmp_path: Path) -> None:
     import pickle
 

@@ -51,7 +51,7 @@ def _stage_one(imgs: torch.Tensor, pnet: PNet, min_face_size: float, factor: flo
     boxes, inds = [], []
     for scale in _pyramid(h, w, min_face_size, factor):
         data = _norm(F.interpolate(imgs, size=(int(h * scale + 1), int(w * scale + 1)), mode="area"))
-        reg, probs = pnet(data)
+        reg, probs = pnet(data.contiguous(memory_format=torch.channels_last))  # 2-4x faster convs and pools on CPU
         probs = probs[:, 1]
         mask = probs >= threshold
         idx = mask.nonzero()
@@ -97,7 +97,7 @@ def _crops(images: list[torch.Tensor], boxes: torch.Tensor, inds: torch.Tensor, 
             ok.append(k)
     if not out:
         return torch.zeros(0, 3, size, size), torch.zeros(0, dtype=torch.long)
-    return _norm(torch.cat(out)), torch.tensor(ok, dtype=torch.long)
+    return _norm(torch.cat(out)).contiguous(memory_format=torch.channels_last), torch.tensor(ok, dtype=torch.long)
 
 
 @torch.inference_mode()

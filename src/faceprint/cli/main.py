@@ -12,6 +12,7 @@ from faceprint.cli import align as align_cmds
 from faceprint.cli import evaluate as evaluate_cmds
 from faceprint.cli import train as train_cmds
 from faceprint.cli.common import console, err_console
+from faceprint.cli.weights import weights_app
 
 __all__ = ["app", "main"]
 
@@ -67,6 +68,7 @@ app.command("demo")(train_cmds.demo_cmd)
 app.command("eval")(evaluate_cmds.eval_cmd)
 app.command("embed")(evaluate_cmds.embed_cmd)
 app.command("align")(align_cmds.align_cmd)
+app.add_typer(weights_app, name="weights")
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
@@ -76,8 +78,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from faceprint.io import AtomicWriteError
     from faceprint.training.checkpoint import CheckpointError
     from faceprint.training.trainer import TrainingError
+    from faceprint.weights import WeightsError
 
-    return (ConfigError, DatasetError, ImageLoadError, AtomicWriteError, CheckpointError, TrainingError, ValueError, OSError)
+    return (ConfigError, DatasetError, ImageLoadError, AtomicWriteError, CheckpointError, TrainingError, WeightsError,
+            ValueError, OSError)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
