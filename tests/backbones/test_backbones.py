@@ -9,7 +9,27 @@ import torch
 
 from faceprint.backbones import backbone_spec, create_backbone, list_backbones
 
-SMALL_INPUT = {"inception_resnet_v1": 80, "resnet18": 64, "resnet34": 64, "resnet50": 64, "small_cnn": 32}
+SMALL_INPUT = {"inception_resnet_v1": 80, "resnet18": 64, "resnet34": 64, "resnet50": 64, "resnet101": 64, "resnet152": 64,
+               "small_cnn": 32, "alexnet": 63, "inception_v3": 75, "mobilefacenet": 32}
+
+# Published parameter counts without the classifier (torchvision's ImageNet models minus fc / classifier /
+# AuxLogits; MobileFaceNet: 0.99M in Chen et al. 2018) and which parameters form that trunk.
+PUBLISHED = {
+    "alexnet": (2_469_696, lambda n: n.startswith("features")),
+    "resnet18": (11_689_512 - 513_000, lambda n: not n.startswith("head")),
+    "resnet50": (25_557_032 - 2_049_000, lambda n: not n.startswith("head")),
+    "resnet152": (60_192_808 - 2_049_000, lambda n: not n.startswith("head")),
+    "inception_v3": (27_161_264 - 2_049_000 - 3_326_696, lambda n: not n.startswith("head")),
+    "mobilefacenet": (990_000, lambda n: True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_parameter_counts_match_published(name: str) -> None:
+    published, in_trunk = PUBLISHED[name]
+    model = create_backbone(name, embedding_dim=128)
+    ours = sum(p.numel() for n, p in model.named_parameters() if in_trunk(n))
+    assert abs(ours - published) / published <= 0.02, (ours, published)
 
 
 @pytest.mark.parametrize("name", list_backbones())

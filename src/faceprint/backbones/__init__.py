@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from faceprint.backbones.alexnet import AlexNet
 from faceprint.backbones.base import EmbeddingHead, EmbeddingNet
 from faceprint.backbones.inception_resnet_v1 import InceptionResnetV1
-from faceprint.backbones.resnet import resnet18, resnet34, resnet50
+from faceprint.backbones.inception_v3 import InceptionV3
+from faceprint.backbones.mobilefacenet import MobileFaceNet
+from faceprint.backbones.resnet import resnet18, resnet34, resnet50, resnet101, resnet152
 from faceprint.backbones.small_cnn import SmallCNN
 
 __all__ = ["BackboneSpec", "EmbeddingHead", "EmbeddingNet", "backbone_spec", "create_backbone", "list_backbones"]
@@ -27,6 +30,11 @@ _BACKBONES: dict[str, BackboneSpec] = {
     "resnet18": BackboneSpec(resnet18, 112, "ResNet-18 with an embedding head"),
     "resnet34": BackboneSpec(resnet34, 112, "ResNet-34 with an embedding head"),
     "resnet50": BackboneSpec(resnet50, 112, "ResNet-50 with an embedding head"),
+    "resnet101": BackboneSpec(resnet101, 112, "ResNet-101 with an embedding head"),
+    "resnet152": BackboneSpec(resnet152, 112, "ResNet-152 with an embedding head"),
+    "alexnet": BackboneSpec(AlexNet, 224, "AlexNet conv trunk (torchvision layout) with an embedding head"),
+    "inception_v3": BackboneSpec(InceptionV3, 299, "Inception-v3 trunk (no auxiliary head) with an embedding head"),
+    "mobilefacenet": BackboneSpec(MobileFaceNet, 112, "MobileFaceNet, ~1M parameters, for CPU and edge"),
     "small_cnn": BackboneSpec(SmallCNN, 64, "small 4-stage CNN for CPU training (demo, tests)"),
 }
 

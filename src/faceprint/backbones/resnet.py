@@ -1,4 +1,4 @@
-"""ResNet-18/34/50 (He et al. 2016) with an embedding head; written here, no torchvision."""
+"""ResNet-18/34/50/101/152 (He et al. 2016) with an embedding head; written here, no torchvision."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from torch import nn
 
 from faceprint.backbones.base import EmbeddingHead, EmbeddingNet
 
-__all__ = ["ResNet", "resnet18", "resnet34", "resnet50"]
+__all__ = ["ResNet", "resnet101", "resnet152", "resnet18", "resnet34", "resnet50"]
 
 
 def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Sequential:
@@ -86,3 +86,11 @@ def resnet34(embedding_dim: int = 128) -> ResNet:
 
 def resnet50(embedding_dim: int = 128) -> ResNet:
     return ResNet(Bottleneck, [3, 4, 6, 3], embedding_dim)
+
+
+def resnet101(embedding_dim: int = 128) -> ResNet:
+    return ResNet(Bottleneck, [3, 4, 23, 3], embedding_dim)
+
+
+def resnet152(embedding_dim: int = 128) -> ResNet:
+    return ResNet(Bottleneck, [3, 8, 36, 3], embedding_dim)
