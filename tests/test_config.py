@@ -48,7 +48,13 @@ def test_overrides_parse_values() -> None:
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.name)
 def test_shipped_configs_load(path: Path) -> None:
-    load_config(path)
+    from faceprint.sweep import expand_grid, load_sweep_config
+
+    if "[sweep]" in path.read_text():
+        cfg, grid = load_sweep_config(path)
+        assert len(expand_grid(grid)) >= 2
+    else:
+        load_config(path)
 
 
 def test_demo_config_file_matches_the_demo() -> None:

@@ -81,6 +81,7 @@ class TrainConfig:
     eval_every: int = 200
     log_every: int = 10
     eval_pairs_per_fold: int = 600
+    eval_train_identities: int = 0  # also measure accuracy on this many training identities (train vs dev curves)
     projector_samples: int = 200
     threads: int | None = None
 

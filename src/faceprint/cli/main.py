@@ -10,6 +10,7 @@ import typer
 
 from faceprint.cli import align as align_cmds
 from faceprint.cli import evaluate as evaluate_cmds
+from faceprint.cli import sweep as sweep_cmds
 from faceprint.cli import train as train_cmds
 from faceprint.cli.common import console, err_console
 from faceprint.cli.weights import weights_app
@@ -68,6 +69,7 @@ app.command("demo")(train_cmds.demo_cmd)
 app.command("eval")(evaluate_cmds.eval_cmd)
 app.command("embed")(evaluate_cmds.embed_cmd)
 app.command("align")(align_cmds.align_cmd)
+app.command("sweep")(sweep_cmds.sweep_cmd)
 app.add_typer(weights_app, name="weights")
 
 

@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from faceprint.io import atomic_path
 
-__all__ = ["line_chart"]
+__all__ = ["draw_chart", "line_chart", "save_images_stacked"]
 
 _COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
 
@@ -21,6 +21,28 @@ def line_chart(
     size: tuple[int, int] = (640, 480),
 ) -> Path:
     """Draw labelled (x, y) series with axes, ticks and a legend; write a PNG atomically."""
+    return save_images_stacked(path, [draw_chart(series, title, xlabel, ylabel, xlim, ylim, diagonal, size)])
+
+
+def save_images_stacked(path: str | Path, images: Sequence[Image.Image]) -> Path:
+    """Stack charts vertically into one PNG, written atomically."""
+    out = Image.new("RGB", (max(i.width for i in images), sum(i.height for i in images)), "white")
+    y = 0
+    for im in images:
+        out.paste(im, (0, y))
+        y += im.height
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        out.save(tmp, format="PNG")
+    return path
+
+
+def draw_chart(
+    series: Sequence[tuple[str, np.ndarray, np.ndarray]], title: str, xlabel: str, ylabel: str,
+    xlim: tuple[float, float] | None = None, ylim: tuple[float, float] | None = None, diagonal: bool = False,
+    size: tuple[int, int] = (640, 480),
+) -> Image.Image:
+    """The chart as a Pillow image."""
     w, h = size
     left, right, top, bottom = 70, 20, 40, 60
     img = Image.new("RGB", size, "white")
@@ -57,7 +79,4 @@ def line_chart(
     d.text((w / 2 - 4 * len(title), 12), title, fill="black")
     d.text((w / 2 - 3 * len(xlabel), h - 22), xlabel, fill="black")
     d.text((5, top - 16), ylabel, fill="black")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        img.save(tmp, format="PNG")
-    return path
+    return img

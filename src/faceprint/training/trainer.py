@@ -48,6 +48,7 @@ class TrainResult:
     checkpoint: Path | None
     finished: bool
     history: list[dict[str, Any]] = field(default_factory=list)
+    loss_history: list[tuple[int, float]] = field(default_factory=list)
 
 
 class Trainer:
@@ -79,6 +80,7 @@ class Trainer:
         )
         self.step = 0
         self.history: list[dict[str, Any]] = []
+        self.loss_history: list[tuple[int, float]] = []
         self.last_checkpoint: Path | None = None
         if resume and existing:
             self._restore()
@@ -95,6 +97,7 @@ class Trainer:
         torch.set_rng_state(state["rng"]["torch"])
         self.step = int(state["step"])
         self.history = list(state["metrics"].get("history", []))
+        self.loss_history = [tuple(x) for x in state["metrics"].get("loss_history", [])]
         self.last_checkpoint = path
 
     def _state(self) -> dict[str, Any]:
@@ -104,7 +107,7 @@ class Trainer:
             "sampler": {"step": self.step, "seed": self.cfg.train.seed},
             "arch": {"backbone": self.cfg.model.backbone, "embedding_dim": self.cfg.model.embedding_dim,
                      "image_size": self.cfg.data.image_size},
-            "config": config_to_dict(self.cfg), "metrics": {"history": self.history},
+            "config": config_to_dict(self.cfg), "metrics": {"history": self.history, "loss_history": self.loss_history},
         }
 
     def save(self) -> Path:
@@ -136,10 +139,13 @@ class Trainer:
         """Held-out verification on the validation identities (None when there are none)."""
         if self.data.val is None:
             return None
-        report = evaluate_folder(self.model, self.data.val, self.cfg.data.image_size,
-                                 self.cfg.train.eval_pairs_per_fold, seed=self.cfg.train.seed)
-        self.model.train()
+        t, size = self.cfg.train, self.cfg.data.image_size
+        report = evaluate_folder(self.model, self.data.val, size, t.eval_pairs_per_fold, seed=t.seed)
         metrics = {"step": self.step, **report.summary()}
+        if t.eval_train_identities:
+            subset = self.data.train.subset(self.data.train.classes[: t.eval_train_identities])
+            metrics["train_accuracy"] = evaluate_folder(self.model, subset, size, t.eval_pairs_per_fold, seed=t.seed).verification.accuracy
+        self.model.train()
         self.history.append(metrics)
         if logger is not None:
             logger.validation(self.step, metrics)
@@ -168,6 +174,7 @@ class Trainer:
                     result = self.train_step(images, labels)
                     if self.step % t.log_every == 0 or self.step == stop:
                         logger.step(self.step, result, self.optimizer.param_groups[0]["lr"])
+                        self.loss_history.append((self.step, float(result.loss.detach())))
                     if on_step is not None:
                         on_step(self.step, result)
                     info = f"loss {float(result.loss.detach()):.4f} active {result.active_fraction:.2f}"
@@ -184,7 +191,7 @@ class Trainer:
             logger.close()
         if self.last_checkpoint is None or self.step != int(self.last_checkpoint.stem.split("_")[1]):
             self.save()
-        return TrainResult(self.run_dir, self.step, self.last_checkpoint, self.step >= t.steps, self.history)
+        return TrainResult(self.run_dir, self.step, self.last_checkpoint, self.step >= t.steps, self.history, self.loss_history)
 
 
 class _StepBatches:
