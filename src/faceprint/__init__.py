@@ -1,5 +1,6 @@
 """faceprint: FaceNet-style face embeddings with triplet loss and online mining."""
 
+from faceprint.align import MTCNN
 from faceprint.backbones import EmbeddingNet, create_backbone, list_backbones
 from faceprint.config import Config, ConfigError, apply_overrides, load_config
 from faceprint.data import (
@@ -18,7 +19,7 @@ from faceprint.training import CheckpointError, Trainer, TrainingError, load_mod
 __version__ = "0.1.0"
 
 __all__ = [
-    "AllTripletsMiner", "BatchHardMiner", "CheckpointError", "Config", "ConfigError", "DatasetError", "EmbeddingNet",
+    "MTCNN", "AllTripletsMiner", "BatchHardMiner", "CheckpointError", "Config", "ConfigError", "DatasetError", "EmbeddingNet",
     "IdentityFolder", "ImageLoadError", "PKSampler", "Trainer", "TrainingError", "TripletMarginLoss", "apply_overrides",
     "create_backbone", "create_miner", "embed", "evaluate_folder", "evaluate_identification", "evaluate_pair_list",
     "evaluate_verification", "generate_pairs", "infer", "list_backbones", "load_config", "load_model", "load_rgb",
