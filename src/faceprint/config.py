@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["Config", "ConfigError", "DataConfig", "LossConfig", "ModelConfig", "OptimConfig", "TrainConfig",
-           "apply_overrides", "config_from_dict", "config_to_dict", "load_config"]
+           "apply_overrides", "config_from_dict", "config_to_dict", "load_config", "parse_value"]
 
 
 class ConfigError(ValueError):
@@ -148,7 +148,8 @@ def load_config(path: str | Path) -> Config:
     return config_from_dict(d)
 
 
-def _parse_value(raw: str) -> Any:
+def parse_value(raw: str) -> Any:
+    """A command-line value: JSON scalars (numbers, true/false), none/null, else the string itself."""
     if raw.lower() in ("none", "null"):
         return None
     try:
@@ -175,4 +176,4 @@ def _split(item: str) -> tuple[str, Any]:
     key, sep, raw = item.partition("=")
     if not sep:
         raise ConfigError(f"override '{item}' must look like section.key=value")
-    return key.strip(), _parse_value(raw.strip())
+    return key.strip(), parse_value(raw.strip())

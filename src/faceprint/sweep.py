@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 import time
 import tomllib
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from faceprint.config import Config, ConfigError, apply_overrides, config_from_dict
+from faceprint.config import Config, ConfigError, apply_overrides, config_from_dict, parse_value
 from faceprint.evaluation.plots import draw_chart, save_images_stacked
 from faceprint.evaluation.report import evaluate_folder
 from faceprint.io import atomic_write_json, atomic_write_text
@@ -36,15 +37,6 @@ def load_sweep_config(path: str | Path) -> tuple[Config, dict[str, list[Any]]]:
     return config_from_dict(d), grid
 
 
-def _value(raw: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    return raw
-
-
 def parse_grid(items: list[str]) -> dict[str, list[Any]]:
     """``["backbone=resnet18,alexnet", "batch=16,32"]`` → {"backbone": [...], "batch": [16, 32]}."""
     grid: dict[str, list[Any]] = {}
@@ -52,7 +44,7 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
         key, sep, values = item.partition("=")
         if not sep or not values:
             raise ConfigError(f"grid entry {item!r} must look like key=v1,v2")
-        grid[key.strip()] = [_value(v.strip()) for v in values.split(",")]
+        grid[key.strip()] = [parse_value(v.strip()) for v in values.split(",")]
     return grid
 
 
@@ -114,8 +106,6 @@ def run_sweep(base: Config, grid: dict[str, list[Any]], out: str | Path, progres
         run_dir = out / name
         done = run_dir / "result.json"
         if done.exists():
-            import json
-
             rows.append(json.loads(done.read_text()))
             log(f"[{i}/{len(combos)}] {name}: done before, skipped")
             continue

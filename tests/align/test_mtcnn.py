@@ -147,3 +147,20 @@ def test_align_folder_resumes_and_reports(shared_data: Path, mtcnn: MTCNN, tmp_p
     again = align_folder(src, tmp_path / "dst", mtcnn, image_size=64, margin=8, policy="largest")
     assert again.written == 1 and again.skipped_existing == 3  # only the group photo is new (largest face)
     assert not list((tmp_path / "dst").rglob("*.tmp"))
+
+
+def test_align_cli(shared_data: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from faceprint.cli.main import app
+
+    src = tmp_path / "src" / "someone"
+    src.mkdir(parents=True)
+    shutil.copy(shared_data / "samples" / "aligned" / "angelina_jolie" / "1.png", src / "1.png")
+    result = CliRunner().invoke(app, ["align", str(tmp_path / "src"), str(tmp_path / "dst"), "--image-size", "112",
+                                      "--mode", "similarity"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "wrote 1 crops" in result.output
+    assert Image.open(tmp_path / "dst" / "someone" / "1.png").size == (112, 112)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -36,13 +37,10 @@ def align_cmd(
     columns = (TextColumn("align"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
     with Progress(*columns, console=err_console) as progress:
         task = progress.add_task("align", total=None, rate="")
-        start = {"t": None}
+        t0 = time.perf_counter()
 
         def update(done: int, total: int) -> None:
-            import time
-
-            start["t"] = start["t"] or time.perf_counter()
-            rate = done / max(time.perf_counter() - start["t"], 1e-6)
+            rate = done / max(time.perf_counter() - t0, 1e-6)
             progress.update(task, completed=done, total=total, rate=f"{rate:.1f} img/s")
 
         report = align_folder(src, dst, detector, image_size, margin, mode, policy, batch_size, update)  # type: ignore[arg-type]
