@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from faceprint.align import MTCNN, nms, similarity_align, umeyama
+from faceprint.align import MTCNN, nms, umeyama
 from faceprint.data.images import load_rgb
 
 

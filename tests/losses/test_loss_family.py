@@ -115,9 +115,7 @@ def test_loss_matches_pml_for_each_triplet_type(type_of_triplets: str) -> None:
     from faceprint.miners import TripletMarginMiner
 
     for seed in range(3):
-        g = torch.Generator().manual_seed(seed)
-        y = torch.randint(0, 8, (64,), generator=g)
-        x = torch.nn.functional.normalize(torch.randn(64, 16, generator=g), dim=1)
+        x, y = oracles.labelled_unit_batch(seed)
         theirs_t = pml_miners.TripletMarginMiner(margin=0.2, type_of_triplets=type_of_triplets)(x, y)
         theirs = pml_losses.TripletMarginLoss(margin=0.2)(x, y, theirs_t)
         ours_t = TripletMarginMiner(0.2, type_of_triplets, "l2")(x, y)  # type: ignore[arg-type]

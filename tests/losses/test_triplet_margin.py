@@ -68,9 +68,7 @@ def test_matches_pytorch_metric_learning() -> None:
     pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
     pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
     for seed in range(3):
-        g = torch.Generator().manual_seed(seed)
-        y = torch.randint(0, 6, (48,), generator=g)
-        x = torch.nn.functional.normalize(torch.randn(48, 8, generator=g), dim=1)
+        x, y = oracles.labelled_unit_batch(seed, n=48, classes=6, dim=8)
         # PML defaults: L2 distance (not squared), mean over triplets with positive loss.
         trip = pml_miners.BatchHardMiner()(x, y)
         theirs = pml_losses.TripletMarginLoss(margin=0.2)(x, y, trip)

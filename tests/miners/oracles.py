@@ -5,6 +5,13 @@ from __future__ import annotations
 import torch
 
 
+def labelled_unit_batch(seed: int, n: int = 64, classes: int = 8, dim: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded batch for the PML parity tests: unit-norm float32 embeddings and random labels."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, classes, (n,), generator=g)
+    return torch.nn.functional.normalize(torch.randn(n, dim, generator=g), dim=1), labels
+
+
 def brute_distance(x: torch.Tensor, i: int, j: int, kind: str) -> float:
     if kind == "cosine":
         return float(1 - torch.dot(x[i], x[j]) / (x[i].norm() * x[j].norm()))

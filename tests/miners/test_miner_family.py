@@ -123,9 +123,7 @@ def test_triplet_margin_miner_identical_to_pml(type_of_triplets: str) -> None:
     from pytorch_metric_learning.distances import LpDistance
 
     for seed in range(3):
-        g = torch.Generator().manual_seed(seed)
-        y = torch.randint(0, 8, (64,), generator=g)
-        x = torch.nn.functional.normalize(torch.randn(64, 16, generator=g), dim=1)
+        x, y = oracles.labelled_unit_batch(seed)
         theirs = pml.TripletMarginMiner(margin=0.2, type_of_triplets=type_of_triplets, distance=LpDistance(normalize_embeddings=False))(x, y)
         ours = TripletMarginMiner(0.2, type_of_triplets, "l2")(x, y)  # type: ignore[arg-type]
         assert all(torch.equal(a, b) for a, b in zip(ours, theirs))

@@ -79,8 +79,6 @@ def test_batch_hard_same_triplets_as_pytorch_metric_learning() -> None:
     from pytorch_metric_learning.distances import LpDistance
 
     for seed in range(5):
-        g = torch.Generator().manual_seed(seed)
-        labels = torch.randint(0, 8, (64,), generator=g)
-        x = torch.nn.functional.normalize(torch.randn(64, 16, generator=g), dim=1)
+        x, labels = oracles.labelled_unit_batch(seed)
         theirs = pml_miners.BatchHardMiner(distance=LpDistance(normalize_embeddings=False))(x, labels)
         assert _as_set(BatchHardMiner("l2")(x, labels)) == _as_set(theirs)

@@ -80,7 +80,7 @@ def eval_cmd(
             task = progress.add_task("embedding", total=len(folder))
             report = evaluate_folder(fn, folder, size, pairs_per_fold, seed, flip, metric, batch_size,  # type: ignore[arg-type]
                                      on_batch=lambda n: progress.update(task, completed=n))
-    for path, reason in report.failed:
+    for _, reason in report.failed:
         err_console.print(f"skipped {reason}")
     summary = report.summary()
     console.print(metrics_table(f"{report.n_pairs} pairs, {report.n_images} images", {name: summary}))

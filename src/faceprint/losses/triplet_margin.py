@@ -10,7 +10,7 @@ from torch.utils.checkpoint import checkpoint
 
 from faceprint.distances import DistanceName, paired_distance, pairwise_distance
 from faceprint.losses.base import LossResult, make_result
-from faceprint.miners.base import Triplets, check_embeddings, label_masks, pair_blocks
+from faceprint.miners.base import Triplets, check_embeddings, pair_blocks
 
 __all__ = ["Reduction", "TripletMarginLoss"]
 
@@ -82,7 +82,6 @@ class TripletMarginLoss:
 
     def _batch_all(self, embeddings: torch.Tensor, labels: torch.Tensor) -> LossResult:
         dist = pairwise_distance(embeddings, kind=self.distance)
-        _, neg_mask = label_masks(labels)
         n = n_active = 0
         sum_ap = sum_an = 0.0
         total = embeddings.sum() * 0.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import torch
 
@@ -114,5 +114,3 @@ def masked_random_choice(mask: torch.Tensor, generator: torch.Generator | None) 
     scores = torch.rand(mask.shape, generator=generator, device="cpu").to(mask.device)
     return torch.where(mask, scores, torch.full_like(scores, -1.0)).argmax(dim=1)
 
-
-PairFilter = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
