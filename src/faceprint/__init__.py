@@ -12,6 +12,7 @@ from faceprint.embedding import embed, infer, pixel_embed_fn
 from faceprint.evaluation import (
     evaluate_folder, evaluate_identification, evaluate_pair_list, evaluate_verification, generate_pairs, read_lfw_pairs,
 )
+from faceprint.inference import Embedder, export_onnx
 from faceprint.losses import TripletMarginLoss
 from faceprint.miners import AllTripletsMiner, BatchHardMiner, create_miner
 from faceprint.training import CheckpointError, Trainer, TrainingError, load_model, train
@@ -19,10 +20,10 @@ from faceprint.training import CheckpointError, Trainer, TrainingError, load_mod
 __version__ = "0.1.0"
 
 __all__ = [
-    "MTCNN", "AllTripletsMiner", "BatchHardMiner", "CheckpointError", "Config", "ConfigError", "DatasetError", "EmbeddingNet",
+    "MTCNN", "AllTripletsMiner", "BatchHardMiner", "CheckpointError", "Config", "ConfigError", "DatasetError", "Embedder", "EmbeddingNet",
     "IdentityFolder", "ImageLoadError", "PKSampler", "Trainer", "TrainingError", "TripletMarginLoss", "apply_overrides",
     "create_backbone", "create_miner", "embed", "evaluate_folder", "evaluate_identification", "evaluate_pair_list",
-    "evaluate_verification", "generate_pairs", "infer", "list_backbones", "load_config", "load_model", "load_rgb",
+    "evaluate_verification", "export_onnx", "generate_pairs", "infer", "list_backbones", "load_config", "load_model", "load_rgb",
     "pairwise_distance", "pixel_embed_fn", "read_lfw_pairs", "scan_identity_folder", "split_by_identity", "train",
     "write_synthetic_dataset",
 ]

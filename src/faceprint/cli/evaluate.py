@@ -1,4 +1,4 @@
-"""``faceprint eval`` and ``faceprint embed``."""
+"""``faceprint eval``, ``faceprint embed`` and ``faceprint export``."""
 
 from __future__ import annotations
 
@@ -12,20 +12,24 @@ from faceprint.cli.common import console, err_console, metrics_table, write_json
 if TYPE_CHECKING:
     from faceprint.data.folder import IdentityFolder
 
-__all__ = ["embed_cmd", "eval_cmd"]
+__all__ = ["embed_cmd", "eval_cmd", "export_cmd"]
 
 
-def _embedder(checkpoint: Optional[Path], pixels: bool, image_size: Optional[int]) -> tuple[object, int, str]:
+def _embedder(checkpoint: Optional[Path], pixels: bool, image_size: Optional[int], weights: Optional[str] = None,
+              backend: str = "torch") -> tuple[object, int, str]:
     from faceprint.embedding import pixel_embed_fn
-    from faceprint.training.checkpoint import load_model
+    from faceprint.inference import Embedder
 
-    if pixels == (checkpoint is not None):
-        raise typer.BadParameter("give exactly one of --checkpoint CKPT or --pixels")
+    if pixels + (checkpoint is not None) + (weights is not None) != 1:
+        raise typer.BadParameter("give exactly one of --checkpoint CKPT, --weights NAME or --pixels")
     if pixels:
         return pixel_embed_fn, image_size or 64, "raw pixels"
-    assert checkpoint is not None
-    model, arch = load_model(checkpoint)
-    return model, image_size or arch["image_size"], f"{arch['backbone']} ({checkpoint.name})"
+    if weights is not None:
+        embedder = Embedder.from_pretrained(weights, backend=backend)
+    else:
+        assert checkpoint is not None
+        embedder = Embedder.from_checkpoint(checkpoint, backend=backend)
+    return embedder, image_size or embedder.image_size, embedder.name
 
 
 def _split_folder(checkpoint: Optional[Path], split: Optional[str]) -> "IdentityFolder":
@@ -44,6 +48,8 @@ def _split_folder(checkpoint: Optional[Path], split: Optional[str]) -> "Identity
 
 def eval_cmd(
     checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run folder.")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="Pretrained weights name in the cache, or their folder.")] = None,
+    backend: Annotated[str, typer.Option(help="Inference backend: torch, channels_last or onnx.")] = "torch",
     pixels: Annotated[bool, typer.Option(help="Evaluate raw pixels instead of a model (baseline).")] = False,
     pairs: Annotated[Optional[Path], typer.Option(help="LFW-format pairs file.")] = None,
     images: Annotated[Optional[Path], typer.Option(help="Image root for --pairs.")] = None,
@@ -64,7 +70,7 @@ def eval_cmd(
     from faceprint.data.folder import scan_identity_folder
     from faceprint.evaluation import evaluate_folder, evaluate_pair_list, read_lfw_pairs, save_roc
 
-    fn, size, name = _embedder(checkpoint, pixels, image_size)
+    fn, size, name = _embedder(checkpoint, pixels, image_size, weights, backend)
     if sum(x is not None for x in (pairs, data, split)) != 1:
         raise typer.BadParameter("give one of --pairs FILE --images DIR, --data DIR, or --split val|test")
     with Progress(console=err_console, transient=True) as progress:
@@ -92,7 +98,10 @@ def eval_cmd(
 
 def embed_cmd(
     source: Annotated[Path, typer.Argument(help="An image, or a folder searched recursively for images.")],
-    checkpoint: Annotated[Path, typer.Option(help="Checkpoint file or run folder.")],
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run folder.")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="Pretrained weights name in the cache, or their folder.")] = None,
+    backend: Annotated[str, typer.Option(help="Inference backend: torch, channels_last or onnx.")] = "torch",
+    flip: Annotated[bool, typer.Option(help="Concatenate embeddings of mirrored images (2×D).")] = False,
     out: Annotated[Path, typer.Option(help="Output prefix: writes PREFIX.npy and PREFIX.csv.")] = Path("embeddings"),
     image_size: Annotated[Optional[int], typer.Option(help="Input size (default: the checkpoint's).")] = None,
     batch_size: Annotated[int, typer.Option(help="Embedding batch size.")] = 64,
@@ -107,14 +116,14 @@ def embed_cmd(
     from faceprint.embedding import embed_paths
     from faceprint.io import atomic_path, atomic_write_text
 
-    fn, size, _ = _embedder(checkpoint, False, image_size)
+    fn, size, _ = _embedder(checkpoint, False, image_size, weights, backend)
     if source.is_dir():
         paths = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
     elif source.exists():
         paths = [source]
     else:
         raise typer.BadParameter(f"{source} does not exist")
-    emb, ok, failed = embed_paths(fn, paths, size, batch_size)  # type: ignore[arg-type]
+    emb, ok, failed = embed_paths(fn, paths, size, batch_size, flip)  # type: ignore[arg-type]
     for _, reason in failed:
         err_console.print(f"skipped {reason}")
     if not ok:
@@ -127,3 +136,28 @@ def embed_cmd(
     writer.writerows([i, str(p)] for i, p in enumerate(ok))
     atomic_write_text(out.with_suffix(".csv"), buf.getvalue())
     console.print(f"wrote {len(ok)} embeddings of dimension {emb.shape[1]} to {out.with_suffix('.npy')} and {out.with_suffix('.csv')}")
+
+
+def export_cmd(
+    out: Annotated[Path, typer.Argument(help="Output file, e.g. model.onnx.")],
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run folder.")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="Pretrained weights name in the cache, or their folder.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
+    check: Annotated[bool, typer.Option(help="Compare onnxruntime with torch on 8 random images.")] = True,
+) -> None:
+    """Export a model with a dynamic batch axis (input ``images`` N×3×S×S standardized, output ``embeddings``)."""
+    import torch
+
+    from faceprint.inference import OnnxEmbedFn
+
+    if fmt != "onnx":
+        raise typer.BadParameter(f"unsupported format {fmt!r} (supported: onnx)")
+    embedder, size, name = _embedder(checkpoint, False, None, weights)
+    path = embedder.export_onnx(out)  # type: ignore[attr-defined]
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) from {name}, input 3×{size}×{size}")
+    if check:
+        x = torch.randn(8, 3, size, size, generator=torch.Generator().manual_seed(0))
+        diff = (OnnxEmbedFn(path)(x) - embedder(x)).abs().max().item()  # type: ignore[operator]
+        console.print(f"onnxruntime vs torch on a batch of 8: max abs difference {diff:.2e}")
+        if diff > 1e-4:
+            raise ValueError(f"exported model differs from torch by {diff:.2e} (> 1e-4)")

@@ -29,6 +29,14 @@ def list_cmd() -> None:
         status = ", ".join(f"{f}: {s}" for f, s in weights_status(name).items())
         table.add_row(name, status, info.description, info.how_to_get)
     console.print(table)
+    from faceprint.pretrained import list_pretrained
+
+    models = Table(title="pretrained embedding models in the cache")
+    for col in ("name", "backbone", "dim", "input", "source"):
+        models.add_column(col)
+    for info in list_pretrained():
+        models.add_row(info.name, info.backbone, str(info.embedding_dim), f"{info.image_size} px", info.source)
+    console.print(models)
 
 
 @weights_app.command("import")
@@ -41,3 +49,25 @@ def import_cmd(
 
     for path in import_weights(source, name):
         console.print(f"imported {path}")
+
+
+@weights_app.command("import-tf")
+def import_tf_cmd(
+    graph: Annotated[Path, typer.Argument(help="davidsandberg frozen Inception-ResNet-v1 graph (.pb).")],
+    name: Annotated[str, typer.Option(help="Name to store it under.")] = "casia-webface",
+) -> None:
+    """Convert a frozen TensorFlow FaceNet graph (no TensorFlow needed) into the cache as safetensors + JSON."""
+    from faceprint.pretrained import import_tf_graph
+
+    console.print(f"imported {graph} as {name!r} into {import_tf_graph(graph, name)}")
+
+
+@weights_app.command("import-pt")
+def import_pt_cmd(
+    state_dict: Annotated[Path, typer.Argument(help="facenet-pytorch InceptionResnetV1 state dict (.pt).")],
+    name: Annotated[str, typer.Option(help="Name to store it under.")] = "vggface2",
+) -> None:
+    """Import facenet-pytorch weights (e.g. 20180402-114759-vggface2.pt) into the cache."""
+    from faceprint.pretrained import import_facenet_pytorch
+
+    console.print(f"imported {state_dict} as {name!r} into {import_facenet_pytorch(state_dict, name)}")
