@@ -89,3 +89,10 @@ def test_cli_embed_and_export_with_pretrained_weights(tmp_path: Path, monkeypatc
 def test_cli_needs_exactly_one_model_source(tmp_path: Path) -> None:
     result = runner.invoke(app, ["embed", str(tmp_path)])
     assert result.exit_code != 0 and "exactly one" in result.output
+
+
+def test_channels_last_leaves_the_callers_model_alone() -> None:
+    model = create_backbone("small_cnn", embedding_dim=8).eval()
+    Embedder(model, 64, backend="channels_last")
+    weight = next(p for p in model.parameters() if p.dim() == 4)
+    assert weight.is_contiguous()

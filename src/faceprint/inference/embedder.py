@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -56,7 +57,9 @@ class Embedder:
     def _make_fn(self) -> EmbedFn:
         if self.backend == "onnx":
             return OnnxEmbedFn(onnx_bytes(self.model, self.image_size))
-        model = self.model.to(memory_format=torch.channels_last) if self.backend == "channels_last" else self.model
+        model = self.model
+        if self.backend == "channels_last":  # a copy: converting in place would change the caller's model
+            model = copy.deepcopy(model).to(memory_format=torch.channels_last)
         layout = torch.channels_last if self.backend == "channels_last" else torch.contiguous_format
 
         def fn(x: torch.Tensor) -> torch.Tensor:
