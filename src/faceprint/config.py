@@ -38,6 +38,9 @@ class DataConfig:
 class ModelConfig:
     backbone: str = "small_cnn"
     embedding_dim: int = 64
+    init: str = ""  # fine-tune from: pretrained weights name/folder, or a checkpoint / run folder
+    freeze: str = "none"  # none, stem, all_but_last (inception_resnet_v1)
+    freeze_bn: bool | None = None  # keep batch-norm statistics fixed (default: when init is set)
 
 
 @dataclass(frozen=True)

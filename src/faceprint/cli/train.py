@@ -28,6 +28,8 @@ def train_cmd(
     margin: Annotated[Optional[float], typer.Option(help="loss.margin")] = None,
     miner: Annotated[Optional[str], typer.Option(help="loss.miner")] = None,
     seed: Annotated[Optional[int], typer.Option(help="train.seed")] = None,
+    init: Annotated[Optional[str], typer.Option(help="model.init: pretrained weights name/folder or a checkpoint to fine-tune.")] = None,
+    freeze: Annotated[Optional[str], typer.Option(help="model.freeze: none, stem, all_but_last.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any config key: section.key=value (repeatable).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
     stop_after: Annotated[Optional[int], typer.Option(help="Stop (with a checkpoint) after this many total steps.")] = None,
@@ -42,6 +44,7 @@ def train_cmd(
         "model.backbone": backbone, "model.embedding_dim": embedding_dim, "data.image_size": image_size,
         "train.p": p, "train.k": k, "train.steps": steps, "optim.lr": lr, "optim.optimizer": optimizer,
         "optim.schedule": schedule, "loss.margin": margin, "loss.miner": miner, "train.seed": seed,
+        "model.init": init, "model.freeze": freeze,
     }
     cfg = apply_overrides(apply_overrides(cfg, set_ or []), flags)
     result = train(cfg, resume=resume, stop_after=stop_after)

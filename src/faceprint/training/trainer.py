@@ -24,6 +24,7 @@ from faceprint.training.checkpoint import (
     CheckpointError, check_architecture, find_checkpoints, latest_checkpoint, load_checkpoint, save_checkpoint,
 )
 from faceprint.training.data_setup import PreparedData, prepare_data
+from faceprint.training.finetune import apply_train_mode, freeze_parameters, frozen_modules, load_init_weights, trainable
 from faceprint.training.objective import Objective
 from faceprint.training.optim import create_optimizer, create_scheduler
 from faceprint.training.tensorboard import TensorBoardLogger
@@ -66,7 +67,11 @@ class Trainer:
         self.data = data or prepare_data(cfg.data)
         torch.manual_seed(cfg.train.seed)
         self.model = create_backbone(cfg.model.backbone, embedding_dim=cfg.model.embedding_dim)
-        self.optimizer = create_optimizer(self.model.parameters(), cfg.optim)
+        self.frozen = frozen_modules(self.model, cfg.model)
+        self.init_note = load_init_weights(self.model, cfg.model) if cfg.model.init and not (resume and existing) else None
+        freeze_parameters(self.frozen)
+        self.freeze_bn = cfg.model.freeze_bn if cfg.model.freeze_bn is not None else bool(cfg.model.init)
+        self.optimizer = create_optimizer(trainable(self.model), cfg.optim)
         self.scheduler = create_scheduler(self.optimizer, cfg.train.steps, cfg.optim)
         self.objective = Objective(cfg.loss, cfg.train.mode, cfg.train.seed)
         self.sampler: PKSampler | OfflineTripletSampler = (
@@ -120,7 +125,7 @@ class Trainer:
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> LossResult:
         """One optimizer step on a batch; raises NonFiniteLossError before touching the weights."""
-        self.model.train()
+        apply_train_mode(self.model, self.frozen, self.freeze_bn)
         result = self.objective(self.model, images, labels, self.step)
         if not torch.isfinite(result.loss):
             where = f"; the last good checkpoint {self.last_checkpoint} is intact" if self.last_checkpoint else ""
@@ -170,6 +175,10 @@ class Trainer:
         try:
             with progress:
                 task = progress.add_task("train", total=t.steps, completed=self.step, info="")
+                if self.init_note:
+                    frozen = sum(p.numel() for m in self.frozen for p in m.parameters())
+                    progress.console.print(f"{self.init_note}; {frozen:,} parameters frozen ({self.cfg.model.freeze}), "
+                                           f"batch-norm statistics {'fixed' if self.freeze_bn else 'updated'}")
                 for images, labels in self._loader(stop) if self.step < stop else []:
                     result = self.train_step(images, labels)
                     if self.step % t.log_every == 0 or self.step == stop:

@@ -1,0 +1,121 @@
+"""LFW verification with imported FaceNet weights: MTCNN-aligned and center-cropped, with and without flips.
+
+Usage: python benchmarks/lfw.py --json PATH [--weights casia-webface] [--graph PB] [--work DIR] [--backend onnx]
+Aligns ../shared/data/lfw with our MTCNN (margin 32, 160 px, the face nearest the centre, as davidsandberg's
+align_dataset_mtcnn; images with no face fall back to the center crop and are counted as failures), embeds
+every image once (the flipped copy in the same pass) and runs the 10-fold protocol (squared L2).
+JSON: the MTCNN/no-flip figures at the top (accuracy, accuracy_std, val, far, auc, eer, alignment,
+images_per_s, failures) and every variant under ``runs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from rich.progress import Progress
+
+from faceprint.align import MTCNN
+from faceprint.align.folder import align_folder
+from faceprint.backbones import create_backbone
+from faceprint.data.images import load_rgb
+from faceprint.data.transforms import fixed_standardize, pil_to_uint8
+from faceprint.evaluation import evaluate_verification, read_lfw_pairs
+from faceprint.inference import Embedder
+from faceprint.pretrained import convert_facenet_graph, read_graph_def
+from faceprint.weights import WeightsError
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CENTER_BOX = (50, 50, 200, 200)  # central 150×150 of a 250×250 LFW image
+
+
+def load_embedder(weights: str, graph: Path, backend: str) -> Embedder:
+    try:
+        return Embedder.from_pretrained(weights, backend=backend)
+    except WeightsError:
+        state, dim = convert_facenet_graph(read_graph_def(graph))
+        model = create_backbone("inception_resnet_v1", embedding_dim=dim)
+        model.load_state_dict(state)
+        return Embedder(model, 160, graph.name, backend)
+
+
+def center_crop(path: Path, size: int) -> Image.Image:
+    img = load_rgb(path)  # grayscale LFW: the one channel is replicated to RGB
+    w, h = img.size
+    box = CENTER_BOX if (w, h) == (250, 250) else (w * 0.2, h * 0.2, w * 0.8, h * 0.8)
+    return img.crop(box).resize((size, size), Image.BILINEAR)
+
+
+def embed_images(embedder: Embedder, loaders: list, batch: int, progress: Progress, label: str) -> tuple[np.ndarray, float]:
+    """Embeddings [emb(x) ‖ emb(flipped x)] of every image, and images/s of the network alone."""
+    task = progress.add_task(label, total=len(loaders))
+    out, net_s = [], 0.0
+    for i in range(0, len(loaders), batch):
+        x = fixed_standardize(torch.stack([pil_to_uint8(load(), embedder.image_size) for load in loaders[i : i + batch]]))
+        t0 = time.perf_counter()
+        out.append(torch.cat([embedder(x), embedder(x.flip(-1))], dim=1))
+        net_s += time.perf_counter() - t0
+        progress.update(task, completed=min(i + batch, len(loaders)))
+    return torch.cat(out).numpy(), 2 * len(loaders) / net_s
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", type=Path, required=True)
+    ap.add_argument("--lfw", type=Path, default=SHARED / "lfw")
+    ap.add_argument("--weights", default="casia-webface", help="pretrained name or folder (else --graph is converted)")
+    ap.add_argument("--graph", type=Path, default=SHARED / "weights/facenet-casia-webface/20180408-102900.pb")
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "faceprint-lfw-mtcnn-160-m32",
+                    help="aligned crops go here (reused on the next run)")
+    ap.add_argument("--backend", default="onnx")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    pairs = read_lfw_pairs(args.lfw / "pairs.txt", args.lfw / "images")
+    paths = pairs.unique_paths()
+    embedder = load_embedder(args.weights, args.graph, args.backend)
+    with Progress() as progress:
+        task = progress.add_task("MTCNN align", total=len(paths))
+        report = align_folder(args.lfw / "images", args.work, MTCNN(), image_size=160, margin=32, mode="margin",
+                              policy="center", batch_size=16, on_progress=lambda d, t: progress.update(task, completed=d, total=t))
+        aligned = {p: args.work / p.relative_to(args.lfw / "images").with_suffix(".png") for p in paths}
+        failures = [str(p.relative_to(args.lfw)) for p in paths if not aligned[p].is_file()]
+        variants = {
+            "mtcnn": [(lambda p=p: load_rgb(aligned[p])) if aligned[p].is_file() else (lambda p=p: center_crop(p, 160))
+                      for p in paths],
+            "center_crop": [lambda p=p: center_crop(p, 160) for p in paths],
+        }
+        embeddings = {}
+        for name, loaders in variants.items():
+            embeddings[name] = embed_images(embedder, loaders, args.batch, progress, f"embed ({name})")
+    row = {p: i for i, p in enumerate(paths)}
+    a = np.array([row[p] for p in pairs.first])
+    b = np.array([row[p] for p in pairs.second])
+    dim = embedder.dim
+    runs = []
+    for name, (emb, speed) in embeddings.items():
+        for flip in (False, True):
+            e = emb if flip else emb[:, :dim]
+            res = evaluate_verification(e[a], e[b], pairs.issame, n_folds=pairs.n_folds).summary()
+            runs.append({"alignment": name, "flip": flip, **{k: round(float(v), 6) for k, v in res.items()},
+                         "images_per_s": round(speed, 2), "failures": len(failures) if name == "mtcnn" else 0})
+            print(f"{name:12s} flip={flip!s:5s} accuracy {res['accuracy']:.4f} ± {res['accuracy_std']:.4f}  "
+                  f"VAL {res['val']:.4f} @ FAR {res['far']:.5f}  AUC {res['auc']:.4f}  EER {res['eer']:.4f}")
+    top = next(r for r in runs if r["alignment"] == "mtcnn" and not r["flip"])
+    result = {**top, "weights": embedder.name, "backend": args.backend, "n_pairs": len(pairs), "n_images": len(paths),
+              "align_images_per_s": round(report.images_per_second(), 2) if report.written else None,
+              "failure_images": failures, "published_accuracy_rgb": 0.9905, "runs": runs}
+    print(f"MTCNN: {len(failures)} of {len(paths)} images without a face (center crop used); network {top['images_per_s']} img/s")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
