@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from faceprint.cli import align as align_cmds
+from faceprint.cli.classify import classify_app
 from faceprint.cli import evaluate as evaluate_cmds
 from faceprint.cli import sweep as sweep_cmds
 from faceprint.cli import train as train_cmds
@@ -72,9 +73,11 @@ app.command("export")(evaluate_cmds.export_cmd)
 app.command("align")(align_cmds.align_cmd)
 app.command("sweep")(sweep_cmds.sweep_cmd)
 app.add_typer(weights_app, name="weights")
+app.add_typer(classify_app, name="classify")
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
+    from faceprint.classify import ClassifierError
     from faceprint.config import ConfigError
     from faceprint.data.folder import DatasetError
     from faceprint.data.images import ImageLoadError
@@ -83,7 +86,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from faceprint.training.trainer import TrainingError
     from faceprint.weights import WeightsError
 
-    return (ConfigError, DatasetError, ImageLoadError, AtomicWriteError, CheckpointError, TrainingError, WeightsError,
+    return (ClassifierError, ConfigError, DatasetError, ImageLoadError, AtomicWriteError, CheckpointError, TrainingError, WeightsError,
             ValueError, OSError)
 
 
