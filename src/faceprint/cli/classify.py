@@ -14,14 +14,6 @@ __all__ = ["classify_app"]
 classify_app = typer.Typer(help="Classify faces among known identities (or answer 'unknown').", no_args_is_help=True)
 
 
-def _load_embedder(spec: dict):  # type: ignore[no-untyped-def]
-    from faceprint.inference import Embedder
-
-    if "weights" in spec:
-        return Embedder.from_pretrained(spec["weights"], backend=spec.get("backend", "torch"))
-    return Embedder.from_checkpoint(spec["checkpoint"], backend=spec.get("backend", "torch"))
-
-
 @classify_app.command("fit")
 def fit_cmd(
     data: Annotated[Path, typer.Argument(help="Identity folder: DATA/<identity>/<image>.")],
@@ -37,12 +29,13 @@ def fit_cmd(
 
     from faceprint.classify import FaceClassifier
     from faceprint.data.folder import scan_identity_folder
+    from faceprint.inference import Embedder
 
     if (weights is None) == (checkpoint is None):
         raise typer.BadParameter("give exactly one of --weights NAME or --checkpoint CKPT")
     spec = {"weights": weights} if weights is not None else {"checkpoint": str(checkpoint.resolve())}  # type: ignore[union-attr]
     spec["backend"] = backend
-    embedder = _load_embedder(spec)
+    embedder = Embedder.from_spec(spec)
     folder = scan_identity_folder(data, min_images=1)
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("embedding", total=len(folder))
@@ -67,9 +60,10 @@ def predict_cmd(
     from rich.table import Table
 
     from faceprint.classify import FaceClassifier
+    from faceprint.inference import Embedder
 
     clf = FaceClassifier.load(classifier)
-    embedder = _load_embedder(clf.embedder)
+    embedder = Embedder.from_spec(clf.embedder)
     emb, ok, failed = embedder.embed_paths(images)
     for _, reason in failed:
         err_console.print(f"skipped {reason}")

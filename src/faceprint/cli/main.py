@@ -10,6 +10,7 @@ import typer
 
 from faceprint.cli import align as align_cmds
 from faceprint.cli.classify import classify_app
+from faceprint.cli.index import index_app
 from faceprint.cli import evaluate as evaluate_cmds
 from faceprint.cli import sweep as sweep_cmds
 from faceprint.cli import train as train_cmds
@@ -74,6 +75,7 @@ app.command("align")(align_cmds.align_cmd)
 app.command("sweep")(sweep_cmds.sweep_cmd)
 app.add_typer(weights_app, name="weights")
 app.add_typer(classify_app, name="classify")
+app.add_typer(index_app, name="index")
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
@@ -82,11 +84,12 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from faceprint.data.folder import DatasetError
     from faceprint.data.images import ImageLoadError
     from faceprint.io import AtomicWriteError
+    from faceprint.search.store import IndexError_
     from faceprint.training.checkpoint import CheckpointError
     from faceprint.training.trainer import TrainingError
     from faceprint.weights import WeightsError
 
-    return (ClassifierError, ConfigError, DatasetError, ImageLoadError, AtomicWriteError, CheckpointError, TrainingError, WeightsError,
+    return (ClassifierError, ConfigError, IndexError_, DatasetError, ImageLoadError, AtomicWriteError, CheckpointError, TrainingError, WeightsError,
             ValueError, OSError)
 
 

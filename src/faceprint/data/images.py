@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "ImageLoadError", "load_rgb", "to_rgb"]
+__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "ImageLoadError", "decode_bytes", "load_rgb", "to_rgb"]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".pgm", ".ppm", ".pbm", ".tif", ".tiff", ".webp"})
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb limit
@@ -52,11 +53,30 @@ def load_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Im
     try:
         if path.stat().st_size == 0:
             raise ImageLoadError(f"{path}: empty file (0 bytes)")
+    except FileNotFoundError:
+        raise ImageLoadError(f"{path}: no such file") from None
+    return _decode(path, str(path), max_pixels, None)
+
+
+def decode_bytes(data: bytes, name: str = "upload", max_pixels: int = DEFAULT_MAX_PIXELS,
+                 formats: tuple[str, ...] | None = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")) -> Image.Image:
+    """Decode image bytes (an upload) to RGB; the type is sniffed from the bytes, never from a name.
+
+    Raises:
+        ImageLoadError: empty, not one of ``formats``, truncated, or larger than ``max_pixels``.
+    """
+    if not data:
+        raise ImageLoadError(f"{name}: empty file (0 bytes)")
+    return _decode(io.BytesIO(data), name, max_pixels, formats)
+
+
+def _decode(fp: Path | io.BytesIO, name: str, max_pixels: int, formats: tuple[str, ...] | None) -> Image.Image:
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(fp, formats=list(formats) if formats else None) as img:
                 if img.width * img.height > max_pixels:
-                    raise ImageLoadError(f"{path}: {img.width}×{img.height} exceeds the {max_pixels:,}-pixel limit (decompression bomb?)")
+                    raise ImageLoadError(f"{name}: {img.width}×{img.height} exceeds the {max_pixels:,}-pixel limit (decompression bomb?)")
                 img.seek(0)
                 img.load()
                 img = ImageOps.exif_transpose(img) or img
@@ -64,10 +84,11 @@ def load_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Im
     except ImageLoadError:
         raise
     except FileNotFoundError:
-        raise ImageLoadError(f"{path}: no such file") from None
+        raise ImageLoadError(f"{name}: no such file") from None
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{path}: not an image Pillow can read") from None
+        kinds = f" (accepted: {', '.join(formats)})" if formats else ""
+        raise ImageLoadError(f"{name}: not an image Pillow can read{kinds}") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(f"{path}: refused as a decompression bomb ({exc})") from None
+        raise ImageLoadError(f"{name}: refused as a decompression bomb ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageLoadError(f"{path}: unreadable or truncated image ({exc})") from None
+        raise ImageLoadError(f"{name}: unreadable or truncated image ({exc})") from None

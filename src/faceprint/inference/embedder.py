@@ -49,6 +49,16 @@ class Embedder:
         model, arch = load_model(path)
         return cls(model, arch["image_size"], f"{arch['backbone']} ({Path(path).name})", backend)
 
+    @classmethod
+    def from_spec(cls, spec: dict) -> Embedder:  # type: ignore[type-arg]
+        """What an index or classifier file names: ``{"weights": name}`` or ``{"checkpoint": path}`` (+ ``backend``)."""
+        backend = spec.get("backend", "torch")
+        if spec.get("weights"):
+            return cls.from_pretrained(spec["weights"], backend=backend)
+        if spec.get("checkpoint"):
+            return cls.from_checkpoint(spec["checkpoint"], backend=backend)
+        raise ValueError(f"no model in {spec}: give --weights NAME or --checkpoint CKPT")
+
     @property
     def dim(self) -> int:
         """Embedding size."""

@@ -1,0 +1,56 @@
+"""ORL helpers shared by benchmarks/finetune.py and benchmarks/classify.py: MTCNN-aligned crops and the embedder."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+from faceprint.align import MTCNN
+from faceprint.align.folder import align_folder
+from faceprint.backbones import create_backbone
+from faceprint.data.images import load_rgb
+from faceprint.inference import Embedder
+from faceprint.pretrained import convert_facenet_graph, read_graph_def
+from faceprint.weights import WeightsError
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+GRAPH = SHARED / "weights/facenet-casia-webface/20180408-102900.pb"
+
+
+def aligned_orl(work: Path, orl: Path = SHARED / "orl") -> Path:
+    """ORL aligned like LFW (MTCNN, margin 32, 160 px); an image with no face is used whole (resized)."""
+    out = work / "orl-mtcnn-160-m32"
+    report = align_folder(orl, out, MTCNN(), image_size=160, margin=32, mode="margin", policy="center", batch_size=16)
+    for problem in report.problems:
+        src = Path(problem["path"])
+        dst = (out / src.relative_to(orl)).with_suffix(".png")
+        load_rgb(src).resize((160, 160), Image.BILINEAR).save(dst)
+    return out
+
+
+def casia_embedder(weights: str = "casia-webface", backend: str = "onnx") -> Embedder:
+    """The imported CASIA-WebFace model from the cache, else converted from the shared graph."""
+    try:
+        return Embedder.from_pretrained(weights, backend=backend)
+    except WeightsError:
+        state, dim = convert_facenet_graph(read_graph_def(GRAPH))
+        model = create_backbone("inception_resnet_v1", embedding_dim=dim)
+        model.load_state_dict(state)
+        return Embedder(model, 160, GRAPH.name, backend)
+
+
+def identity_subset(root: Path, names: list[str], dst: Path) -> Path:
+    """A folder of symlinks to some identities of ``root``."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    dst.mkdir(parents=True)
+    for name in names:
+        (dst / name).symlink_to((root / name).resolve(), target_is_directory=True)
+    return dst
+
+
+def default_work() -> Path:
+    return Path(tempfile.gettempdir()) / "faceprint-orl"

@@ -1,0 +1,146 @@
+"""``faceprint index build / add / remove / info / search``: a persistent, searchable face index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from faceprint.cli.common import console, err_console, write_json
+
+__all__ = ["index_app"]
+
+index_app = typer.Typer(help="A persistent face index (FAISS + SQLite): build, grow, search.", no_args_is_help=True)
+
+
+def _spec(weights: Optional[str], checkpoint: Optional[Path], backend: str) -> dict:
+    if (weights is None) == (checkpoint is None):
+        raise typer.BadParameter("give exactly one of --weights NAME or --checkpoint CKPT")
+    spec = {"weights": weights} if weights else {"checkpoint": str(Path(checkpoint).resolve())}  # type: ignore[arg-type]
+    return {**spec, "backend": backend}
+
+
+def _progress(label: str):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console)
+
+
+def _problems(report) -> None:  # type: ignore[no-untyped-def]
+    for p in report.problems[:20]:
+        err_console.print(f"skipped {p['path']}: {p['issue']} ({p['detail']})", highlight=False)
+    if len(report.problems) > 20:
+        err_console.print(f"… and {len(report.problems) - 20} more")
+
+
+@index_app.command("build")
+def build_cmd(
+    gallery: Annotated[Path, typer.Argument(help="Images: GALLERY/<identity>/<image>, or loose photos.")],
+    out: Annotated[Path, typer.Option(help="Index folder to create.")],
+    weights: Annotated[Optional[str], typer.Option(help="Pretrained weights name (e.g. casia-webface) or folder.")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run folder.")] = None,
+    detect: Annotated[bool, typer.Option(help="Detect and align faces (MTCNN); --no-detect for pre-cropped faces or animals.")] = True,
+    kind: Annotated[str, typer.Option(help="flat (exact), ivf or hnsw.")] = "flat",
+    backend: Annotated[str, typer.Option(help="Inference backend: torch, channels_last or onnx.")] = "torch",
+    force: Annotated[bool, typer.Option(help="Replace an existing index at --out (only once the new one is complete).")] = False,
+) -> None:
+    """Detect, embed and index every image; a killed build leaves any old index untouched and resumes on rerun."""
+    from faceprint.search import build_index
+
+    with _progress("index") as progress:
+        task = progress.add_task("index", total=None)
+        index, report = build_index(gallery, out, _spec(weights, checkpoint, backend), detect, kind, force,
+                                    progress=lambda d, t: progress.update(task, completed=d, total=t))
+    _problems(report)
+    info = index.store.info()
+    console.print(f"indexed {report.faces} faces from {report.images} images into {out} "
+                  f"({info['identities']} identities; verdict threshold {index.threshold:.2f})")
+
+
+@index_app.command("add")
+def add_cmd(
+    index_dir: Annotated[Path, typer.Argument(help="Index folder.")],
+    images: Annotated[list[Path], typer.Argument(help="Images or folders (folder/<identity>/<image>).")],
+    identity: Annotated[Optional[str], typer.Option(help="Identity for all the given images.")] = None,
+) -> None:
+    """Add images in one transaction: a failure or kill adds nothing and leaves the index as it was."""
+    from faceprint.search import gallery_images, open_index
+
+    index = open_index(index_dir)
+    todo = []
+    for src in images:
+        found = gallery_images(src)
+        if not found:
+            raise typer.BadParameter(f"no images at {src}")
+        todo += [(p, identity or ident) for p, ident in found]
+    with _progress("add") as progress:
+        task = progress.add_task("add", total=len(todo))
+        report = index.add_images(todo, progress=lambda d, t: progress.update(task, completed=d))
+    _problems(report)
+    console.print(f"added {report.faces} faces from {report.images} images ({report.already} already indexed); "
+                  f"{len(index.store)} faces in all")
+
+
+@index_app.command("remove")
+def remove_cmd(
+    index_dir: Annotated[Path, typer.Argument(help="Index folder.")],
+    face_id: Annotated[Optional[list[int]], typer.Option("--id", help="Face id (repeatable).")] = None,
+    path: Annotated[Optional[str], typer.Option(help="Every face of this image path.")] = None,
+    identity: Annotated[Optional[str], typer.Option(help="Every face of this identity.")] = None,
+) -> None:
+    """Remove faces by id, image path or identity."""
+    from faceprint.search import FaceStore
+
+    if not face_id and path is None and identity is None:
+        raise typer.BadParameter("give --id, --path or --identity")
+    store = FaceStore(index_dir)
+    n = store.remove(face_id, path, identity)
+    console.print(f"removed {n} faces; {len(store)} left")
+
+
+@index_app.command("info")
+def info_cmd(
+    index_dir: Annotated[Path, typer.Argument(help="Index folder.")],
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the info here.")] = None,
+) -> None:
+    """Faces, identities, model and index kind."""
+    from faceprint.search import FaceStore
+
+    info = FaceStore(index_dir).info()
+    for k, v in info.items():
+        console.print(f"{k:>11}: {v}", highlight=False)
+    write_json(json_path, info)
+
+
+@index_app.command("search")
+def search_cmd(
+    index_dir: Annotated[Path, typer.Argument(help="Index folder.")],
+    image: Annotated[Path, typer.Argument(help="Query image (every detected face is searched).")],
+    k: Annotated[int, typer.Option("-k", help="Matches per face.")] = 5,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """The nearest indexed faces of each face in IMAGE, with distances and same/different verdicts."""
+    import json
+
+    from rich.table import Table
+
+    from faceprint.search import open_index
+
+    index = open_index(index_dir)
+    faces = index.query(image, k)
+    result = [{"box": f.crop.box, "matches": [
+        {"id": m.face.id, "identity": m.face.identity, "path": m.face.path, "distance": round(m.distance, 4),
+         "same": m.distance < index.threshold} for m in f.matches]} for f in faces]
+    if json_out:
+        print(json.dumps({"image": str(image), "threshold": index.threshold, "faces": result}, indent=2))
+        return
+    if not faces:
+        console.print(f"no face found in {image}")
+    for i, face in enumerate(result):
+        table = Table(title=f"face {i + 1} {face['box'] or ''}")
+        for col in ("rank", "identity", "distance", "same?", "path"):
+            table.add_column(col)
+        for r, m in enumerate(face["matches"], 1):
+            table.add_row(str(r), m["identity"] or "—", f"{m['distance']:.3f}", "yes" if m["same"] else "no", m["path"])
+        console.print(table)

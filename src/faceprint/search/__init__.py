@@ -1,0 +1,11 @@
+"""Face search: a persistent index (SQLite + FAISS), detection-to-vector pipeline, queries."""
+
+from faceprint.search.faces import FaceCrop, FaceEmbedder, model_fingerprint
+from faceprint.search.index import (
+    DEFAULT_THRESHOLD, AddReport, FaceIndex, build_index, calibrate_threshold, gallery_images, open_index,
+)
+from faceprint.search.store import KINDS, Face, FaceStore, IndexError_, Match
+
+__all__ = ["DEFAULT_THRESHOLD", "KINDS", "AddReport", "Face", "FaceCrop", "FaceEmbedder", "FaceIndex", "FaceStore",
+           "IndexError_", "Match", "build_index", "calibrate_threshold", "gallery_images",
+           "model_fingerprint", "open_index"]

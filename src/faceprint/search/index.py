@@ -1,0 +1,204 @@
+"""Build, grow and query a face index: ``build_index``, ``open_index`` and the ``FaceIndex`` they return."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceprint.data.images import IMAGE_EXTENSIONS, ImageLoadError
+from faceprint.inference import Embedder
+from faceprint.search.faces import FaceCrop, FaceEmbedder, model_fingerprint, thumbnail
+from faceprint.search.store import FaceStore, IndexError_, Match
+
+__all__ = ["AddReport", "DEFAULT_THRESHOLD", "FaceIndex", "build_index", "calibrate_threshold", "gallery_images",
+           "open_index"]
+
+DEFAULT_THRESHOLD = 1.1  # squared L2; used when the gallery has too few identities to calibrate one
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class AddReport:
+    """What an add or build did: faces added, images skipped as already indexed, and problems per image."""
+
+    faces: int = 0
+    images: int = 0
+    already: int = 0
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class QueryFace:
+    """One face found in a query image and its nearest indexed faces."""
+
+    crop: FaceCrop
+    vector: np.ndarray
+    matches: list[Match]
+
+
+def gallery_images(root: Path) -> list[tuple[Path, str | None]]:
+    """Images under ``root`` with their identity (the folder under ``root``; None for loose files)."""
+    root = Path(root)
+    if root.is_file():
+        return [(root, None)]
+    out = []
+    for folder, _, files in os.walk(root, followlinks=True):
+        for name in files:
+            p = Path(folder) / name
+            if p.suffix.lower() in IMAGE_EXTENSIONS and not name.startswith("."):
+                rel = p.relative_to(root).parts
+                out.append((p, rel[0] if len(rel) > 1 else None))
+    return sorted(out)
+
+
+def calibrate_threshold(vectors: np.ndarray, identities: list[str | None], max_pairs: int = 20000, seed: int = 0) -> float | None:
+    """The squared-L2 threshold with the best accuracy on balanced same/different pairs of the gallery."""
+    labels = np.array([i if i is not None else "" for i in identities])
+    keep = labels != ""
+    vectors, labels = vectors[keep], labels[keep]
+    names, counts = np.unique(labels, return_counts=True)
+    if (counts >= 2).sum() < 2 or len(names) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    same_a, same_b = [], []
+    for name in names[counts >= 2]:
+        idx = np.flatnonzero(labels == name)
+        a, b = np.triu_indices(len(idx), 1)
+        same_a += list(idx[a])
+        same_b += list(idx[b])
+    sel = rng.permutation(len(same_a))[:max_pairs // 2]
+    sa, sb = np.array(same_a)[sel], np.array(same_b)[sel]
+    da, db = rng.integers(0, len(labels), (2, 4 * len(sa)))
+    diff = labels[da] != labels[db]
+    da, db = da[diff][: len(sa)], db[diff][: len(sa)]
+    d_same = ((vectors[sa] - vectors[sb]) ** 2).sum(1)
+    d_diff = ((vectors[da] - vectors[db]) ** 2).sum(1)
+    grid = np.arange(0, 4, 0.01)
+    acc = [(np.sum(d_same < t) + np.sum(d_diff >= t)) / (len(d_same) + len(d_diff)) for t in grid]
+    return float(grid[int(np.argmax(acc))])
+
+
+class FaceIndex:
+    """A :class:`FaceStore` plus the model that fills it; the model must be the one the index was built with."""
+
+    def __init__(self, store: FaceStore, faces: FaceEmbedder) -> None:
+        self.store, self.faces = store, faces
+
+    @property
+    def threshold(self) -> float:
+        t = self.store.meta.get("threshold")
+        return float(t) if t is not None else DEFAULT_THRESHOLD
+
+    def add_images(self, images: list[tuple[Path, str | None]], chunk: int = 64, progress: Progress | None = None,
+                   all_faces: bool | None = None, atomic: bool = True) -> AddReport:
+        """Detect, embed and add. ``atomic``: one transaction for all (else one per chunk, resumable).
+
+        Labeled images (with an identity) index their largest face; unlabeled ones index every face.
+        Images already in the index (same path) are skipped.
+        """
+        report = AddReport()
+        known = {r[0] for r in self.store.db.execute("SELECT DISTINCT path FROM faces")}
+        todo = [(p, ident) for p, ident in images if str(p) not in known]
+        report.already = len(images) - len(todo)
+        pending: list[tuple[np.ndarray, str, str | None, list[float] | None, bytes]] = []
+        for i in range(0, len(todo), chunk):
+            for path, ident in todo[i : i + chunk]:
+                try:
+                    crops = self.faces.crops(self.faces.load(path), all_faces if all_faces is not None else ident is None)
+                except ImageLoadError as exc:
+                    report.problems.append({"path": str(path), "issue": "unreadable", "detail": str(exc)})
+                    continue
+                if not crops:
+                    report.problems.append({"path": str(path), "issue": "no_face", "detail": "no face detected"})
+                    continue
+                for crop, vec in zip(crops, self.faces.embed_crops(crops)):
+                    pending.append((vec, str(path), ident, crop.box, thumbnail(crop.image)))
+                report.images += 1
+            if not atomic and pending:
+                self._commit(pending, report)
+            if progress is not None:
+                progress(min(i + chunk, len(todo)), len(todo))
+        if pending:
+            self._commit(pending, report)
+        return report
+
+    def _commit(self, pending: list, report: AddReport) -> None:  # type: ignore[type-arg]
+        vecs = np.stack([p[0] for p in pending])
+        self.store.add(vecs, [p[1] for p in pending], [p[2] for p in pending], [p[3] for p in pending],
+                       [p[4] for p in pending])
+        report.faces += len(pending)
+        pending.clear()
+
+    def query(self, image: Any, k: int = 5) -> list[QueryFace]:
+        """Every face of a query image (a path, bytes or RGB Pillow image) with its ``k`` nearest faces."""
+        from PIL import Image
+
+        img = image if isinstance(image, Image.Image) else self.faces.load(image)
+        crops = self.faces.crops(img, all_faces=True)
+        vecs = self.faces.embed_crops(crops)
+        matches = self.store.search(vecs, k) if len(vecs) else []
+        return [QueryFace(c, v, m) for c, v, m in zip(crops, vecs, matches)]
+
+    def recalibrate(self) -> float | None:
+        """Set the verdict threshold from the gallery's identities (None: too few to calibrate)."""
+        _, vecs, idents = self.store.all_vectors()
+        t = calibrate_threshold(vecs, idents)
+        if t is not None:
+            self.store.set_threshold(t)
+        return t
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_index(root: str | Path, embedder: Embedder | None = None) -> FaceIndex:
+    """Open an index with its own model (or ``embedder``, refused if it is another model)."""
+    store = FaceStore(root)
+    meta = store.meta
+    spec = meta.get("embedder") or {}
+    emb = embedder or Embedder.from_spec(spec)
+    fingerprint = model_fingerprint(emb)
+    if fingerprint != store.model_id:
+        store.close()
+        raise IndexError_(f"{root} was built with another model ({spec}); this one differs (fingerprint "
+                          f"{fingerprint[:12]}… vs {store.model_id[:12]}…): use the index's model or build a new index")
+    return FaceIndex(store, FaceEmbedder(emb, detect=bool(spec.get("detect", True))))
+
+
+def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], detect: bool = True, kind: str = "flat",
+                force: bool = False, progress: Progress | None = None, embedder: Embedder | None = None) -> tuple[FaceIndex, AddReport]:
+    """Index every image of ``gallery`` into a new index at ``out``.
+
+    The index is built in ``.<out>.building`` (committed chunk by chunk, so a rerun resumes) and
+    renamed into place at the end: a killed build never touches an existing index at ``out``.
+    """
+    out = Path(out)
+    if out.exists() and not force:
+        raise IndexError_(f"{out} exists; use `faceprint index add` to grow it, or --force to replace it")
+    images = gallery_images(Path(gallery))
+    if not images:
+        raise IndexError_(f"no images under {gallery}")
+    emb = embedder or Embedder.from_spec(spec)
+    tmp = out.parent / f".{out.name}.building"
+    spec = {**spec, "detect": detect}
+    store = FaceStore(tmp, create=True, model_id=model_fingerprint(emb), dim=emb.dim, embedder=spec, kind=kind)
+    index = FaceIndex(store, FaceEmbedder(emb, detect=detect))
+    report = index.add_images(images, progress=progress, atomic=False)
+    if store.meta.get("threshold") is None:
+        index.recalibrate()
+    store.close()
+    if out.exists():
+        old = out.parent / f".{out.name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(out)
+    return open_index(out, emb), report

@@ -1,0 +1,252 @@
+"""A persistent face index: SQLite holds every face (metadata and vector), FAISS is a derived search structure.
+
+Layout of an index folder: ``faces.sqlite`` (the source of truth, one transaction per add/remove, so a
+kill mid-way rolls back and leaves the previous index), ``vectors.faiss`` (written atomically after each
+commit and tagged with the database generation; rebuilt from SQLite when missing or stale) and
+``thumbs/<id>.jpg`` face thumbnails.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceprint.io import atomic_path
+
+__all__ = ["Face", "FaceStore", "IndexError_", "Match", "KINDS"]
+
+KINDS = ("flat", "ivf", "hnsw")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS faces (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL,
+    identity TEXT,
+    box TEXT,
+    model_id TEXT NOT NULL,
+    added_at REAL NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS faces_path ON faces(path);
+CREATE INDEX IF NOT EXISTS faces_identity ON faces(identity);
+"""
+
+
+class IndexError_(ValueError):  # noqa: N801 - IndexError is a builtin
+    """The index is missing, damaged, or was built with another model."""
+
+
+@dataclass(frozen=True)
+class Face:
+    """One indexed face."""
+
+    id: int
+    path: str
+    identity: str | None
+    box: list[float] | None
+    added_at: float
+
+
+@dataclass(frozen=True)
+class Match:
+    """A search hit: the face and its squared L2 distance to the query (unit vectors: 2 − 2·cos)."""
+
+    face: Face
+    distance: float
+
+
+class FaceStore:
+    """Open (or create with ``create=True``) the index folder ``root``."""
+
+    def __init__(self, root: str | Path, create: bool = False, model_id: str | None = None, dim: int | None = None,
+                 embedder: dict[str, Any] | None = None, kind: str = "flat") -> None:
+        self.root = Path(root)
+        db = self.root / "faces.sqlite"
+        if not create and not db.is_file():
+            raise IndexError_(f"{self.root} is not a faceprint index (no faces.sqlite); build one with `faceprint index build`")
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "thumbs").mkdir(exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self.db = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise IndexError_(f"{db}: damaged index database ({exc})") from exc
+        if create and not self.meta:
+            if model_id is None or dim is None:
+                raise IndexError_("a new index needs the model id and the embedding dimension")
+            if kind not in KINDS:
+                raise IndexError_(f"unknown index kind {kind!r}; choose from {', '.join(KINDS)}")
+            self._set_meta({"model_id": model_id, "dim": dim, "embedder": embedder or {}, "kind": kind,
+                            "generation": 0, "threshold": None, "created_at": time.time()})
+        m = self.meta
+        if not m:
+            raise IndexError_(f"{self.root}: index has no metadata")
+        if model_id is not None and model_id != m["model_id"]:
+            raise IndexError_(f"{self.root} was built with model {m['model_id'][:12]}… ({m['embedder']}); "
+                              f"this model is {model_id[:12]}…: use the same weights or build a new index")
+        self.dim, self.kind, self.model_id = int(m["dim"]), str(m["kind"]), str(m["model_id"])
+        self._faiss = None
+        self._load_faiss()
+
+    # metadata -------------------------------------------------------------------------------
+    @property
+    def meta(self) -> dict[str, Any]:
+        rows = self.db.execute("SELECT key, value FROM meta").fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
+    def _set_meta(self, values: dict[str, Any], in_txn: bool = False) -> None:
+        rows = [(k, json.dumps(v)) for k, v in values.items()]
+        if in_txn:
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows)
+            return
+        with self._txn():
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows)
+
+    def set_threshold(self, threshold: float) -> None:
+        """The same/different verdict threshold (squared L2)."""
+        self._set_meta({"threshold": float(threshold)})
+
+    # transactions ---------------------------------------------------------------------------
+    def _txn(self):  # type: ignore[no-untyped-def]
+        store = self
+
+        class _Txn:
+            def __enter__(self) -> None:
+                store._lock.acquire()
+                store.db.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
+                try:
+                    store.db.execute("ROLLBACK" if exc_type else "COMMIT")
+                finally:
+                    store._lock.release()
+
+        return _Txn()
+
+    # faces ----------------------------------------------------------------------------------
+    def add(self, vectors: np.ndarray, paths: list[str], identities: list[str | None],
+            boxes: list[list[float] | None], thumbs: list[bytes | None] | None = None) -> list[int]:
+        """Add faces in one transaction; returns their ids. Nothing is added if anything fails."""
+        vectors = np.ascontiguousarray(vectors, np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(vectors) != len(paths):
+            raise IndexError_(f"expected ({len(paths)}, {self.dim}) vectors, got {vectors.shape}")
+        if not np.isfinite(vectors).all():
+            raise IndexError_("vectors contain NaN or inf")
+        now, ids = time.time(), []
+        with self._txn():
+            for v, p, ident, box in zip(vectors, paths, identities, boxes):
+                cur = self.db.execute(
+                    "INSERT INTO faces (path, identity, box, model_id, added_at, vector) VALUES (?, ?, ?, ?, ?, ?)",
+                    (p, ident, json.dumps(box) if box is not None else None, self.model_id, now, v.tobytes()))
+                ids.append(int(cur.lastrowid))
+            for i, thumb in zip(ids, thumbs or []):
+                if thumb is not None:
+                    with atomic_path(self.root / "thumbs" / f"{i}.jpg") as tmp:
+                        tmp.write_bytes(thumb)
+            self._bump()
+        self._sync_faiss()
+        return ids
+
+    def remove(self, ids: list[int] | None = None, path: str | None = None, identity: str | None = None) -> int:
+        """Remove faces by id, image path or identity; returns how many were removed."""
+        with self._txn():
+            found = [r[0] for r in self.db.execute(
+                "SELECT id FROM faces WHERE id IN (SELECT value FROM json_each(?)) OR path = ? OR identity = ?",
+                (json.dumps(ids or []), path, identity))]
+            self.db.execute("DELETE FROM faces WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(found),))
+            self._bump()
+        for i in found:
+            (self.root / "thumbs" / f"{i}.jpg").unlink(missing_ok=True)
+        self._sync_faiss()
+        return len(found)
+
+    def _bump(self) -> None:
+        gen = int(self.meta["generation"]) + 1
+        self._set_meta({"generation": gen}, in_txn=True)
+
+    def __len__(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM faces").fetchone()[0])
+
+    def faces(self, ids: list[int]) -> dict[int, Face]:
+        rows = self.db.execute("SELECT id, path, identity, box, added_at FROM faces WHERE id IN (SELECT value FROM json_each(?))",
+                               (json.dumps([int(i) for i in ids]),)).fetchall()
+        return {r[0]: Face(r[0], r[1], r[2], json.loads(r[3]) if r[3] else None, r[4]) for r in rows}
+
+    def all_vectors(self) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+        """(ids, vectors, identities) of every face."""
+        rows = self.db.execute("SELECT id, vector, identity FROM faces ORDER BY id").fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim)
+        return ids, vecs, [r[2] for r in rows]
+
+    def identities(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT identity, COUNT(*) FROM faces WHERE identity IS NOT NULL GROUP BY identity"))
+
+    def thumb_path(self, face_id: int) -> Path | None:
+        """The thumbnail of an indexed face (only ids of this store map to files)."""
+        path = self.root / "thumbs" / f"{int(face_id)}.jpg"
+        return path if path.is_file() else None
+
+    # FAISS ----------------------------------------------------------------------------------
+    def _build_faiss(self):  # type: ignore[no-untyped-def]
+        from faceprint.search.ann import build_ann
+
+        ids, vecs, _ = self.all_vectors()
+        return build_ann(vecs, ids, self.kind)
+
+    def _load_faiss(self) -> None:
+        import faiss
+
+        path, gen = self.root / "vectors.faiss", int(self.meta["generation"])
+        tag = self.root / "vectors.json"
+        try:
+            if path.is_file() and tag.is_file() and json.loads(tag.read_text()).get("generation") == gen:
+                self._faiss = faiss.read_index(str(path))
+                return
+        except (RuntimeError, ValueError, OSError):
+            pass  # stale or damaged: rebuilt from the database below
+        self._sync_faiss()
+
+    def _sync_faiss(self) -> None:
+        import faiss
+
+        with self._lock:
+            index = self._build_faiss()
+            gen = int(self.meta["generation"])
+            with atomic_path(self.root / "vectors.faiss") as tmp:
+                faiss.write_index(index, str(tmp))
+            with atomic_path(self.root / "vectors.json") as tmp:
+                tmp.write_text(json.dumps({"generation": gen, "count": int(index.ntotal), "kind": self.kind}))
+            self._faiss = index
+
+    def search(self, queries: np.ndarray, k: int = 5) -> list[list[Match]]:
+        """The ``k`` nearest faces of each query vector (squared L2 on unit vectors)."""
+        q = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
+        if q.shape[1] != self.dim:
+            raise IndexError_(f"query dimension {q.shape[1]} != index dimension {self.dim}")
+        with self._lock:
+            index = self._faiss
+            if index is None or index.ntotal == 0:
+                return [[] for _ in q]
+            sims, ids = index.search(q, min(k, int(index.ntotal)))
+        faces = self.faces([int(i) for i in ids.ravel() if i >= 0])
+        return [[Match(faces[int(i)], float(max(2 - 2 * s, 0.0))) for s, i in zip(srow, irow) if int(i) in faces]
+                for srow, irow in zip(sims, ids)]
+
+    def info(self) -> dict[str, Any]:
+        m = self.meta
+        return {"root": str(self.root), "faces": len(self), "identities": len(self.identities()), "dim": self.dim,
+                "kind": self.kind, "model_id": self.model_id, "embedder": m.get("embedder"),
+                "threshold": m.get("threshold"), "generation": m.get("generation")}
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,153 @@
+"""The face index: build/add/remove/search against brute force, crash safety, model checks, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from faceprint.cli.main import app
+from faceprint.inference import Embedder
+from faceprint.search import FaceStore, IndexError_, build_index, calibrate_threshold, open_index
+from faceprint.search.ann import build_ann
+
+runner = CliRunner()
+
+
+def _unit(n: int, d: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_store_search_equals_brute_force(tmp_path: Path) -> None:
+    store = FaceStore(tmp_path / "ix", create=True, model_id="m", dim=8)
+    vecs = _unit(50, 8)
+    ids = store.add(vecs, [f"p{i}.jpg" for i in range(50)], [f"id{i % 5}" for i in range(50)], [None] * 50)
+    q = _unit(3, 8, seed=1)
+    hits = store.search(q, k=4)
+    d = ((q[:, None] - vecs[None]) ** 2).sum(-1)
+    for row, h in zip(d, hits):
+        order = np.argsort(row)[:4]
+        assert [m.face.id for m in h] == [ids[i] for i in order]
+        np.testing.assert_allclose([m.distance for m in h], row[order], atol=1e-5)
+    assert store.remove(identity="id0") == 10 and len(store) == 40
+    assert all(m.face.identity != "id0" for h in store.search(q, k=40) for m in h)
+
+
+def test_reopen_rebuilds_a_stale_or_missing_faiss_file(tmp_path: Path) -> None:
+    store = FaceStore(tmp_path / "ix", create=True, model_id="m", dim=8)
+    vecs = _unit(20, 8)
+    store.add(vecs, [f"p{i}" for i in range(20)], [None] * 20, [None] * 20)
+    store.close()
+    (tmp_path / "ix" / "vectors.faiss").write_bytes(b"garbage")
+    again = FaceStore(tmp_path / "ix")
+    assert again.search(vecs[:1], k=1)[0][0].distance < 1e-5
+    (tmp_path / "ix" / "vectors.faiss").unlink()
+    assert len(FaceStore(tmp_path / "ix").search(vecs[:2], k=3)[1]) == 3
+
+
+def test_bad_vectors_add_nothing(tmp_path: Path) -> None:
+    store = FaceStore(tmp_path / "ix", create=True, model_id="m", dim=4)
+    bad = _unit(3, 4)
+    bad[1, 0] = np.nan
+    with pytest.raises(IndexError_, match="NaN"):
+        store.add(bad, ["a", "b", "c"], [None] * 3, [None] * 3)
+    with pytest.raises(IndexError_, match="expected"):
+        store.add(_unit(2, 5), ["a", "b"], [None] * 2, [None] * 2)
+    assert len(store) == 0
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_approximate_kinds_find_exact_neighbours_mostly(kind: str) -> None:
+    rng = np.random.default_rng(0)  # clustered like face embeddings: 300 identities × 10 images
+    vecs = np.repeat(_unit(300, 32), 10, 0) + 0.05 * rng.normal(size=(3000, 32)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    q = vecs[::60] + 0.05 * rng.normal(size=(50, 32)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    exact = np.argsort(-(q @ vecs.T), axis=1)[:, :10]
+    _, got = build_ann(vecs, np.arange(3000), kind).search(q, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, got)])
+    assert recall >= 0.8
+
+
+def test_calibrated_threshold_separates_identities() -> None:
+    rng = np.random.default_rng(0)
+    centres = _unit(10, 16)
+    x = np.repeat(centres, 5, 0) + 0.1 * rng.normal(size=(50, 16))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    labels = [f"id{i // 5}" for i in range(50)]
+    t = calibrate_threshold(x.astype(np.float32), labels)
+    d_same = max(((x[i] - x[j]) ** 2).sum() for i in range(50) for j in range(50) if labels[i] == labels[j])
+    d_diff = min(((x[i] - x[j]) ** 2).sum() for i in range(50) for j in range(50) if labels[i] != labels[j])
+    assert d_same < t <= d_diff + 0.01
+    assert calibrate_threshold(x[:3], ["a", "b", "c"]) is None
+
+
+def test_build_search_and_model_check(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    index, report = build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)
+    assert report.faces == 144 and report.images == 144 and not report.problems
+    probe = sorted((tiny_faces / "id_003").iterdir())[0] if (tiny_faces / "id_003").exists() else next(tiny_faces.rglob("*.png"))
+    hits = index.query(probe, k=3)
+    assert len(hits) == 1 and hits[0].matches[0].face.path == str(probe) and hits[0].matches[0].distance < 1e-5
+    assert (tmp_path / "ix" / "thumbs" / f"{hits[0].matches[0].face.id}.jpg").is_file()
+    other = Embedder.from_pretrained(tiny_weights)
+    with __import__("torch").no_grad():
+        next(other.model.parameters()).add_(1.0)
+    with pytest.raises(IndexError_, match="another model"):
+        open_index(tmp_path / "ix", embedder=other)
+    with pytest.raises(IndexError_, match="exists"):
+        build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)
+
+
+def test_cli_index_commands(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    ix = tmp_path / "ix"
+    half = tmp_path / "half"
+    half.mkdir()
+    for d in sorted(tiny_faces.iterdir())[:12]:
+        (half / d.name).symlink_to(d, target_is_directory=True)
+    r = runner.invoke(app, ["index", "build", str(half), "--out", str(ix), "--weights", tiny_weights, "--no-detect"])
+    assert r.exit_code == 0, r.output
+    new = sorted(tiny_faces.iterdir())[12]
+    r = runner.invoke(app, ["index", "add", str(ix), str(new), "--identity", new.name])
+    assert r.exit_code == 0 and "added 6 faces" in r.output, r.output
+    probe = sorted(new.iterdir())[0]
+    r = runner.invoke(app, ["index", "search", str(ix), str(probe), "-k", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["faces"][0]["matches"][0]["identity"] == new.name and out["faces"][0]["matches"][0]["same"]
+    r = runner.invoke(app, ["index", "remove", str(ix), "--identity", new.name])
+    assert "removed 6" in r.output
+    r = runner.invoke(app, ["index", "info", str(ix), "--json", str(tmp_path / "i.json")])
+    assert json.loads((tmp_path / "i.json").read_text())["faces"] == 72
+
+
+def test_killed_add_leaves_the_old_index_intact(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    ix = tmp_path / "ix"
+    first = sorted(tiny_faces.iterdir())[:2]
+    build_index(first[0], ix, {"weights": tiny_weights}, detect=False)[0].close()
+    before = FaceStore(ix).info()
+    big = tmp_path / "big"
+    for i in range(30):  # enough images that the add is still running when killed
+        (big / f"p{i}").mkdir(parents=True)
+        for j, src in enumerate(sorted(tiny_faces.rglob("*.png"))[:20]):
+            (big / f"p{i}" / f"{j}.png").symlink_to(src)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "faceprint", "index", "add", str(ix), str(big)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    time.sleep(4.0)
+    assert proc.poll() is None, "the add finished before it could be killed; make it bigger"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    after = FaceStore(ix)
+    assert after.info()["faces"] == before["faces"] and after.info()["generation"] == before["generation"]
+    index = open_index(ix)
+    probe = sorted(first[0].iterdir())[0]
+    assert index.query(probe, k=1)[0].matches[0].face.path == str(probe)
