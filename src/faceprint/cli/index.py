@@ -9,7 +9,7 @@ import typer
 
 from faceprint.cli.common import console, err_console, write_json
 
-__all__ = ["index_app"]
+__all__ = ["index_app", "serve_cmd"]
 
 index_app = typer.Typer(help="A persistent face index (FAISS + SQLite): build, grow, search.", no_args_is_help=True)
 
@@ -144,3 +144,18 @@ def search_cmd(
         for r, m in enumerate(face["matches"], 1):
             table.add_row(str(r), m["identity"] or "—", f"{m['distance']:.3f}", "yes" if m["same"] else "no", m["path"])
         console.print(table)
+
+
+def serve_cmd(
+    index_dir: Annotated[Path, typer.Argument(help="Index folder.")],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Serve the search page and the JSON API (/search, /enroll, /verify, /healthz; docs at /docs)."""
+    import uvicorn
+
+    from faceprint.serve import create_app
+
+    app = create_app(index_dir)
+    console.print(f"serving {index_dir} ({len(app.state.index.store)} faces) on http://{host}:{port}")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,133 @@
+"""The web app: a search page and a JSON API (/search, /enroll, /verify, /healthz) over one face index.
+
+The model and index load once, at startup; model and FAISS work runs in a worker thread (never on the
+event loop), one request at a time (2 cores: concurrency would only oversubscribe them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, File, Form, HTTPException, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse
+
+from faceprint.data.images import ImageLoadError, decode_bytes
+from faceprint.search import FaceIndex, open_index
+from faceprint.search.faces import thumbnail
+from faceprint.serve.page import PAGE
+
+__all__ = ["ServeConfig", "create_app"]
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Upload limits and search defaults."""
+
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    max_k: int = 50
+    formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
+
+
+def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: FaceIndex | None = None) -> FastAPI:
+    """A FastAPI app serving ``index_dir``."""
+    cfg = config or ServeConfig()
+    ix = index or open_index(index_dir)
+    lock = threading.Lock()
+    app = FastAPI(title="faceprint", description="Face search over a faceprint index.", version="1")
+
+    async def read_upload(upload: UploadFile) -> bytes:
+        data = await upload.read(cfg.max_upload_bytes + 1)
+        if len(data) > cfg.max_upload_bytes:
+            raise HTTPException(413, f"upload larger than {cfg.max_upload_bytes // (1024 * 1024)} MB")
+        return data
+
+    def decode(data: bytes, name: str):  # type: ignore[no-untyped-def]
+        try:
+            return decode_bytes(data, name or "upload", cfg.max_pixels, cfg.formats)
+        except ImageLoadError as exc:
+            code = 413 if "limit" in str(exc) or "bomb" in str(exc) else 415
+            raise HTTPException(code, str(exc)) from None
+
+    def match_json(m) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+        return {"id": m.face.id, "identity": m.face.identity, "path": m.face.path, "distance": round(m.distance, 4),
+                "same": m.distance < ix.threshold, "thumb": f"/thumb/{m.face.id}"}
+
+    def search_sync(img, k: int) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+        with lock:
+            faces = ix.query(img, k)
+        return [{"box": f.crop.box, "prob": f.crop.prob, "matches": [match_json(m) for m in f.matches]} for f in faces]
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> str:
+        return PAGE
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "faces": len(ix.store), "threshold": ix.threshold}
+
+    @app.post("/search")
+    async def search(file: UploadFile = File(...), k: int = Form(5)) -> dict[str, Any]:
+        """Every face in the photo with its k nearest indexed faces and same/different verdicts."""
+        if not 1 <= k <= cfg.max_k:
+            raise HTTPException(422, f"k must be between 1 and {cfg.max_k}")
+        img = decode(await read_upload(file), file.filename or "upload")
+        faces = await run_in_threadpool(search_sync, img, k)
+        if not faces:
+            raise HTTPException(422, "no face found in the photo")
+        return {"threshold": ix.threshold, "faces": faces}
+
+    @app.post("/enroll")
+    async def enroll(file: UploadFile = File(...), name: str = Form(...)) -> dict[str, Any]:
+        """Add the largest face of the photo to the index under ``name``."""
+        name = name.strip()
+        if not name or len(name) > 200 or "/" in name:
+            raise HTTPException(422, "name must be 1–200 characters without '/'")
+        data = await read_upload(file)
+        img = decode(data, file.filename or "upload")
+
+        def work() -> dict[str, Any]:
+            with lock:
+                crops = ix.faces.crops(img, all_faces=True)
+                if not crops:
+                    raise HTTPException(422, "no face found in the photo")
+                vec = ix.faces.embed_crops(crops[:1])
+                path = f"upload:{hashlib.sha256(data).hexdigest()[:16]}"
+                ids = ix.store.add(vec, [path], [name], [crops[0].box], [thumbnail(crops[0].image)])
+            return {"id": ids[0], "identity": name, "faces_in_photo": len(crops), "box": crops[0].box}
+
+        return await run_in_threadpool(work)
+
+    @app.post("/verify")
+    async def verify(file_a: UploadFile = File(...), file_b: UploadFile = File(...)) -> dict[str, Any]:
+        """Are the largest faces of two photos the same person?"""
+        imgs = [decode(await read_upload(f), f.filename or "upload") for f in (file_a, file_b)]
+
+        def work() -> dict[str, Any]:
+            with lock:
+                crops = [ix.faces.crops(im, all_faces=False) for im in imgs]
+                for which, c in zip("ab", crops):
+                    if not c:
+                        raise HTTPException(422, f"no face found in photo {which}")
+                va, vb = (ix.faces.embed_crops(c)[0] for c in crops)
+            d = float(((va - vb) ** 2).sum())
+            return {"distance": round(d, 4), "same": d < ix.threshold, "threshold": ix.threshold,
+                    "boxes": [c[0].box for c in crops]}
+
+        return await run_in_threadpool(work)
+
+    @app.get("/thumb/{face_id}", include_in_schema=False)
+    async def thumb(face_id: int) -> FileResponse:
+        path = ix.store.thumb_path(face_id)  # an integer id maps only to files of this index's store
+        if path is None:
+            raise HTTPException(404, "no such face")
+        return FileResponse(path, media_type="image/jpeg")
+
+    app.state.index = ix
+    return app
+

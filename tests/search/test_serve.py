@@ -1,0 +1,102 @@
+"""The JSON API with FastAPI's TestClient: search, enroll, verify, health, thumbnails and hostile uploads."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from faceprint.search import build_index  # noqa: E402
+from faceprint.serve import ServeConfig, create_app  # noqa: E402
+
+
+@pytest.fixture()
+def client(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> TestClient:
+    build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)[0].close()
+    return TestClient(create_app(tmp_path / "ix", ServeConfig(max_upload_bytes=200_000, max_pixels=1_000_000)))
+
+
+def _png(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def test_search_returns_the_image_itself_first(client: TestClient, tiny_faces: Path) -> None:
+    probe = sorted(tiny_faces.rglob("*.png"))[7]
+    r = client.post("/search", files={"file": ("x.png", _png(probe), "image/png")}, data={"k": "3"})
+    assert r.status_code == 200, r.text
+    faces = r.json()["faces"]
+    assert len(faces) == 1 and len(faces[0]["matches"]) == 3
+    top = faces[0]["matches"][0]
+    assert top["path"] == str(probe) and top["distance"] < 1e-4 and top["same"] is True
+    assert top["identity"] == probe.parent.name
+    thumb = client.get(top["thumb"])
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+
+
+def test_enroll_then_find_and_verify(client: TestClient, tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    img = Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG")
+    r = client.post("/enroll", files={"file": ("new.jpg", buf.getvalue(), "image/jpeg")}, data={"name": "Ada"})
+    assert r.status_code == 200, r.text
+    r = client.post("/search", files={"file": ("q.jpg", buf.getvalue(), "image/jpeg")}, data={"k": "1"})
+    assert r.json()["faces"][0]["matches"][0]["identity"] == "Ada"
+    r = client.post("/verify", files={"file_a": ("a.jpg", buf.getvalue(), "image/jpeg"),
+                                      "file_b": ("b.jpg", buf.getvalue(), "image/jpeg")})
+    assert r.status_code == 200 and r.json()["same"] is True and r.json()["distance"] < 1e-4
+    assert client.get("/healthz").json()["faces"] == 145
+
+
+def test_hostile_uploads(client: TestClient, tiny_faces: Path) -> None:
+    probe = _png(sorted(tiny_faces.rglob("*.png"))[0])
+    cases = {
+        "text pretending to be a jpeg": (b"hello, not an image", 415),
+        "empty": (b"", 415),
+        "truncated png": (probe[: len(probe) // 2], 415),
+        "too large": (b"\xff" * 300_000, 413),
+    }
+    for name, (data, code) in cases.items():
+        r = client.post("/search", files={"file": ("face.jpg", data, "image/jpeg")})
+        assert r.status_code == code, (name, r.status_code, r.text)
+        assert isinstance(r.json()["detail"], str)
+    bomb = io.BytesIO()
+    Image.new("L", (2000, 2000)).save(bomb, format="PNG")  # 4 MP > the 1 MP limit, tiny on the wire
+    r = client.post("/search", files={"file": ("b.png", bomb.getvalue(), "image/png")})
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    assert client.post("/search", files={"file": ("x.png", svg, "image/png")}).status_code == 415
+    assert client.post("/search", files={"file": ("x.png", probe, "image/png")}, data={"k": "0"}).status_code == 422
+    assert client.post("/enroll", files={"file": ("x.png", probe, "image/png")}, data={"name": "../etc"}).status_code == 422
+
+
+def test_thumbnails_only_from_the_store(client: TestClient) -> None:
+    assert client.get("/thumb/999999").status_code == 404
+    assert client.get("/thumb/..%2F..%2Fetc%2Fpasswd").status_code in (404, 422)
+    assert client.get("/thumb/../faces.sqlite").status_code == 404
+
+
+def test_no_face_is_a_clear_422(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    build_index(tiny_faces, tmp_path / "ix2", {"weights": tiny_weights}, detect=False)[0].close()
+    from faceprint.search import open_index
+
+    index = open_index(tmp_path / "ix2")
+    index.faces = type(index.faces)(index.faces.embedder, detect=True)  # query with MTCNN: a blank photo has no face
+    client = TestClient(create_app(tmp_path / "ix2", index=index))
+    buf = io.BytesIO()
+    Image.new("RGB", (120, 120), (200, 200, 200)).save(buf, format="PNG")
+    r = client.post("/search", files={"file": ("blank.png", buf.getvalue(), "image/png")})
+    assert r.status_code == 422 and r.json()["detail"] == "no face found in the photo"
+
+
+def test_openapi_lists_the_api(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/search", "/enroll", "/verify", "/healthz"} <= set(paths)
+    assert "faceprint" in client.get("/").text
