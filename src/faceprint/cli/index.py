@@ -1,4 +1,4 @@
-"""``faceprint index build / add / remove / info / search``: a persistent, searchable face index."""
+"""``faceprint index build / add / remove / info / search``, ``faceprint serve`` and ``faceprint cluster``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from faceprint.cli.common import console, err_console, write_json
 
-__all__ = ["index_app", "serve_cmd"]
+__all__ = ["cluster_cmd", "index_app", "serve_cmd"]
 
 index_app = typer.Typer(help="A persistent face index (FAISS + SQLite): build, grow, search.", no_args_is_help=True)
 
@@ -159,3 +159,29 @@ def serve_cmd(
     app = create_app(index_dir)
     console.print(f"serving {index_dir} ({len(app.state.index.store)} faces) on http://{host}:{port}")
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def cluster_cmd(
+    photos: Annotated[Path, typer.Argument(help="A folder of photos (sub-folders named by person are used for metrics).")],
+    out: Annotated[Path, typer.Option(help="Report folder: index.html, clusters.csv, summary.json, thumbs/.")],
+    weights: Annotated[Optional[str], typer.Option(help="Pretrained weights name or folder.")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run folder.")] = None,
+    method: Annotated[str, typer.Option(help="agglomerative, dbscan or chinese_whispers.")] = "agglomerative",
+    threshold: Annotated[float, typer.Option(help="Squared-L2 distance below which faces are the same person.")] = 1.1,
+    detect: Annotated[bool, typer.Option(help="Detect faces (MTCNN); --no-detect for pre-cropped faces.")] = True,
+) -> None:
+    """Detect and embed every face, cluster them, and write an HTML contact sheet per cluster and a CSV."""
+    from faceprint.cluster import cluster_photos
+    from faceprint.inference import Embedder
+    from faceprint.search import FaceEmbedder
+
+    embedder = Embedder.from_spec(_spec(weights, checkpoint, "torch"))
+    with _progress("cluster") as progress:
+        task = progress.add_task("cluster", total=None)
+        report = cluster_photos(photos, out, FaceEmbedder(embedder, detect), threshold, method,
+                                progress=lambda d, t: progress.update(task, completed=d, total=t))
+    _problems(report)
+    n = len(set(report.labels.tolist()))
+    console.print(f"{len(report.labels)} faces in {n} clusters; open {out / 'index.html'}")
+    if report.metrics:
+        console.print(" · ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in report.metrics.items()))

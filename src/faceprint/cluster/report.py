@@ -1,0 +1,100 @@
+"""Cluster a photo collection: detect and embed every face, cluster, write an HTML contact sheet and a CSV."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceprint.cluster.methods import cluster
+from faceprint.cluster.metrics import cluster_metrics
+from faceprint.data.images import ImageLoadError
+from faceprint.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from faceprint.search.faces import FaceEmbedder, thumbnail
+from faceprint.search.index import gallery_images
+
+__all__ = ["ClusterReport", "cluster_photos"]
+
+
+@dataclass
+class ClusterReport:
+    """Faces found, their cluster labels, problems, and metrics when the folders name identities."""
+
+    paths: list[str] = field(default_factory=list)
+    boxes: list[list[float] | None] = field(default_factory=list)
+    identities: list[str | None] = field(default_factory=list)
+    labels: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    problems: list[dict[str, str]] = field(default_factory=list)
+    metrics: dict[str, Any] | None = None
+
+
+def cluster_photos(photos: str | Path, out: str | Path, faces: FaceEmbedder, threshold: float,
+                   method: str = "agglomerative", progress: Callable[[int, int], None] | None = None) -> ClusterReport:
+    """Cluster every face under ``photos`` and write ``out/index.html``, ``clusters.csv``, ``summary.json``."""
+    out = Path(out)
+    images = gallery_images(Path(photos))
+    report = ClusterReport()
+    vectors, thumbs = [], []
+    for n, (path, ident) in enumerate(images, 1):
+        try:
+            crops = faces.crops(faces.load(path), all_faces=True)
+            if not crops:
+                report.problems.append({"path": str(path), "issue": "no_face", "detail": "no face detected"})
+        except ImageLoadError as exc:
+            report.problems.append({"path": str(path), "issue": "unreadable", "detail": str(exc)})
+            crops = []
+        for crop, vec in zip(crops, faces.embed_crops(crops)):
+            report.paths.append(str(path))
+            report.boxes.append(crop.box)
+            report.identities.append(ident)
+            vectors.append(vec)
+            thumbs.append(thumbnail(crop.image, 80))
+        if progress is not None:
+            progress(n, len(images))
+    x = np.stack(vectors) if vectors else np.zeros((0, faces.embedder.dim), np.float32)
+    report.labels = cluster(x, threshold, method) if len(x) else np.zeros(0, int)
+    if report.identities and all(i is not None for i in report.identities):
+        report.metrics = cluster_metrics(np.array(report.identities), report.labels)
+    _write(out, report, thumbs, method, threshold)
+    return report
+
+
+def _write(out: Path, report: ClusterReport, thumbs: list[bytes], method: str, threshold: float) -> None:
+    for i, data in enumerate(thumbs):
+        atomic_write_bytes(out / "thumbs" / f"{i}.jpg", data)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["face", "cluster", "path", "box", "folder"])
+    for i, (p, b, ident, c) in enumerate(zip(report.paths, report.boxes, report.identities, report.labels)):
+        writer.writerow([i, int(c), p, " ".join(f"{v:.0f}" for v in b) if b else "", ident or ""])
+    atomic_write_text(out / "clusters.csv", buf.getvalue())
+    sizes = np.bincount(report.labels) if len(report.labels) else np.zeros(0, int)
+    order = np.argsort(-sizes, kind="stable")
+    sections = []
+    for c in order:
+        members = np.flatnonzero(report.labels == c)
+        cells = "".join(
+            f'<figure><img src="thumbs/{i}.jpg" alt="" loading="lazy"><figcaption>{html.escape(Path(report.paths[i]).name)}'
+            f"</figcaption></figure>" for i in members)
+        sections.append(f'<section><h2>cluster {int(c)} · {len(members)} face{"s" if len(members) != 1 else ""}</h2>'
+                        f'<div class="sheet">{cells}</div></section>')
+    metrics = ""
+    if report.metrics:
+        metrics = "<p>" + " · ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in report.metrics.items()) + "</p>"
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>faceprint clusters</title><style>
+body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}} h2{{font-size:1rem;margin:1.2rem 0 .4rem}}
+.sheet{{display:flex;flex-wrap:wrap;gap:.4rem}} figure{{margin:0;width:84px;font-size:.65rem;overflow:hidden}}
+img{{width:80px;height:80px;border-radius:4px}}</style></head><body>
+<h1>{len(sizes)} clusters of {len(report.labels)} faces</h1>
+<p>method {html.escape(method)}, threshold {threshold:.3f} (squared L2); {len(report.problems)} images without a usable face</p>
+{metrics}{''.join(sections)}</body></html>"""
+    atomic_write_text(out / "index.html", page)
+    atomic_write_json(out / "summary.json", {"method": method, "threshold": threshold, "faces": len(report.labels),
+                                             "clusters": int(len(sizes)), "metrics": report.metrics,
+                                             "problems": report.problems})
