@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/finetune.py --json PATH [--steps 60] [--freeze all_but_last stem] [--work DIR]
 ORL is aligned with our MTCNN; 20 identities train, the other 20 are held out (seeded). Each run fine-tunes
-with triplet loss (semi-hard mining, margin 0.2, Adam 1e-5 → cosine), batch-norm statistics fixed, and the held-out
+with triplet loss (--miner, default semi-hard, --margin 0.2; Adam 1e-5 → cosine), batch-norm statistics fixed, and the held-out
 identities are evaluated with seeded pairs (10 folds) plus leave-one-out identification.
 JSON: before {metrics}, runs [{freeze, steps, seconds, s_per_step, after {metrics}}].
 """
@@ -44,6 +44,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--work", type=Path, default=default_work())
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--miner", default="semihard")
+    ap.add_argument("--margin", type=float, default=0.2)
     args = ap.parse_args()
     torch.set_num_threads(2)
     import os
@@ -69,7 +71,7 @@ def main() -> None:
         cfg = apply_overrides(Config(), [
             f"data.root={train_dir}", "data.image_size=160", "data.val_fraction=0", "data.test_fraction=0",
             "data.augment=false", "model.backbone=inception_resnet_v1", "model.embedding_dim=512",
-            "model.init=casia-webface", f"model.freeze={freeze}", "loss.miner=semihard", "loss.margin=0.2",
+            "model.init=casia-webface", f"model.freeze={freeze}", f"loss.miner={args.miner}", f"loss.margin={args.margin}",
             "loss.semihard_fallback=hardest", f"optim.lr={args.lr}", "optim.optimizer=adam", "train.p=8", "train.k=4",
             f"train.steps={args.steps}", "train.eval_every=0", f"train.checkpoint_every={args.steps}",
             f"train.out={out}", f"train.seed={args.seed}", "train.threads=2",
@@ -79,7 +81,8 @@ def main() -> None:
         trainer.run()
         seconds = time.perf_counter() - t0
         after = heldout(Embedder(trainer.model, 160), test)
-        runs.append({"freeze": freeze, "steps": args.steps, "seconds": round(seconds, 1),
+        losses = [round(v, 5) for _, v in trainer.loss_history]
+        runs.append({"freeze": freeze, "miner": args.miner, "margin": args.margin, "loss_history": losses, "steps": args.steps, "seconds": round(seconds, 1),
                      "s_per_step": round(seconds / args.steps, 2), "after": after})
         print(f"{freeze}: after {after} ({seconds:.0f} s)", flush=True)
     result = {"train_identities": len(train_ids), "heldout_identities": len(test_ids), "heldout_images": len(test),

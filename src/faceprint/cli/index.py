@@ -150,13 +150,15 @@ def serve_cmd(
     index_dir: Annotated[Path, typer.Argument(help="Index folder.")],
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    detect: Annotated[Optional[bool], typer.Option("--detect/--no-detect",
+                      help="Detect faces in uploads (default: as the index was built).")] = None,
 ) -> None:
     """Serve the search page and the JSON API (/search, /enroll, /verify, /healthz; docs at /docs)."""
     import uvicorn
 
     from faceprint.serve import create_app
 
-    app = create_app(index_dir)
+    app = create_app(index_dir, detect=detect)
     console.print(f"serving {index_dir} ({len(app.state.index.store)} faces) on http://{host}:{port}")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

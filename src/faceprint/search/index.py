@@ -157,8 +157,12 @@ class FaceIndex:
         self.store.close()
 
 
-def open_index(root: str | Path, embedder: Embedder | None = None) -> FaceIndex:
-    """Open an index with its own model (or ``embedder``, refused if it is another model)."""
+def open_index(root: str | Path, embedder: Embedder | None = None, detect: bool | None = None) -> FaceIndex:
+    """Open an index with its own model (or ``embedder``, refused if it is another model).
+
+    ``detect`` overrides the index's setting for queries and adds (e.g. a gallery of pre-cropped faces
+    searched with ordinary photos).
+    """
     store = FaceStore(root)
     meta = store.meta
     spec = meta.get("embedder") or {}
@@ -168,7 +172,7 @@ def open_index(root: str | Path, embedder: Embedder | None = None) -> FaceIndex:
         store.close()
         raise IndexError_(f"{root} was built with another model ({spec}); this one differs (fingerprint "
                           f"{fingerprint[:12]}… vs {store.model_id[:12]}…): use the index's model or build a new index")
-    return FaceIndex(store, FaceEmbedder(emb, detect=bool(spec.get("detect", True))))
+    return FaceIndex(store, FaceEmbedder(emb, detect=bool(spec.get("detect", True)) if detect is None else detect))
 
 
 def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], detect: bool = True, kind: str = "flat",

@@ -8,10 +8,12 @@ commit and tagged with the database generation; rebuilt from SQLite when missing
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,21 +118,17 @@ class FaceStore:
         self._set_meta({"threshold": float(threshold)})
 
     # transactions ---------------------------------------------------------------------------
-    def _txn(self):  # type: ignore[no-untyped-def]
-        store = self
-
-        class _Txn:
-            def __enter__(self) -> None:
-                store._lock.acquire()
-                store.db.execute("BEGIN IMMEDIATE")
-
-            def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
-                try:
-                    store.db.execute("ROLLBACK" if exc_type else "COMMIT")
-                finally:
-                    store._lock.release()
-
-        return _Txn()
+    @contextlib.contextmanager
+    def _txn(self) -> Iterator[None]:
+        """One SQLite write transaction (rolled back on any error), serialized across threads."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     # faces ----------------------------------------------------------------------------------
     def add(self, vectors: np.ndarray, paths: list[str], identities: list[str | None],

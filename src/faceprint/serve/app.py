@@ -34,10 +34,11 @@ class ServeConfig:
     formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
 
 
-def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: FaceIndex | None = None) -> FastAPI:
-    """A FastAPI app serving ``index_dir``."""
+def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: FaceIndex | None = None,
+               detect: bool | None = None) -> FastAPI:
+    """A FastAPI app serving ``index_dir`` (``detect`` overrides the index's face-detection setting for uploads)."""
     cfg = config or ServeConfig()
-    ix = index or open_index(index_dir)
+    ix = index or open_index(index_dir, detect=detect)
     lock = threading.Lock()
     app = FastAPI(title="faceprint", description="Face search over a faceprint index.", version="1")
 

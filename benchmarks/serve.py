@@ -1,0 +1,130 @@
+"""Load test of `faceprint serve`: 200 concurrent /search uploads against a live server with an LFW gallery.
+
+Usage: python benchmarks/serve.py --json PATH [--requests 200] [--work DIR] [--screenshot PNG]
+The gallery is the shared LFW images indexed with the imported CASIA-WebFace model (the MTCNN crops that
+benchmarks/lfw.py leaves in its work folder when present, else the images aligned here). The server runs as
+a separate process (`faceprint serve INDEX --detect`) on 127.0.0.1; every request uploads a different
+original LFW photo (the server detects, aligns, embeds and searches). With --screenshot, headless Chromium
+also uploads the group photo and saves the page.
+JSON: errors, p50_ms, p99_ms, rps, requests, gallery_faces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from orl_common import SHARED, casia_embedder  # noqa: E402
+
+from faceprint.pretrained import PretrainedInfo, save_pretrained  # noqa: E402
+from faceprint.search import build_index  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def fire(port: int, files: list[Path]) -> tuple[list[float], int]:
+    import httpx
+
+    limits = httpx.Limits(max_connections=len(files))
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=600, limits=limits) as client:
+        async def one(path: Path) -> tuple[float, bool]:
+            t0 = time.perf_counter()
+            try:
+                r = await client.post("/search", files={"file": (path.name, path.read_bytes(), "image/jpeg")}, data={"k": "5"})
+                ok = r.status_code == 200 or (r.status_code == 422 and "no face" in r.text)
+            except httpx.HTTPError:
+                ok = False
+            return time.perf_counter() - t0, ok
+
+        results = await asyncio.gather(*(one(p) for p in files))
+    return [t for t, _ in results], sum(not ok for _, ok in results)
+
+
+def screenshot(port: int, image: Path, out: Path) -> None:
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.set_input_files("#file", str(image))
+        page.wait_for_selector(".match img", timeout=120_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(out), full_page=True)
+        browser.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", type=Path, required=True)
+    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "faceprint-serve")
+    ap.add_argument("--aligned", type=Path, default=Path(tempfile.gettempdir()) / "faceprint-lfw-mtcnn-160-m32")
+    ap.add_argument("--screenshot", type=Path)
+    args = ap.parse_args()
+    os.environ["FACEPRINT_HOME"] = str(args.work / "home")
+    index_dir = args.work / "lfw-index"
+    if not index_dir.exists():
+        emb = casia_embedder(backend="torch")
+        save_pretrained(emb.model.state_dict(), PretrainedInfo(name="casia-webface", source="20180408-102900.pb"))
+        pre = args.aligned.is_dir()
+        gallery = args.aligned if pre else SHARED / "lfw" / "images"
+        t0 = time.perf_counter()
+        index, report = build_index(gallery, index_dir, {"weights": "casia-webface", "backend": "onnx"}, detect=not pre,
+                                    progress=lambda d, t: print(f"\rindexing {d}/{t}", end="", flush=True))
+        print(f"\nindexed {report.faces} faces in {time.perf_counter() - t0:.0f} s")
+        index.close()
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "faceprint", "serve", str(index_dir), "--port", str(port), "--detect"],
+                              env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        import httpx
+
+        for _ in range(600):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        faces = httpx.get(f"http://127.0.0.1:{port}/healthz").json()["faces"]
+        rng = np.random.default_rng(0)
+        photos = sorted((SHARED / "lfw" / "images").rglob("*.jpg"))
+        files = [photos[i] for i in rng.choice(len(photos), args.requests, replace=False)]
+        t0 = time.perf_counter()
+        latencies, errors = asyncio.run(fire(port, files))
+        wall = time.perf_counter() - t0
+        ms = np.array(latencies) * 1000
+        result = {"requests": args.requests, "errors": errors, "p50_ms": round(float(np.percentile(ms, 50)), 1),
+                  "p99_ms": round(float(np.percentile(ms, 99)), 1), "rps": round(args.requests / wall, 2),
+                  "wall_s": round(wall, 1), "gallery_faces": faces,
+                  "note": "all requests sent at once; the server runs one model call at a time on 2 cores"}
+        print(json.dumps(result, indent=2))
+        if args.screenshot:
+            screenshot(port, SHARED / "samples" / "multiface.jpg", args.screenshot)
+            print(f"wrote {args.screenshot}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
