@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,28 +22,16 @@ import torch
 from PIL import Image
 from rich.progress import Progress
 
-from faceprint.align import MTCNN
-from faceprint.align.folder import align_folder
-from faceprint.backbones import create_backbone
-from faceprint.data.images import load_rgb
-from faceprint.data.transforms import fixed_standardize, pil_to_uint8
-from faceprint.evaluation import evaluate_verification, read_lfw_pairs
-from faceprint.inference import Embedder
-from faceprint.pretrained import convert_facenet_graph, read_graph_def
-from faceprint.weights import WeightsError
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from orl_common import SHARED, casia_embedder  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from faceprint.align import MTCNN  # noqa: E402
+from faceprint.align.folder import align_folder  # noqa: E402
+from faceprint.data.images import load_rgb  # noqa: E402
+from faceprint.data.transforms import fixed_standardize, pil_to_uint8  # noqa: E402
+from faceprint.evaluation import evaluate_verification, read_lfw_pairs  # noqa: E402
+from faceprint.inference import Embedder  # noqa: E402
 CENTER_BOX = (50, 50, 200, 200)  # central 150×150 of a 250×250 LFW image
-
-
-def load_embedder(weights: str, graph: Path, backend: str) -> Embedder:
-    try:
-        return Embedder.from_pretrained(weights, backend=backend)
-    except WeightsError:
-        state, dim = convert_facenet_graph(read_graph_def(graph))
-        model = create_backbone("inception_resnet_v1", embedding_dim=dim)
-        model.load_state_dict(state)
-        return Embedder(model, 160, graph.name, backend)
 
 
 def center_crop(path: Path, size: int) -> Image.Image:
@@ -81,7 +70,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     pairs = read_lfw_pairs(args.lfw / "pairs.txt", args.lfw / "images")
     paths = pairs.unique_paths()
-    embedder = load_embedder(args.weights, args.graph, args.backend)
+    embedder = casia_embedder(args.weights, args.backend, args.graph)
     with Progress() as progress:
         task = progress.add_task("MTCNN align", total=len(paths))
         report = align_folder(args.lfw / "images", args.work, MTCNN(), image_size=160, margin=32, mode="margin",

@@ -1,4 +1,4 @@
-"""ORL helpers shared by benchmarks/finetune.py and benchmarks/classify.py: MTCNN-aligned crops and the embedder."""
+"""Helpers shared by the pretrained-model benchmarks: the CASIA-WebFace embedder and MTCNN-aligned ORL."""
 
 from __future__ import annotations
 
@@ -31,15 +31,15 @@ def aligned_orl(work: Path, orl: Path = SHARED / "orl") -> Path:
     return out
 
 
-def casia_embedder(weights: str = "casia-webface", backend: str = "onnx") -> Embedder:
+def casia_embedder(weights: str = "casia-webface", backend: str = "onnx", graph: Path = GRAPH) -> Embedder:
     """The imported CASIA-WebFace model from the cache, else converted from the shared graph."""
     try:
         return Embedder.from_pretrained(weights, backend=backend)
     except WeightsError:
-        state, dim = convert_facenet_graph(read_graph_def(GRAPH))
+        state, dim = convert_facenet_graph(read_graph_def(graph))
         model = create_backbone("inception_resnet_v1", embedding_dim=dim)
         model.load_state_dict(state)
-        return Embedder(model, 160, GRAPH.name, backend)
+        return Embedder(model, 160, graph.name, backend)
 
 
 def identity_subset(root: Path, names: list[str], dst: Path) -> Path:

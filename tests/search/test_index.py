@@ -78,17 +78,20 @@ def test_approximate_kinds_find_exact_neighbours_mostly(kind: str) -> None:
     assert recall >= 0.8
 
 
-def test_calibrated_threshold_separates_identities() -> None:
+def test_calibrated_threshold_is_the_far_quantile_of_impostor_pairs() -> None:
     rng = np.random.default_rng(0)
-    centres = _unit(10, 16)
-    x = np.repeat(centres, 5, 0) + 0.1 * rng.normal(size=(50, 16))
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    labels = [f"id{i // 5}" for i in range(50)]
-    t = calibrate_threshold(x.astype(np.float32), labels)
-    d_same = max(((x[i] - x[j]) ** 2).sum() for i in range(50) for j in range(50) if labels[i] == labels[j])
-    d_diff = min(((x[i] - x[j]) ** 2).sum() for i in range(50) for j in range(50) if labels[i] != labels[j])
-    assert d_same < t <= d_diff + 0.01
-    assert calibrate_threshold(x[:3], ["a", "b", "c"]) is None
+    centres = _unit(40, 16)
+    x = np.repeat(centres, 5, 0) + 0.1 * rng.normal(size=(200, 16))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    labels = [f"id{i // 5}" for i in range(200)]
+    d = ((x[:, None] - x[None]) ** 2).sum(-1)
+    same = np.equal.outer(np.array(labels), np.array(labels))
+    for far in (0.01, 0.05):
+        t = calibrate_threshold(x, labels, far=far)
+        impostors = d[~same]
+        assert abs(np.mean(impostors < t) - far) < 0.01  # sampled pairs estimate the FAR of all pairs
+        assert np.mean(d[same & ~np.eye(200, dtype=bool)] < t) > 0.95  # tight identities stay accepted
+    assert calibrate_threshold(x[:3], ["a", "a", "a"]) is None
 
 
 def test_build_search_and_model_check(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:

@@ -113,6 +113,25 @@ def info_cmd(
     write_json(json_path, info)
 
 
+@index_app.command("calibrate")
+def calibrate_cmd(
+    index_dir: Annotated[Path, typer.Argument(help="Index folder.")],
+    far: Annotated[float, typer.Option(help="False-accept rate of the verdict on the gallery's different-identity pairs.")] = 1e-3,
+    threshold: Annotated[Optional[float], typer.Option(help="Set this squared-L2 threshold instead.")] = None,
+) -> None:
+    """Set the same/different verdict threshold from the gallery's identities (or by hand)."""
+    from faceprint.search import FaceStore, calibrate_threshold
+
+    store = FaceStore(index_dir)
+    if threshold is None:
+        _, vecs, idents = store.all_vectors()
+        threshold = calibrate_threshold(vecs, idents, far)
+        if threshold is None:
+            raise typer.BadParameter("the index needs faces of at least two named identities to calibrate; give --threshold")
+    store.set_threshold(threshold)
+    console.print(f"verdict threshold {threshold:.4f} (squared L2)")
+
+
 @index_app.command("search")
 def search_cmd(
     index_dir: Annotated[Path, typer.Argument(help="Index folder.")],

@@ -132,8 +132,11 @@ class FaceStore:
 
     # faces ----------------------------------------------------------------------------------
     def add(self, vectors: np.ndarray, paths: list[str], identities: list[str | None],
-            boxes: list[list[float] | None], thumbs: list[bytes | None] | None = None) -> list[int]:
-        """Add faces in one transaction; returns their ids. Nothing is added if anything fails."""
+            boxes: list[list[float] | None], thumbs: list[bytes | None] | None = None, sync: bool = True) -> list[int]:
+        """Add faces in one transaction; returns their ids. Nothing is added if anything fails.
+
+        ``sync=False`` leaves the FAISS file stale (a bulk build syncs once at the end; a reopen rebuilds it).
+        """
         vectors = np.ascontiguousarray(vectors, np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(vectors) != len(paths):
             raise IndexError_(f"expected ({len(paths)}, {self.dim}) vectors, got {vectors.shape}")
@@ -151,7 +154,8 @@ class FaceStore:
                     with atomic_path(self.root / "thumbs" / f"{i}.jpg") as tmp:
                         tmp.write_bytes(thumb)
             self._bump()
-        self._sync_faiss()
+        if sync:
+            self.sync()
         return ids
 
     def remove(self, ids: list[int] | None = None, path: str | None = None, identity: str | None = None) -> int:
@@ -164,7 +168,7 @@ class FaceStore:
             self._bump()
         for i in found:
             (self.root / "thumbs" / f"{i}.jpg").unlink(missing_ok=True)
-        self._sync_faiss()
+        self.sync()
         return len(found)
 
     def _bump(self) -> None:
@@ -212,9 +216,10 @@ class FaceStore:
                 return
         except (RuntimeError, ValueError, OSError):
             pass  # stale or damaged: rebuilt from the database below
-        self._sync_faiss()
+        self.sync()
 
-    def _sync_faiss(self) -> None:
+    def sync(self) -> None:
+        """Rebuild the FAISS structure from the database and write it atomically, tagged with the generation."""
         import faiss
 
         with self._lock:
