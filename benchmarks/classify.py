@@ -41,7 +41,7 @@ def main() -> None:
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(ids))
-        known = {ids[i] for i in order[:30]}
+        known = [ids[i] for i in order[:30]]  # a list: set order would vary with the hash seed
         fit_idx, test_idx = [], []
         for name in known:
             rows = rng.permutation(np.flatnonzero(names == name))

@@ -116,3 +116,4 @@ def test_cli_cluster_report(tiny_faces: Path, tmp_path: Path, monkeypatch: pytes
     assert len(rows) == 31
     page = (out / "index.html").read_text()
     assert page.count("<section>") == summary["clusters"] and "thumbs/0.jpg" in page
+    assert len(list((out / "clusters").glob("*.html"))) == summary["clusters"]

@@ -154,3 +154,32 @@ def test_killed_add_leaves_the_old_index_intact(tiny_faces: Path, tmp_path: Path
     index = open_index(ix)
     probe = sorted(first[0].iterdir())[0]
     assert index.query(probe, k=1)[0].matches[0].face.path == str(probe)
+
+
+def test_killed_build_leaves_the_old_index_intact_and_resumes(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    ix = tmp_path / "ix"
+    first = sorted(tiny_faces.iterdir())[0]
+    build_index(first, ix, {"weights": tiny_weights}, detect=False)[0].close()
+    before = FaceStore(ix).info()
+    big = tmp_path / "big"
+    for i in range(40):
+        (big / f"p{i}").mkdir(parents=True)
+        for j, src in enumerate(sorted(tiny_faces.rglob("*.png"))[:20]):
+            (big / f"p{i}" / f"{j}.png").symlink_to(src)
+    cmd = [sys.executable, "-m", "faceprint", "index", "build", str(big), "--out", str(ix), "--weights", tiny_weights,
+           "--no-detect", "--force"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
+    building = tmp_path / ".ix.building"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (building.exists() and len(FaceStore(building)) > 0):
+        time.sleep(0.2)  # wait until the new build has committed some chunks
+    assert proc.poll() is None, "the build finished before it could be killed; make it bigger"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    after = FaceStore(ix).info()
+    assert after["faces"] == before["faces"] and after["generation"] == before["generation"]
+    partial = len(FaceStore(building))
+    assert 0 < partial < 800
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ})  # resumes
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert FaceStore(ix).info()["faces"] == 800 and not building.exists()

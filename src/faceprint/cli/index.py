@@ -41,7 +41,7 @@ def build_cmd(
     weights: Annotated[Optional[str], typer.Option(help="Pretrained weights name (e.g. casia-webface) or folder.")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run folder.")] = None,
     detect: Annotated[bool, typer.Option(help="Detect and align faces (MTCNN); --no-detect for pre-cropped faces or animals.")] = True,
-    kind: Annotated[str, typer.Option(help="flat (exact), ivf or hnsw.")] = "flat",
+    kind: Annotated[str, typer.Option(help="auto (exact below 200k faces, IVF above), flat, ivf or hnsw.")] = "auto",
     backend: Annotated[str, typer.Option(help="Inference backend: torch, channels_last or onnx.")] = "torch",
     force: Annotated[bool, typer.Option(help="Replace an existing index at --out (only once the new one is complete).")] = False,
 ) -> None:
@@ -188,7 +188,7 @@ def cluster_cmd(
     weights: Annotated[Optional[str], typer.Option(help="Pretrained weights name or folder.")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run folder.")] = None,
     method: Annotated[str, typer.Option(help="agglomerative, dbscan or chinese_whispers.")] = "agglomerative",
-    threshold: Annotated[float, typer.Option(help="Squared-L2 distance below which faces are the same person.")] = 1.1,
+    threshold: Annotated[float, typer.Option(help="Squared-L2 distance below which faces are the same person.")] = 0.9,
     detect: Annotated[bool, typer.Option(help="Detect faces (MTCNN); --no-detect for pre-cropped faces.")] = True,
 ) -> None:
     """Detect and embed every face, cluster them, and write an HTML contact sheet per cluster and a CSV."""

@@ -79,22 +79,32 @@ def _write(out: Path, report: ClusterReport, thumbs: list[bytes], method: str, t
     sections = []
     for c in order:
         members = np.flatnonzero(report.labels == c)
-        cells = "".join(
-            f'<figure><img src="thumbs/{i}.jpg" alt="" loading="lazy"><figcaption>{html.escape(Path(report.paths[i]).name)}'
-            f"</figcaption></figure>" for i in members)
-        sections.append(f'<section><h2>cluster {int(c)} · {len(members)} face{"s" if len(members) != 1 else ""}</h2>'
-                        f'<div class="sheet">{cells}</div></section>')
+        title = f'cluster {int(c)} · {len(members)} face{"s" if len(members) != 1 else ""}'
+
+        def cells(prefix: str, members: np.ndarray = members) -> str:
+            return "".join(f'<figure><img src="{prefix}thumbs/{i}.jpg" alt="" loading="lazy"><figcaption>'
+                           f"{html.escape(Path(report.paths[i]).name)}</figcaption></figure>" for i in members)
+
+        sections.append(f'<section><h2><a href="clusters/{int(c)}.html">{title}</a></h2>'
+                        f'<div class="sheet">{cells("")}</div></section>')
+        rows = "".join(f"<tr><td>{i}</td><td>{html.escape(report.paths[i])}</td></tr>" for i in members)
+        atomic_write_text(out / "clusters" / f"{int(c)}.html", _page(title, f'<p><a href="../index.html">all clusters</a></p>'
+                          f'<div class="sheet">{cells("../")}</div><table>{rows}</table>'))
     metrics = ""
     if report.metrics:
         metrics = "<p>" + " · ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in report.metrics.items()) + "</p>"
-    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>faceprint clusters</title><style>
-body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}} h2{{font-size:1rem;margin:1.2rem 0 .4rem}}
-.sheet{{display:flex;flex-wrap:wrap;gap:.4rem}} figure{{margin:0;width:84px;font-size:.65rem;overflow:hidden}}
-img{{width:80px;height:80px;border-radius:4px}}</style></head><body>
-<h1>{len(sizes)} clusters of {len(report.labels)} faces</h1>
-<p>method {html.escape(method)}, threshold {threshold:.3f} (squared L2); {len(report.problems)} images without a usable face</p>
-{metrics}{''.join(sections)}</body></html>"""
+    body = (f"<p>method {html.escape(method)}, threshold {threshold:.3f} (squared L2); {len(report.problems)} images "
+            f"without a usable face</p>{metrics}{''.join(sections)}")
+    page = _page(f"{len(sizes)} clusters of {len(report.labels)} faces", body)
     atomic_write_text(out / "index.html", page)
     atomic_write_json(out / "summary.json", {"method": method, "threshold": threshold, "faces": len(report.labels),
                                              "clusters": int(len(sizes)), "metrics": report.metrics,
                                              "problems": report.problems})
+
+
+def _page(title: str, body: str) -> str:
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>faceprint: {html.escape(title)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}} h2{{font-size:1rem;margin:1.2rem 0 .4rem}}
+.sheet{{display:flex;flex-wrap:wrap;gap:.4rem}} figure{{margin:0;width:84px;font-size:.65rem;overflow:hidden}}
+img{{width:80px;height:80px;border-radius:4px}} td{{font-size:.8rem;padding:0 .5rem}}</style></head>
+<body><h1>{html.escape(title)}</h1>{body}</body></html>"""

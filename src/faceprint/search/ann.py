@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["build_ann"]
+__all__ = ["AUTO_IVF_FROM", "build_ann"]
+
+AUTO_IVF_FROM = 200_000  # measured (benchmarks/index.py): exact search costs 15 ms/query at 100k, 157 ms at 1M
 
 
-def build_ann(vectors: np.ndarray, ids: np.ndarray, kind: str = "flat", nlist: int | None = None,
+def build_ann(vectors: np.ndarray, ids: np.ndarray, kind: str = "auto", nlist: int | None = None,
               hnsw_m: int = 32, nprobe: int | None = None, ef_search: int = 64):  # type: ignore[no-untyped-def]
     """A FAISS index (inner product) holding ``vectors`` under ``ids``.
 
-    ``flat`` is exact; ``ivf`` clusters into ``nlist`` = √N lists and probes ``nprobe`` = max(8, nlist/8) of
+    ``auto`` (the default) is flat below ``AUTO_IVF_FROM`` vectors and IVF from there; ``flat`` is exact; ``ivf`` clusters into ``nlist`` = √N lists and probes ``nprobe`` = max(8, nlist/8) of
     them; ``hnsw`` is a graph (M=32, efSearch 64). IVF falls back to flat below 1,000 vectors (too few to train).
     """
     import faiss
@@ -19,6 +21,8 @@ def build_ann(vectors: np.ndarray, ids: np.ndarray, kind: str = "flat", nlist: i
     dim = vectors.shape[1] if vectors.ndim == 2 else 0
     vectors = np.ascontiguousarray(vectors, np.float32).reshape(-1, dim)
     ids = np.ascontiguousarray(ids, np.int64)
+    if kind == "auto":
+        kind = "ivf" if len(vectors) >= AUTO_IVF_FROM else "flat"
     if kind == "ivf" and len(vectors) >= 1000:
         nlist = nlist or int(np.sqrt(len(vectors)))
         quantizer = faiss.IndexFlatIP(dim)

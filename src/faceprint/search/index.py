@@ -102,6 +102,7 @@ class FaceIndex:
         report.already = len(images) - len(todo)
         pending: list[tuple[np.ndarray, str, str | None, list[float] | None, bytes]] = []
         for i in range(0, len(todo), chunk):
+            found: list[tuple[FaceCrop, str, str | None]] = []
             for path, ident in todo[i : i + chunk]:
                 try:
                     crops = self.faces.crops(self.faces.load(path), all_faces if all_faces is not None else ident is None)
@@ -111,9 +112,10 @@ class FaceIndex:
                 if not crops:
                     report.problems.append({"path": str(path), "issue": "no_face", "detail": "no face detected"})
                     continue
-                for crop, vec in zip(crops, self.faces.embed_crops(crops)):
-                    pending.append((vec, str(path), ident, crop.box, thumbnail(crop.image)))
+                found += [(c, str(path), ident) for c in crops]
                 report.images += 1
+            vectors = self.faces.embed_crops([c for c, _, _ in found])  # one batched forward per chunk
+            pending += [(v, p, ident, c.box, thumbnail(c.image)) for v, (c, p, ident) in zip(vectors, found)]
             if not atomic and pending:
                 self._commit(pending, report, sync=False)
             if progress is not None:
@@ -171,7 +173,7 @@ def open_index(root: str | Path, embedder: Embedder | None = None, detect: bool 
     return FaceIndex(store, FaceEmbedder(emb, detect=bool(spec.get("detect", True)) if detect is None else detect))
 
 
-def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], detect: bool = True, kind: str = "flat",
+def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], detect: bool = True, kind: str = "auto",
                 force: bool = False, progress: Progress | None = None, embedder: Embedder | None = None) -> tuple[FaceIndex, AddReport]:
     """Index every image of ``gallery`` into a new index at ``out``.
 

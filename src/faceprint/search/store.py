@@ -24,7 +24,7 @@ from faceprint.io import atomic_path
 
 __all__ = ["Face", "FaceStore", "IndexError_", "Match", "KINDS"]
 
-KINDS = ("flat", "ivf", "hnsw")
+KINDS = ("auto", "flat", "ivf", "hnsw")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS faces (
@@ -68,7 +68,7 @@ class FaceStore:
     """Open (or create with ``create=True``) the index folder ``root``."""
 
     def __init__(self, root: str | Path, create: bool = False, model_id: str | None = None, dim: int | None = None,
-                 embedder: dict[str, Any] | None = None, kind: str = "flat") -> None:
+                 embedder: dict[str, Any] | None = None, kind: str = "auto") -> None:
         self.root = Path(root)
         db = self.root / "faces.sqlite"
         if not create and not db.is_file():
