@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -33,6 +35,7 @@ def train_cmd(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any config key: section.key=value (repeatable).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
     stop_after: Annotated[Optional[int], typer.Option(help="Stop (with a checkpoint) after this many total steps.")] = None,
+    nproc: Annotated[int, typer.Option(help="Processes on this machine (DDP via torchrun; gloo on CPU, NCCL on GPU).")] = 1,
 ) -> None:
     """Train an embedding network with triplet loss and online mining."""
     from faceprint.config import Config, apply_overrides, load_config
@@ -47,7 +50,15 @@ def train_cmd(
         "model.init": init, "model.freeze": freeze,
     }
     cfg = apply_overrides(apply_overrides(cfg, set_ or []), flags)
+    if nproc > 1 and "LOCAL_RANK" not in os.environ:
+        from faceprint.training.launch import launch_local
+
+        argv = sys.argv[sys.argv.index("train") + 1 :] if "train" in sys.argv else []
+        launch_local(nproc, argv, Path(cfg.train.out))
+        return
     result = train(cfg, resume=resume, stop_after=stop_after)
+    if os.environ.get("RANK", "0") != "0":
+        return
     state = "finished" if result.finished else "stopped"
     console.print(f"{state} at step {result.step}; checkpoint {result.checkpoint}")
     if result.history:

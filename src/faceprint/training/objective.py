@@ -7,6 +7,7 @@ import torch
 from faceprint.config import ConfigError, LossConfig
 from faceprint.losses import AdaptiveTripletLoss, LossResult, TripletMarginLoss
 from faceprint.miners import AllTripletsMiner, create_miner
+from faceprint.training.distributed import gather_labels, gather_with_grad
 
 __all__ = ["Objective"]
 
@@ -18,14 +19,15 @@ class Objective:
     every valid triplet without indices). Offline: the batch is anchors | positives | negatives of
     pre-drawn triplets, embedded in three forward passes as the seed repositories did. Random
     miners draw from a generator seeded by (seed, step), so a resumed run mines the same triplets.
+    With ``gather`` (distributed runs) embeddings and labels of all ranks are gathered before mining.
     """
 
-    def __init__(self, cfg: LossConfig, mode: str = "online", seed: int = 0) -> None:
+    def __init__(self, cfg: LossConfig, mode: str = "online", seed: int = 0, gather: bool = False) -> None:
         if mode not in ("online", "offline"):
             raise ConfigError(f"unknown train.mode {mode!r}; choose online or offline")
         if cfg.loss not in ("triplet", "adaptive"):
             raise ConfigError(f"unknown loss.loss {cfg.loss!r}; choose triplet or adaptive")
-        self.mode, self.seed = mode, seed
+        self.mode, self.seed, self.gather = mode, seed, gather
         d = cfg.distance
         self.miner = create_miner(cfg.miner, d, cfg.margin, type_of_triplets=cfg.type_of_triplets, fallback=cfg.semihard_fallback)
         self.triplet = TripletMarginLoss(cfg.margin, d, cfg.reduction, cfg.soft, cfg.collapse_threshold)  # type: ignore[arg-type]
@@ -42,6 +44,8 @@ class Objective:
             triplets = (ar, ar + t, ar + 2 * t)
         else:
             emb = model(images)
+            if self.gather:  # DDP: mine over the global batch (every rank's block, in rank order)
+                emb, labels = gather_with_grad(emb), gather_labels(labels)
             if isinstance(self.miner, AllTripletsMiner) and self.adaptive is None:
                 return self.triplet(emb, labels)  # blockwise, no index tensors
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from faceprint.backbones import create_backbone
@@ -24,6 +25,7 @@ from faceprint.training.checkpoint import (
     CheckpointError, check_architecture, find_checkpoints, latest_checkpoint, load_checkpoint, save_checkpoint,
 )
 from faceprint.training.data_setup import PreparedData, prepare_data
+from faceprint.training.distributed import DistInfo, init_distributed, rank_share
 from faceprint.training.finetune import apply_train_mode, freeze_parameters, frozen_modules, load_init_weights, trainable
 from faceprint.training.objective import Objective
 from faceprint.training.optim import create_optimizer, create_scheduler
@@ -55,10 +57,13 @@ class TrainResult:
 class Trainer:
     """Owns the model, optimizer, scheduler and sampler of one run folder."""
 
-    def __init__(self, cfg: Config, resume: bool = False, progress: bool = True, data: PreparedData | None = None) -> None:
+    def __init__(self, cfg: Config, resume: bool = False, progress: bool = True, data: PreparedData | None = None,
+                 dist: DistInfo | None = None) -> None:
         self.cfg = cfg
         self.run_dir = Path(cfg.train.out)
-        self.show_progress = progress
+        self.dist = dist if dist is not None else init_distributed()
+        self.is_main = self.dist is None or self.dist.is_main
+        self.show_progress = progress and self.is_main
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         existing = find_checkpoints(self.run_dir)
@@ -73,7 +78,11 @@ class Trainer:
         self.freeze_bn = cfg.model.freeze_bn if cfg.model.freeze_bn is not None else bool(cfg.model.init)
         self.optimizer = create_optimizer(trainable(self.model), cfg.optim)
         self.scheduler = create_scheduler(self.optimizer, cfg.train.steps, cfg.optim)
-        self.objective = Objective(cfg.loss, cfg.train.mode, cfg.train.seed)
+        self.objective = Objective(cfg.loss, cfg.train.mode, cfg.train.seed, gather=self.dist is not None)
+        if self.dist is not None and cfg.train.mode != "online":
+            raise TrainingError("distributed training needs train.mode=online (P×K batches)")
+        # DDP averages gradients over ranks; each rank's loss is the global batch's loss, scaled back up by W
+        self.net = DistributedDataParallel(self.model) if self.dist is not None else self.model
         self.sampler: PKSampler | OfflineTripletSampler = (
             OfflineTripletSampler(self.data.train.labels, (cfg.train.p * cfg.train.k) // 3, seed=cfg.train.seed)
             if cfg.train.mode == "offline" else PKSampler(self.data.train.labels, cfg.train.p, cfg.train.k, seed=cfg.train.seed)
@@ -126,7 +135,7 @@ class Trainer:
     def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> LossResult:
         """One optimizer step on a batch; raises NonFiniteLossError before touching the weights."""
         apply_train_mode(self.model, self.frozen, self.freeze_bn)
-        result = self.objective(self.model, images, labels, self.step)
+        result = self.objective(self.net, images, labels, self.step)
         if not torch.isfinite(result.loss):
             where = f"; the last good checkpoint {self.last_checkpoint} is intact" if self.last_checkpoint else ""
             raise NonFiniteLossError(
@@ -134,7 +143,7 @@ class Trainer:
                 "Lower optim.lr or check the data."
             )
         self.optimizer.zero_grad(set_to_none=True)
-        result.loss.backward()
+        (result.loss * (self.dist.world_size if self.dist else 1)).backward()
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
@@ -159,17 +168,23 @@ class Trainer:
 
     def _loader(self, stop: int) -> DataLoader:
         """Batches for the remaining steps, drawn lazily (a long run must not pre-build them all)."""
-        return DataLoader(self.dataset, batch_sampler=_StepBatches(self.sampler, self.step, stop),  # type: ignore[arg-type]
+        share = None
+        if self.dist is not None:
+            t, d = self.cfg.train, self.dist
+            share = lambda batch: rank_share(batch, t.p, t.k, d.rank, d.world_size)  # noqa: E731
+        return DataLoader(self.dataset, batch_sampler=_StepBatches(self.sampler, self.step, stop, share),  # type: ignore[arg-type]
                           collate_fn=collate, num_workers=self.cfg.data.workers)
 
     def run(self, stop_after: int | None = None, on_step: Callable[[int, LossResult], None] | None = None) -> TrainResult:
         """Train until ``train.steps`` (or ``stop_after`` total steps), checkpointing as configured."""
         t = self.cfg.train
         stop = min(t.steps, stop_after) if stop_after is not None else t.steps
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.run_dir / "config.json", config_to_dict(self.cfg))
-        atomic_write_json(self.run_dir / "data.json", self.data.report())
-        logger = TensorBoardLogger(self.run_dir / "tb")
+        main = self.is_main  # under DDP only rank 0 logs, validates and writes checkpoints
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.run_dir / "config.json", config_to_dict(self.cfg))
+            atomic_write_json(self.run_dir / "data.json", self.data.report())
+        logger = TensorBoardLogger(self.run_dir / "tb") if main else None
         progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                             TimeElapsedColumn(), TimeRemainingColumn(), disable=not self.show_progress, transient=False)
         try:
@@ -182,23 +197,26 @@ class Trainer:
                 for images, labels in self._loader(stop) if self.step < stop else []:
                     result = self.train_step(images, labels)
                     if self.step % t.log_every == 0 or self.step == stop:
-                        logger.step(self.step, result, self.optimizer.param_groups[0]["lr"])
+                        if logger is not None:
+                            logger.step(self.step, result, self.optimizer.param_groups[0]["lr"])
                         self.loss_history.append((self.step, float(result.loss.detach())))
                     if on_step is not None:
                         on_step(self.step, result)
                     info = f"loss {float(result.loss.detach()):.4f} active {result.active_fraction:.2f}"
-                    if t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
+                    if main and t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
                         m = self.validate(logger)
                         info += f" val acc {m['accuracy']:.3f}" if m else ""
                     progress.update(task, completed=self.step, info=info)
-                    if self.step % t.checkpoint_every == 0 or self.step == stop:
+                    if main and (self.step % t.checkpoint_every == 0 or self.step == stop):
                         self.save()
         except KeyboardInterrupt:
-            self.save()
+            if main:
+                self.save()
             raise
         finally:
-            logger.close()
-        if self.last_checkpoint is None or self.step != int(self.last_checkpoint.stem.split("_")[1]):
+            if logger is not None:
+                logger.close()
+        if main and (self.last_checkpoint is None or self.step != int(self.last_checkpoint.stem.split("_")[1])):
             self.save()
         return TrainResult(self.run_dir, self.step, self.last_checkpoint, self.step >= t.steps, self.history, self.loss_history)
 
@@ -206,11 +224,13 @@ class Trainer:
 class _StepBatches:
     """A re-iterable, sized view of a sampler's batches for steps ``start`` .. ``stop - 1``."""
 
-    def __init__(self, sampler: PKSampler | OfflineTripletSampler, start: int, stop: int) -> None:
-        self.sampler, self.start, self.stop = sampler, start, stop
+    def __init__(self, sampler: PKSampler | OfflineTripletSampler, start: int, stop: int,
+                 share: Callable[[list], list] | None = None) -> None:  # type: ignore[type-arg]
+        self.sampler, self.start, self.stop, self.share = sampler, start, stop, share
 
     def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self.sampler.iterate(self.start, self.stop))
+        batches = self.sampler.iterate(self.start, self.stop)
+        return iter(batches if self.share is None else map(self.share, batches))
 
     def __len__(self) -> int:
         return max(self.stop - self.start, 0)
