@@ -57,6 +57,7 @@ class LossConfig:
     match_norm: str = "l2"  # l2, sq_l2
     match_members: str = "pn"  # pn, apn
     collapse_threshold: float = 1e-3
+    xbm_size: int = 0  # cross-batch memory: also mine against this many recent (detached) embeddings
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from faceprint.config import ConfigError, LossConfig
 from faceprint.losses import AdaptiveTripletLoss, LossResult, TripletMarginLoss
 from faceprint.miners import AllTripletsMiner, create_miner
 from faceprint.training.distributed import gather_labels, gather_with_grad
+from faceprint.training.xbm import CrossBatchMemory
 
 __all__ = ["Objective"]
 
@@ -28,6 +29,9 @@ class Objective:
         if cfg.loss not in ("triplet", "adaptive"):
             raise ConfigError(f"unknown loss.loss {cfg.loss!r}; choose triplet or adaptive")
         self.mode, self.seed, self.gather = mode, seed, gather
+        self.xbm = CrossBatchMemory(cfg.xbm_size) if cfg.xbm_size > 0 else None
+        if self.xbm is not None and mode != "online":
+            raise ConfigError("loss.xbm_size needs train.mode=online")
         d = cfg.distance
         self.miner = create_miner(cfg.miner, d, cfg.margin, type_of_triplets=cfg.type_of_triplets, fallback=cfg.semihard_fallback)
         self.triplet = TripletMarginLoss(cfg.margin, d, cfg.reduction, cfg.soft, cfg.collapse_threshold)  # type: ignore[arg-type]
@@ -46,6 +50,8 @@ class Objective:
             emb = model(images)
             if self.gather:  # DDP: mine over the global batch (every rank's block, in rank order)
                 emb, labels = gather_with_grad(emb), gather_labels(labels)
+            if self.xbm is not None:
+                return self._with_memory(emb, labels, step)
             if isinstance(self.miner, AllTripletsMiner) and self.adaptive is None:
                 return self.triplet(emb, labels)  # blockwise, no index tensors
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
@@ -53,3 +59,24 @@ class Objective:
         if self.adaptive is not None:
             return self.adaptive(emb, labels, triplets)
         return self.triplet(emb, labels, triplets)
+
+    def _with_memory(self, emb: torch.Tensor, labels: torch.Tensor, step: int) -> LossResult:
+        """Mine over [batch; memory] with anchors from the batch only, then remember the batch."""
+        assert self.xbm is not None
+        all_emb, all_labels = self.xbm.with_batch(emb, labels)
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        a, p, n = self.miner(all_emb, all_labels, gen)
+        keep = a < len(emb)
+        triplets = (a[keep], p[keep], n[keep])
+        result = (self.adaptive(all_emb, all_labels, triplets) if self.adaptive is not None
+                  else self.triplet(all_emb, all_labels, triplets))
+        self.xbm.extend(emb, labels)
+        return result
+
+    def state_dict(self) -> dict:  # type: ignore[type-arg]
+        """What a checkpoint must hold for an exact resume (the cross-batch memory)."""
+        return {"xbm": self.xbm.state_dict()} if self.xbm is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:  # type: ignore[type-arg]
+        if self.xbm is not None and "xbm" in state:
+            self.xbm.load_state_dict(state["xbm"])

@@ -109,6 +109,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"]["torch"])
+        self.objective.load_state_dict(state.get("objective", {}))
         self.step = int(state["step"])
         self.history = list(state["metrics"].get("history", []))
         self.loss_history = [tuple(x) for x in state["metrics"].get("loss_history", [])]
@@ -122,6 +123,7 @@ class Trainer:
             "arch": {"backbone": self.cfg.model.backbone, "embedding_dim": self.cfg.model.embedding_dim,
                      "image_size": self.cfg.data.image_size},
             "config": config_to_dict(self.cfg), "metrics": {"history": self.history, "loss_history": self.loss_history},
+            "objective": self.objective.state_dict(),
         }
 
     def save(self) -> Path:
