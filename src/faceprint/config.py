@@ -31,6 +31,7 @@ class DataConfig:
     split_seed: int = 0
     cache: bool = True  # keep decoded images in memory (small datasets)
     workers: int = 0  # data-loader processes; each competes with torch threads on a small machine
+    pin_memory: bool = False  # page-locked batches for faster host-to-GPU copies (GPU only)
     augment: bool = True
 
 
@@ -88,6 +89,10 @@ class TrainConfig:
     eval_train_identities: int = 0  # also measure accuracy on this many training identities (train vs dev curves)
     projector_samples: int = 200
     threads: int | None = None
+    device: str = "auto"  # auto (cuda when available), cpu, cuda
+    amp: str = "none"  # none, bf16 (CPU or GPU), fp16 (GPU, with loss scaling)
+    channels_last: bool = False  # NHWC memory layout for convolutions
+    compile: bool = False  # torch.compile the network (the first steps take minutes on CPU)
 
 
 @dataclass(frozen=True)

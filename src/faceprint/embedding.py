@@ -23,10 +23,12 @@ EmbedFn = Callable[[torch.Tensor], torch.Tensor]
 def model_embed_fn(model: torch.nn.Module) -> EmbedFn:
     """Wrap a model for inference (eval mode, no gradients)."""
     model.eval()
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            return model(x)
+            return model(x.to(device)).float().cpu()
 
     return fn
 

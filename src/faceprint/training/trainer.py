@@ -21,6 +21,7 @@ from faceprint.data.transforms import Augment
 from faceprint.evaluation.report import evaluate_folder
 from faceprint.io import atomic_write_json
 from faceprint.losses import LossResult
+from faceprint.training.accel import Accel
 from faceprint.training.checkpoint import (
     CheckpointError, check_architecture, find_checkpoints, latest_checkpoint, load_checkpoint, save_checkpoint,
 )
@@ -82,7 +83,10 @@ class Trainer:
         if self.dist is not None and cfg.train.mode != "online":
             raise TrainingError("distributed training needs train.mode=online (P×K batches)")
         # DDP averages gradients over ranks; each rank's loss is the global batch's loss, scaled back up by W
-        self.net = DistributedDataParallel(self.model) if self.dist is not None else self.model
+        self.accel = Accel.from_config(cfg.train, self.dist.local_rank if self.dist else 0)
+        self.accel.prepare_model(self.model)
+        ids = [self.accel.device.index] if self.accel.device.type == "cuda" else None
+        self.net = self.accel.wrap(DistributedDataParallel(self.model, device_ids=ids) if self.dist else self.model)
         self.sampler: PKSampler | OfflineTripletSampler = (
             OfflineTripletSampler(self.data.train.labels, (cfg.train.p * cfg.train.k) // 3, seed=cfg.train.seed)
             if cfg.train.mode == "offline" else PKSampler(self.data.train.labels, cfg.train.p, cfg.train.k, seed=cfg.train.seed)
@@ -137,6 +141,7 @@ class Trainer:
     def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> LossResult:
         """One optimizer step on a batch; raises NonFiniteLossError before touching the weights."""
         apply_train_mode(self.model, self.frozen, self.freeze_bn)
+        images, labels = self.accel.batch(images, labels)
         result = self.objective(self.net, images, labels, self.step)
         if not torch.isfinite(result.loss):
             where = f"; the last good checkpoint {self.last_checkpoint} is intact" if self.last_checkpoint else ""
@@ -145,8 +150,7 @@ class Trainer:
                 "Lower optim.lr or check the data."
             )
         self.optimizer.zero_grad(set_to_none=True)
-        (result.loss * (self.dist.world_size if self.dist else 1)).backward()
-        self.optimizer.step()
+        self.accel.backward_and_step(result.loss * (self.dist.world_size if self.dist else 1), self.optimizer)
         self.scheduler.step()
         self.step += 1
         return result
@@ -175,7 +179,8 @@ class Trainer:
             t, d = self.cfg.train, self.dist
             share = lambda batch: rank_share(batch, t.p, t.k, d.rank, d.world_size)  # noqa: E731
         return DataLoader(self.dataset, batch_sampler=_StepBatches(self.sampler, self.step, stop, share),  # type: ignore[arg-type]
-                          collate_fn=collate, num_workers=self.cfg.data.workers)
+                          collate_fn=collate, num_workers=self.cfg.data.workers,
+                          pin_memory=self.cfg.data.pin_memory and self.accel.device.type == "cuda")
 
     def run(self, stop_after: int | None = None, on_step: Callable[[int, LossResult], None] | None = None) -> TrainResult:
         """Train until ``train.steps`` (or ``stop_after`` total steps), checkpointing as configured."""
