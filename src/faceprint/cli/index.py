@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -171,13 +172,20 @@ def serve_cmd(
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     detect: Annotated[Optional[bool], typer.Option("--detect/--no-detect",
                       help="Detect faces in uploads (default: as the index was built).")] = None,
+    token_env: Annotated[str, typer.Option(help="Environment variable holding an API token for /enroll (unset: open).")]
+    = "FACEPRINT_API_TOKEN",
 ) -> None:
     """Serve the search page and the JSON API (/search, /enroll, /verify, /healthz; docs at /docs)."""
     import uvicorn
 
     from faceprint.serve import create_app
 
-    app = create_app(index_dir, detect=detect)
+    from faceprint.serve import ServeConfig
+
+    token = os.environ.get(token_env) or None
+    app = create_app(index_dir, ServeConfig(token=token), detect=detect)
+    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
+        err_console.print(f"[yellow]warning:[/] serving on {host} with /enroll open to anyone; set {token_env}")
     console.print(f"serving {index_dir} ({len(app.state.index.store)} faces) on http://{host}:{port}")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -7,12 +7,13 @@ event loop), one request at a time (2 cores: concurrency would only oversubscrib
 from __future__ import annotations
 
 import hashlib
+import hmac
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, File, Form, HTTPException, UploadFile
+from fastapi import FastAPI, File, Form, Header, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse
 
@@ -32,6 +33,7 @@ class ServeConfig:
     max_pixels: int = 40_000_000
     max_k: int = 50
     formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
+    token: str | None = None  # when set, /enroll needs "Authorization: Bearer <token>"
 
 
 def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: FaceIndex | None = None,
@@ -84,8 +86,11 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
         return {"threshold": ix.threshold, "faces": faces}
 
     @app.post("/enroll")
-    async def enroll(file: UploadFile = File(...), name: str = Form(...)) -> dict[str, Any]:
-        """Add the largest face of the photo to the index under ``name``."""
+    async def enroll(file: UploadFile = File(...), name: str = Form(...),
+                     authorization: str | None = Header(None)) -> dict[str, Any]:
+        """Add the largest face of the photo to the index under ``name`` (needs the API token when one is set)."""
+        if cfg.token is not None and not hmac.compare_digest(authorization or "", f"Bearer {cfg.token}"):
+            raise HTTPException(401, "enrolling needs the API token: Authorization: Bearer <token>")
         name = name.strip()
         if not name or len(name) > 200 or "/" in name:
             raise HTTPException(422, "name must be 1–200 characters without '/'")
