@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli.common import console, err_console, write_json
+from faceprint.cli.common import console, err_console, report_skipped, write_json
 
 __all__ = ["classify_app"]
 
@@ -37,6 +37,7 @@ def fit_cmd(
     spec["backend"] = backend
     embedder = Embedder.from_spec(spec)
     folder = scan_identity_folder(data, min_images=1)
+    report_skipped(folder.skipped)
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("embedding", total=len(folder))
         emb, ok, failed = embedder.embed_paths(folder.paths, on_batch=lambda n: progress.update(task, completed=n))

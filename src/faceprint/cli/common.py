@@ -10,7 +10,7 @@ from rich.table import Table
 
 from faceprint.io import atomic_write_json
 
-__all__ = ["console", "err_console", "metrics_table", "write_json"]
+__all__ = ["console", "err_console", "metrics_table", "report_skipped", "write_json"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -36,3 +36,11 @@ def metrics_table(title: str, columns: dict[str, dict[str, Any]]) -> Table:
         if any(c.get(key) is not None for c in columns.values()):
             table.add_row(label, *[fmt.format(c[key]) if c.get(key) is not None else "—" for c in columns.values()])
     return table
+
+
+def report_skipped(skipped: list, limit: int = 50) -> None:  # type: ignore[type-arg]
+    """One line per file or folder a dataset scan left out (``Skipped`` records), then a count."""
+    for item in skipped[:limit]:
+        err_console.print(f"skipped {item.path}: {item.reason}", highlight=False, soft_wrap=True)
+    if len(skipped) > limit:
+        err_console.print(f"… and {len(skipped) - limit} more skipped")

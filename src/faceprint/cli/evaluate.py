@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from faceprint.cli.common import console, err_console, metrics_table, write_json
+from faceprint.cli.common import console, err_console, metrics_table, report_skipped, write_json
 
 if TYPE_CHECKING:
     from faceprint.data.folder import IdentityFolder
@@ -83,6 +83,7 @@ def eval_cmd(
                 err_console.print(f"skipped {plist.missing} pairs with missing files")
         else:
             folder = scan_identity_folder(data) if data is not None else _split_folder(checkpoint, split)
+            report_skipped(folder.skipped)
             task = progress.add_task("embedding", total=len(folder))
             report = evaluate_folder(fn, folder, size, pairs_per_fold, seed, flip, metric, batch_size,  # type: ignore[arg-type]
                                      on_batch=lambda n: progress.update(task, completed=n))

@@ -47,8 +47,13 @@ def gallery_images(root: Path) -> list[tuple[Path, str | None]]:
     root = Path(root)
     if root.is_file():
         return [(root, None)]
-    out = []
-    for folder, _, files in os.walk(root, followlinks=True):
+    out, seen = [], set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a symlink loop, or a second link to a folder already walked
+            dirs[:] = []
+            continue
+        seen.add(real)
         for name in files:
             p = Path(folder) / name
             if p.suffix.lower() in IMAGE_EXTENSIONS and not name.startswith("."):
