@@ -3,7 +3,6 @@ listed skip, never a traceback, and the good files still processed."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from faceprint.backbones import create_backbone
 from faceprint.data.images import load_rgb
@@ -23,7 +21,6 @@ from tests.corpus import bad_files, write_corpus
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("home")
-    os.environ_backup = dict(os.environ)  # type: ignore[attr-defined]
     torch.manual_seed(0)
     e = {**os.environ, "FACEPRINT_HOME": str(home)}
     old = os.environ.get("FACEPRINT_HOME")
