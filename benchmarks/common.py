@@ -79,3 +79,32 @@ def in_child(fn: Callable[[], Any], fixed_malloc: bool = True) -> tuple[Any, flo
     if err:
         raise RuntimeError(err)
     return out, peak
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(index_dir: Any, *extra: str) -> tuple[Any, int]:
+    """`faceprint serve INDEX` on a free port, returned once /healthz answers: (process, port)."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "faceprint", "serve", str(index_dir), "--port", str(port), *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc, port
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError(f"faceprint serve {index_dir} did not answer /healthz")

@@ -15,8 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,16 +23,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import start_server  # noqa: E402
 from orl_common import SHARED, casia_embedder  # noqa: E402
 
 from faceprint.pretrained import PretrainedInfo, save_pretrained  # noqa: E402
 from faceprint.search import build_index  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def fire(port: int, files: list[Path]) -> tuple[list[float], int]:
@@ -91,18 +84,10 @@ def main() -> None:
                                     progress=lambda d, t: print(f"\rindexing {d}/{t}", end="", flush=True))
         print(f"\nindexed {report.faces} faces in {time.perf_counter() - t0:.0f} s")
         index.close()
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "faceprint", "serve", str(index_dir), "--port", str(port), "--detect"],
-                              env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server, port = start_server(index_dir, "--detect")
     try:
         import httpx
 
-        for _ in range(600):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
         faces = httpx.get(f"http://127.0.0.1:{port}/healthz").json()["faces"]
         rng = np.random.default_rng(0)
         photos = sorted((SHARED / "lfw" / "images").rglob("*.jpg"))
