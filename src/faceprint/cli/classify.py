@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli.common import console, err_console, report_skipped, write_json
+from faceprint.cli.common import console, err_console, model_spec, report_skipped, write_json
 
 __all__ = ["classify_app"]
 
@@ -31,18 +31,14 @@ def fit_cmd(
     from faceprint.data.folder import scan_identity_folder
     from faceprint.inference import Embedder
 
-    if (weights is None) == (checkpoint is None):
-        raise typer.BadParameter("give exactly one of --weights NAME or --checkpoint CKPT")
-    spec = {"weights": weights} if weights is not None else {"checkpoint": str(checkpoint.resolve())}  # type: ignore[union-attr]
-    spec["backend"] = backend
+    spec = model_spec(weights, checkpoint, backend)
     embedder = Embedder.from_spec(spec)
     folder = scan_identity_folder(data, min_images=1)
-    report_skipped(folder.skipped)
+    report_skipped([f"{s.path}: {s.reason}" for s in folder.skipped])
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("embedding", total=len(folder))
         emb, ok, failed = embedder.embed_paths(folder.paths, on_batch=lambda n: progress.update(task, completed=n))
-    for _, reason in failed:
-        err_console.print(f"skipped {reason}")
+    report_skipped([reason for _, reason in failed], limit=None)
     label_of = dict(zip(folder.paths, (folder.classes[i] for i in folder.labels)))
     clf = FaceClassifier.fit(emb, [label_of[p] for p in ok], method, accept,
                              embedder={**spec, "image_size": embedder.image_size})
@@ -66,8 +62,7 @@ def predict_cmd(
     clf = FaceClassifier.load(classifier)
     embedder = Embedder.from_spec(clf.embedder)
     emb, ok, failed = embedder.embed_paths(images)
-    for _, reason in failed:
-        err_console.print(f"skipped {reason}")
+    report_skipped([reason for _, reason in failed], limit=None)
     preds = clf.predict(emb) if ok else []
     table = Table(title=f"{clf.method} classifier, unknown below {clf.threshold:.4f}")
     for col in ("image", "identity", "score", "closest known"):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
 from faceprint.io import atomic_write_json
 
-__all__ = ["console", "err_console", "metrics_table", "report_skipped", "write_json"]
+__all__ = ["console", "err_console", "metrics_table", "model_spec", "report_skipped", "write_json"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -38,9 +39,17 @@ def metrics_table(title: str, columns: dict[str, dict[str, Any]]) -> Table:
     return table
 
 
-def report_skipped(skipped: list, limit: int = 50) -> None:  # type: ignore[type-arg]
-    """One line per file or folder a dataset scan left out (``Skipped`` records), then a count."""
-    for item in skipped[:limit]:
-        err_console.print(f"skipped {item.path}: {item.reason}", highlight=False, soft_wrap=True)
-    if len(skipped) > limit:
-        err_console.print(f"… and {len(skipped) - limit} more skipped")
+def report_skipped(lines: list[str], limit: int | None = 50, more: str = "more skipped") -> None:
+    """Print ``skipped <line>`` for each file a command left out (at most ``limit``), then how many more."""
+    for line in lines[:limit]:
+        err_console.print(f"skipped {line}", highlight=False, soft_wrap=True)
+    if limit is not None and len(lines) > limit:
+        err_console.print(f"… and {len(lines) - limit} {more}")
+
+
+def model_spec(weights: str | None, checkpoint: Path | None, backend: str = "torch") -> dict[str, str]:
+    """``{"weights": NAME}`` or ``{"checkpoint": ABSOLUTE PATH}`` plus the backend: what indexes and classifiers store."""
+    if (weights is None) == (checkpoint is None):
+        raise typer.BadParameter("give exactly one of --weights NAME or --checkpoint CKPT")
+    spec = {"weights": weights} if weights is not None else {"checkpoint": str(Path(checkpoint).resolve())}  # type: ignore[arg-type]
+    return {**spec, "backend": backend}

@@ -83,12 +83,11 @@ def eval_cmd(
                 err_console.print(f"skipped {plist.missing} pairs with missing files")
         else:
             folder = scan_identity_folder(data) if data is not None else _split_folder(checkpoint, split)
-            report_skipped(folder.skipped)
+            report_skipped([f"{s.path}: {s.reason}" for s in folder.skipped])
             task = progress.add_task("embedding", total=len(folder))
             report = evaluate_folder(fn, folder, size, pairs_per_fold, seed, flip, metric, batch_size,  # type: ignore[arg-type]
                                      on_batch=lambda n: progress.update(task, completed=n))
-    for _, reason in report.failed:
-        err_console.print(f"skipped {reason}")
+    report_skipped([reason for _, reason in report.failed], limit=None)
     summary = report.summary()
     console.print(metrics_table(f"{report.n_pairs} pairs, {report.n_images} images", {name: summary}))
     if roc is not None:
@@ -125,8 +124,7 @@ def embed_cmd(
     else:
         raise typer.BadParameter(f"{source} does not exist")
     emb, ok, failed = embed_paths(fn, paths, size, batch_size, flip)  # type: ignore[arg-type]
-    for _, reason in failed:
-        err_console.print(f"skipped {reason}")
+    report_skipped([reason for _, reason in failed], limit=None)
     if not ok:
         raise typer.BadParameter(f"no readable image under {source}")
     with atomic_path(out.with_suffix(".npy")) as tmp, open(tmp, "wb") as fh:

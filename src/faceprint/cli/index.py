@@ -8,18 +8,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli.common import console, err_console, write_json
+from faceprint.cli.common import console, err_console, model_spec, report_skipped, write_json
 
 __all__ = ["cluster_cmd", "index_app", "serve_cmd"]
 
 index_app = typer.Typer(help="A persistent face index (FAISS + SQLite): build, grow, search.", no_args_is_help=True)
-
-
-def _spec(weights: Optional[str], checkpoint: Optional[Path], backend: str) -> dict:
-    if (weights is None) == (checkpoint is None):
-        raise typer.BadParameter("give exactly one of --weights NAME or --checkpoint CKPT")
-    spec = {"weights": weights} if weights else {"checkpoint": str(Path(checkpoint).resolve())}  # type: ignore[arg-type]
-    return {**spec, "backend": backend}
 
 
 def _progress(label: str):  # type: ignore[no-untyped-def]
@@ -29,10 +22,7 @@ def _progress(label: str):  # type: ignore[no-untyped-def]
 
 
 def _problems(report) -> None:  # type: ignore[no-untyped-def]
-    for p in report.problems[:20]:
-        err_console.print(f"skipped {p['path']}: {p['issue']} ({p['detail']})", highlight=False)
-    if len(report.problems) > 20:
-        err_console.print(f"… and {len(report.problems) - 20} more")
+    report_skipped([f"{p['path']}: {p['issue']} ({p['detail']})" for p in report.problems], limit=20, more="more")
 
 
 @index_app.command("build")
@@ -51,7 +41,7 @@ def build_cmd(
 
     with _progress("index") as progress:
         task = progress.add_task("index", total=None)
-        index, report = build_index(gallery, out, _spec(weights, checkpoint, backend), detect, kind, force,
+        index, report = build_index(gallery, out, model_spec(weights, checkpoint, backend), detect, kind, force,
                                     progress=lambda d, t: progress.update(task, completed=d, total=t))
     _problems(report)
     info = index.store.info()
@@ -204,7 +194,7 @@ def cluster_cmd(
     from faceprint.inference import Embedder
     from faceprint.search import FaceEmbedder
 
-    embedder = Embedder.from_spec(_spec(weights, checkpoint, "torch"))
+    embedder = Embedder.from_spec(model_spec(weights, checkpoint))
     with _progress("cluster") as progress:
         task = progress.add_task("cluster", total=None)
         report = cluster_photos(photos, out, FaceEmbedder(embedder, detect), threshold, method,
