@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faceprint.embedding import EmbedFn, ImageInput, embed, embed_paths
+from faceprint.embedding import EmbedFn, ImageInput, embed, embed_paths, model_embed_fn
 from faceprint.inference.onnx import OnnxEmbedFn, export_onnx, onnx_bytes
 
 __all__ = ["BACKENDS", "Embedder"]
@@ -67,16 +67,11 @@ class Embedder:
     def _make_fn(self) -> EmbedFn:
         if self.backend == "onnx":
             return OnnxEmbedFn(onnx_bytes(self.model, self.image_size))
-        model = self.model
-        if self.backend == "channels_last":  # a copy: converting in place would change the caller's model
-            model = copy.deepcopy(model).to(memory_format=torch.channels_last)
-        layout = torch.channels_last if self.backend == "channels_last" else torch.contiguous_format
-
-        def fn(x: torch.Tensor) -> torch.Tensor:
-            with torch.inference_mode():
-                return model(x.contiguous(memory_format=layout))
-
-        return fn
+        if self.backend == "torch":
+            return model_embed_fn(self.model)
+        # a copy: converting in place would change the caller's model
+        run = model_embed_fn(copy.deepcopy(self.model).to(memory_format=torch.channels_last))
+        return lambda x: run(x.contiguous(memory_format=torch.channels_last))
 
     def embed(self, images: Sequence[ImageInput] | torch.Tensor, batch_size: int = 32, flip: bool = False) -> np.ndarray:
         """(N, D) embeddings; with ``flip``, (N, 2D) rows [emb(x) ‖ emb(mirrored x)] as davidsandberg's LFW script."""
