@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from faceprint.classify.heads import Head, create_head
 from faceprint.io import atomic_path
@@ -92,11 +92,9 @@ class FaceClassifier:
     def load(cls, path: str | Path) -> FaceClassifier:
         """Read a file written by :meth:`save`."""
         try:
-            tensors = load_file(str(path))
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as fh:
+            with safe_open(str(path), framework="pt") as fh:  # one read: tensors and metadata
                 meta = json.loads((fh.metadata() or {})["faceprint"])
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open has no iterator
             head = create_head(meta["method"], len(meta["labels"]))
         except (OSError, KeyError, ValueError, SafetensorError) as exc:
             raise ClassifierError(f"{path}: not a readable faceprint classifier ({exc})") from exc
