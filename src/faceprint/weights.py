@@ -15,7 +15,7 @@ from pathlib import Path
 from faceprint.align.nets import WEIGHT_SHA256
 from faceprint.io import atomic_write_bytes
 
-__all__ = ["KNOWN_WEIGHTS", "WeightsError", "WeightsInfo", "cache_dir", "import_weights", "weights_status"]
+__all__ = ["KNOWN_WEIGHTS", "WeightsError", "WeightsInfo", "cache_dir", "file_sha256", "import_weights", "weights_status"]
 
 
 class WeightsError(ValueError):
@@ -52,6 +52,15 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file, read in 1 MiB chunks (weight files are tens of MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def weights_status(name: str) -> dict[str, str]:
     """For each file of ``name``: ``ok``, ``missing`` or ``bad checksum``, in the cache."""
     info = KNOWN_WEIGHTS.get(name)
@@ -60,7 +69,7 @@ def weights_status(name: str) -> dict[str, str]:
     out = {}
     for fname, digest in info.files.items():
         path = cache_dir() / name / fname
-        out[fname] = "missing" if not path.is_file() else ("ok" if _sha256(path.read_bytes()) == digest else "bad checksum")
+        out[fname] = "missing" if not path.is_file() else ("ok" if file_sha256(path) == digest else "bad checksum")
     return out
 
 

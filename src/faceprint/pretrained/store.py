@@ -6,7 +6,6 @@ loading never downloads: a name that is not in the cache raises an error saying 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from faceprint.backbones import EmbeddingNet, create_backbone
 from faceprint.io import atomic_path, atomic_write_json
 from faceprint.pretrained.convert import convert_facenet_graph, graph_input_size
 from faceprint.pretrained.tf_graph import GraphDefError, read_graph_def
-from faceprint.weights import WeightsError, cache_dir
+from faceprint.weights import WeightsError, cache_dir, file_sha256
 
 __all__ = ["PRETRAINED_HELP", "PretrainedInfo", "import_facenet_pytorch", "import_tf_graph", "list_pretrained",
            "load_pretrained", "pretrained_dir", "save_pretrained"]
@@ -66,14 +65,6 @@ def save_pretrained(state_dict: dict[str, torch.Tensor], info: PretrainedInfo, f
     return folder
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def import_tf_graph(graph: str | Path, name: str = "casia-webface") -> Path:
     """Convert a davidsandberg frozen Inception-ResNet-v1 ``.pb`` into the cache under ``name``."""
     graph = Path(graph)
@@ -86,7 +77,7 @@ def import_tf_graph(graph: str | Path, name: str = "casia-webface") -> Path:
     except GraphDefError as exc:
         raise WeightsError(f"cannot import {graph}: {exc}") from exc
     info = PretrainedInfo(name=name, embedding_dim=dim, image_size=size, source=graph.name,
-                          source_sha256=_sha256(graph),
+                          source_sha256=file_sha256(graph),
                           notes="davidsandberg/facenet frozen graph; batch norm folded into the convolutions")
     return save_pretrained(state, info)
 
@@ -110,7 +101,7 @@ def import_facenet_pytorch(path: str | Path, name: str = "vggface2") -> Path:
     except RuntimeError as exc:
         raise WeightsError(f"{path}: state dict does not match Inception-ResNet-v1: {str(exc)[:300]}") from exc
     info = PretrainedInfo(name=name, embedding_dim=dim, num_classes=classes, source=path.name,
-                          source_sha256=_sha256(path), notes="facenet-pytorch InceptionResnetV1 state dict")
+                          source_sha256=file_sha256(path), notes="facenet-pytorch InceptionResnetV1 state dict")
     return save_pretrained(model.state_dict(), info)
 
 
