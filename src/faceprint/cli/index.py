@@ -111,15 +111,16 @@ def calibrate_cmd(
     threshold: Annotated[Optional[float], typer.Option(help="Set this squared-L2 threshold instead.")] = None,
 ) -> None:
     """Set the same/different verdict threshold from the gallery's identities (or by hand)."""
-    from faceprint.search import FaceStore, calibrate_threshold
+    from faceprint.search import FaceStore
+    from faceprint.search.index import calibrate_store
 
     store = FaceStore(index_dir)
     if threshold is None:
-        _, vecs, idents = store.all_vectors()
-        threshold = calibrate_threshold(vecs, idents, far)
+        threshold = calibrate_store(store, far)
         if threshold is None:
             raise typer.BadParameter("the index needs faces of at least two named identities to calibrate; give --threshold")
-    store.set_threshold(threshold)
+    else:
+        store.set_threshold(threshold)
     console.print(f"verdict threshold {threshold:.4f} (squared L2)")
 
 

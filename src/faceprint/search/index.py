@@ -16,7 +16,7 @@ from faceprint.inference import Embedder
 from faceprint.search.faces import FaceCrop, FaceEmbedder, model_fingerprint, thumbnail
 from faceprint.search.store import FaceStore, IndexError_, Match
 
-__all__ = ["AddReport", "DEFAULT_THRESHOLD", "FaceIndex", "build_index", "calibrate_threshold", "gallery_images",
+__all__ = ["AddReport", "DEFAULT_THRESHOLD", "FaceIndex", "build_index", "calibrate_store", "calibrate_threshold", "gallery_images",
            "open_index"]
 
 DEFAULT_THRESHOLD = 0.95  # squared L2: FAR 1e-3 for casia-webface on LFW (0.94); for galleries that cannot calibrate
@@ -81,6 +81,15 @@ def calibrate_threshold(vectors: np.ndarray, identities: list[str | None], far: 
     a, b = a[diff][:max_pairs], b[diff][:max_pairs]
     d_diff = ((vectors[a] - vectors[b]) ** 2).sum(1)
     return float(np.quantile(d_diff, far))
+
+
+def calibrate_store(store: FaceStore, far: float = 1e-3) -> float | None:
+    """Calibrate and save a store's verdict threshold (no model needed); None and nothing saved when it cannot."""
+    _, vecs, idents = store.all_vectors()
+    t = calibrate_threshold(vecs, idents, far)
+    if t is not None:
+        store.set_threshold(t)
+    return t
 
 
 class FaceIndex:
@@ -150,11 +159,7 @@ class FaceIndex:
 
     def recalibrate(self, far: float = 1e-3) -> float | None:
         """Set the verdict threshold from the gallery's identities (None: too few to calibrate)."""
-        _, vecs, idents = self.store.all_vectors()
-        t = calibrate_threshold(vecs, idents, far)
-        if t is not None:
-            self.store.set_threshold(t)
-        return t
+        return calibrate_store(self.store, far)
 
     def close(self) -> None:
         self.store.close()
