@@ -164,3 +164,7 @@ def test_align_cli(shared_data: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "wrote 1 crops" in result.output
     assert Image.open(tmp_path / "dst" / "someone" / "1.png").size == (112, 112)
+    # a minimum face larger than the image: nothing to search, reported rather than failed
+    result = CliRunner().invoke(app, ["align", str(tmp_path / "src"), str(tmp_path / "big"), "--min-face", "400"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0 and "wrote 0 crops" in result.output and "1 problems" in result.output, result.output

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["ONet", "PNet", "RNet", "WEIGHT_SHA256", "load_mtcnn_nets"]
+__all__ = ["WEIGHT_SHA256", "ONet", "PNet", "RNet", "load_mtcnn_nets"]
 
 WEIGHT_SHA256 = {
     "pnet": "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f",
@@ -30,10 +30,17 @@ class PNet(nn.Module):
         self.conv4_1 = nn.Conv2d(32, 2, 1)
         self.conv4_2 = nn.Conv2d(32, 4, 1)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.pool1(self.prelu1(self.conv1(x)))
-        x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """First convolution and PReLU (the mosaic masks cells of this map before pooling)."""
+        return self.prelu1(self.conv1(x))
+
+    def head(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Everything after the stem: pooling, two convolutions, box regression and face probabilities."""
+        x = self.prelu3(self.conv3(self.prelu2(self.conv2(self.pool1(x)))))
         return self.conv4_2(x), torch.softmax(self.conv4_1(x), dim=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.stem(x))
 
 
 class RNet(nn.Module):

@@ -21,6 +21,7 @@ def align_cmd(
     mode: Annotated[str, typer.Option(help="margin (facenet-pytorch box crop) or similarity (5-point alignment).")] = "margin",
     policy: Annotated[str, typer.Option(help="Several faces: largest, center or skip.")] = "largest",
     batch_size: Annotated[int, typer.Option(help="Images per detector batch.")] = 8,
+    min_face: Annotated[float, typer.Option(help="Smallest face searched for, in pixels (larger is faster).")] = 20.0,
     weights: Annotated[Optional[Path], typer.Option(help="Folder with pnet.pt/rnet.pt/onet.pt (default: shipped).")] = None,
 ) -> None:
     """Align a dataset; resumable (finished files are skipped), with a report of problem images."""
@@ -33,7 +34,9 @@ def align_cmd(
         raise typer.BadParameter("--mode must be margin|similarity and --policy largest|center|skip")
     if not src.is_dir():
         raise typer.BadParameter(f"{src} is not a folder")
-    detector = MTCNN(weights)
+    if min_face <= 0:
+        raise typer.BadParameter("--min-face must be positive")
+    detector = MTCNN(weights, min_face_size=min_face)
     columns = (TextColumn("align"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
     with Progress(*columns, console=err_console) as progress:
         task = progress.add_task("align", total=None, rate="")
