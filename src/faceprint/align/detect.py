@@ -105,7 +105,7 @@ def detect_faces(
     images: list[torch.Tensor], nets: tuple[PNet, RNet, ONet], min_face_size: float = 20.0,
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7), factor: float = 0.709, chunk: int = 64,
 ) -> list[Detections]:
-    """Detect faces in (3, H, W) float 0..255 RGB tensors of any sizes; same-size images share P-Net batches."""
+    """Detect faces in (3, H, W) float 0..255 RGB tensors of any sizes, all images and pyramid levels batched."""
     pnet, rnet, onet = nets
     integer = all(bool(torch.equal(img, img.trunc())) for img in images)  # exact int32 window sums
     boxes, inds = stage_one(images, pnet, min_face_size, factor, thresholds[0], integer=integer)
