@@ -15,7 +15,7 @@ import torch
 
 from faceprint.align.nets import ONet, PNet, RNet
 from faceprint.align.nms import batched_nms
-from faceprint.align.pyramid import stage_one
+from faceprint.align.pyramid import area_windows, stage_one, sum_dtype
 
 __all__ = ["Detections", "detect_faces"]
 
@@ -65,8 +65,7 @@ class _Integral:
         tables, self.bases, self.shapes, base = [], [], [], 0
         for img in images:
             c, h, w = img.shape
-            exact = integer and (h + 1) * (w + 1) * 255 < 2**31
-            t = torch.zeros(c, h + 1, w + 1, dtype=torch.int32 if exact else torch.float64)
+            t = torch.zeros(c, h + 1, w + 1, dtype=sum_dtype(integer, h, w))
             t[:, 1:, 1:] = img
             tables.append(t.cumsum_(1).cumsum_(2).flatten())
             self.bases.append(base)
@@ -86,9 +85,8 @@ class _Integral:
             return torch.zeros(0, 3, size, size), ok
         x0, y0, x1, y1, inds, hw = x0[ok], y0[ok], x1[ok], y1[ok], inds[ok], hw[ok]
         row = hw[:, 1:2] + 1  # table row stride
-        i = torch.arange(size)
-        ys, ye = (y0[:, None] + (i * (y1 - y0)[:, None]) // size, y0[:, None] - (-(i + 1) * (y1 - y0)[:, None]) // size)
-        xs, xe = (x0[:, None] + (i * (x1 - x0)[:, None]) // size, x0[:, None] - (-(i + 1) * (x1 - x0)[:, None]) // size)
+        ys, ye = (y0[:, None] + v for v in area_windows(y1 - y0, size))
+        xs, xe = (x0[:, None] + v for v in area_windows(x1 - x0, size))
         plane = (hw[:, 0:1] + 1) * row
         base = (torch.tensor(self.bases, dtype=torch.long)[inds][:, None] + torch.arange(3) * plane)[:, :, None, None]
         rs, re = (ys * row)[:, None, :, None], (ye * row)[:, None, :, None]
@@ -129,7 +127,8 @@ def detect_faces(
     if integral is not None and len(boxes):  # stage three
         data, ok = integral.crops(boxes, inds, 48)
         boxes, inds = boxes[ok], inds[ok]
-        outs = [onet(data[i : i + chunk // 8]) for i in range(0, len(data), chunk // 8)]
+        step = max(1, chunk // 8)  # 48-px crops: a chunk of about the memory of R-Net's (chunks keep buffers cache-sized)
+        outs = [onet(data[i : i + step]) for i in range(0, len(data), step)]
         reg, lm, score = (torch.cat([o[j] for o in outs]) for j in range(3))
         keep = score[:, 1] > thresholds[2]
         boxes, inds, reg, lm = torch.cat([boxes[keep, :4], score[keep, 1:2]], dim=1), inds[keep], reg[keep], lm[keep]

@@ -8,7 +8,7 @@ module removes: where a level's (or last stripe's) first-conv width or height is
 max-pool's last window would reach into the neighbouring tile; those first-conv cells are set to
 −∞ so the window keeps only its in-tile element, as on the level alone.
 
-Canvases have a fixed shape per image size, so repeated calls reuse the same buffers and kernels.
+Canvases have a fixed shape per image size, so repeated calls ask for the same kernel and buffer sizes.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from faceprint.align.nets import PNet
 from faceprint.align.nms import batched_nms
 
-__all__ = ["Tile", "area_levels", "pack_tiles", "pyramid_scales", "stage_one"]
+__all__ = ["Tile", "area_levels", "area_windows", "level_sizes", "pack_tiles", "pyramid_scales", "stage_one", "sum_dtype"]
 
 RECEPTIVE = 12  # P-Net's receptive field; outputs per n input rows: (n - 1) // 2 - 4
 
@@ -35,10 +35,21 @@ def pyramid_scales(h: int, w: int, min_face_size: float, factor: float) -> list[
     return scales
 
 
-def _windows(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Adaptive-average-pool windows [start, end) of n_out outputs over n_in pixels."""
+def level_sizes(h: int, w: int, min_face_size: float, factor: float) -> list[tuple[float, int, int]]:
+    """(scale, height, width) of each pyramid level of an h × w image, sized as facenet-pytorch does."""
+    return [(s, int(h * s + 1), int(w * s + 1)) for s in pyramid_scales(h, w, min_face_size, factor)]
+
+
+def area_windows(n_in: torch.Tensor, n_out: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adaptive-average-pool windows [start, end) of n_out outputs over n_in pixels: shape (*n_in.shape, n_out)."""
     i = torch.arange(n_out)
-    return (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+    n = n_in[..., None]
+    return (i * n) // n_out, -((-(i + 1) * n) // n_out)
+
+
+def sum_dtype(integer: bool, h: int, w: int) -> torch.dtype:
+    """Running sums of an h × w image: int32 (exact) for integer pixels that cannot overflow, else float64."""
+    return torch.int32 if integer and (h + 1) * (w + 1) * 255 < 2**31 else torch.float64
 
 
 def area_levels(x: torch.Tensor, sizes: list[tuple[int, int]], integer: bool | None = None) -> list[torch.Tensor]:
@@ -52,7 +63,7 @@ def area_levels(x: torch.Tensor, sizes: list[tuple[int, int]], integer: bool | N
     n, c, h, w = x.shape
     if integer is None:
         integer = bool(torch.equal(x, x.trunc()))
-    dtype = torch.int32 if integer and h * w * 255 < 2**31 else torch.float64
+    dtype = sum_dtype(integer, h, w)
     table = torch.zeros(n * c, h + 1, w, dtype=dtype)
     table[:, 1:] = x.reshape(n * c, h, w)
     table.cumsum_(1)
@@ -62,8 +73,8 @@ def area_levels(x: torch.Tensor, sizes: list[tuple[int, int]], integer: bool | N
     view = lambda buf, *shape: buf[: n * c * shape[0] * shape[1]].view(n * c, *shape)
     levels = []
     for oh, ow in sizes:
-        ys, ye = _windows(h, oh)
-        xs, xe = _windows(w, ow)
+        ys, ye = area_windows(torch.tensor(h), oh)
+        xs, xe = area_windows(torch.tensor(w), ow)
         r = view(rows, oh, w + 1)
         r[:, :, 0] = 0
         torch.sub(torch.index_select(table, 1, ye, out=view(top, oh, w)),
@@ -113,8 +124,8 @@ def pack_tiles(sizes: list[tuple[int, int]], min_face_size: float, factor: float
     Returns the placed tiles (ordered by image, level, stripe) and the canvases' (height, width).
     """
     even = lambda n: n + (n & 1)
-    levels = [(i, k, s, int(h * s + 1), int(w * s + 1)) for i, (h, w) in enumerate(sizes)
-              for k, s in enumerate(pyramid_scales(h, w, min_face_size, factor))]
+    levels = [(i, k, s, lh, lw) for i, (h, w) in enumerate(sizes)
+              for k, (s, lh, lw) in enumerate(level_sizes(h, w, min_face_size, factor))]
     if not levels:
         return [], []
     width = even(max(lw for *_, lw in levels))
@@ -162,7 +173,7 @@ def stage_one(images: list[torch.Tensor], pnet: PNet, min_face_size: float, fact
     for i, img in enumerate(images):  # image by image: a stacked batch of large frames only adds memory traffic
         h, w = img.shape[1:]
         mine = [t for t in tiles if t.image == i]
-        sizes_i = [(int(h * s + 1), int(w * s + 1)) for s in pyramid_scales(h, w, min_face_size, factor)]
+        sizes_i = [(lh, lw) for _, lh, lw in level_sizes(h, w, min_face_size, factor)]
         for k, level in enumerate(area_levels(img[None], sizes_i, integer)):
             for t in mine:
                 if t.level == k:
