@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import median_ms  # noqa: E402
 
 from faceprint.backbones import create_backbone  # noqa: E402
-from faceprint.inference import Embedder  # noqa: E402
+from faceprint.models import Embedder  # noqa: E402
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ from tests.faults import faceprint, kill_and_resume, same_weights, train_args  #
 
 from faceprint.backbones import create_backbone  # noqa: E402
 from faceprint.data.synth import write_synthetic_dataset  # noqa: E402
-from faceprint.pretrained import PretrainedInfo, save_pretrained  # noqa: E402
+from faceprint.models import PretrainedInfo, save_pretrained  # noqa: E402
 from faceprint.search import FaceStore, build_index  # noqa: E402
 from faceprint.training.checkpoint import load_checkpoint  # noqa: E402
 

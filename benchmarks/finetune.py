@@ -24,8 +24,8 @@ from orl_common import aligned_orl, casia_embedder, default_work, identity_subse
 from faceprint.config import Config, apply_overrides  # noqa: E402
 from faceprint.data.folder import scan_identity_folder  # noqa: E402
 from faceprint.evaluation import evaluate_folder  # noqa: E402
-from faceprint.inference import Embedder  # noqa: E402
-from faceprint.pretrained import PretrainedInfo, save_pretrained  # noqa: E402
+from faceprint.models import Embedder  # noqa: E402
+from faceprint.models import PretrainedInfo, save_pretrained  # noqa: E402
 from faceprint.training import Trainer  # noqa: E402
 
 KEYS = ("accuracy", "accuracy_std", "val", "far", "auc", "eer", "rank1", "map_at_r")

@@ -1,9 +1,10 @@
 """LFW verification with imported FaceNet weights: MTCNN-aligned and center-cropped, with and without flips.
 
 Usage: python benchmarks/lfw.py --json PATH [--weights casia-webface] [--graph PB] [--work DIR] [--backend onnx]
-Aligns ../shared/data/lfw with our MTCNN (margin 32, 160 px, the face nearest the centre, as davidsandberg's
-align_dataset_mtcnn; images with no face fall back to the center crop and are counted as failures), embeds
-every image once (the flipped copy in the same pass) and runs the 10-fold protocol (squared L2).
+Runs the model layer's own pipeline (``faceprint.models.FaceEmbedder``, the one ``faceprint eval`` runs): MTCNN,
+margin 32, 160 px, the face nearest the centre (davidsandberg's align_dataset_mtcnn); images with no face fall
+back to the centre crop and are counted as failures. Every image is embedded once with its mirror image in the
+same pass, and the 10-fold protocol runs on squared L2; the flip rows use the flip rule (re-normalised).
 JSON: the MTCNN/no-flip figures at the top (accuracy, accuracy_std, val, far, auc, eer, alignment,
 images_per_s, failures) and every variant under ``runs``.
 """
@@ -19,39 +20,40 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from rich.progress import Progress
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from orl_common import SHARED, casia_embedder  # noqa: E402
 
-from faceprint.align import MTCNN  # noqa: E402
-from faceprint.align.folder import align_folder  # noqa: E402
 from faceprint.data.images import load_rgb  # noqa: E402
-from faceprint.data.transforms import fixed_standardize, pil_to_uint8  # noqa: E402
+from faceprint.data.transforms import pil_to_uint8  # noqa: E402
 from faceprint.evaluation import evaluate_verification, read_lfw_pairs  # noqa: E402
-from faceprint.inference import Embedder  # noqa: E402
-CENTER_BOX = (50, 50, 200, 200)  # central 150×150 of a 250×250 LFW image
+from faceprint.models import Embedder, FaceEmbedder, center_crop, flip_combine  # noqa: E402
 
 
-def center_crop(path: Path, size: int) -> Image.Image:
-    img = load_rgb(path)  # grayscale LFW: the one channel is replicated to RGB
-    w, h = img.size
-    box = CENTER_BOX if (w, h) == (250, 250) else (w * 0.2, h * 0.2, w * 0.8, h * 0.8)
-    return img.crop(box).resize((size, size), Image.BILINEAR)
-
-
-def embed_images(embedder: Embedder, loaders: list, batch: int, progress: Progress, label: str) -> tuple[np.ndarray, float]:
-    """Embeddings [emb(x) ‖ emb(flipped x)] of every image, and images/s of the network alone."""
-    task = progress.add_task(label, total=len(loaders))
-    out, net_s = [], 0.0
-    for i in range(0, len(loaders), batch):
-        x = fixed_standardize(torch.stack([pil_to_uint8(load(), embedder.image_size) for load in loaders[i : i + batch]]))
+def embed_center(embedder: Embedder, paths: list[Path], batch: int, progress: Progress) -> tuple[np.ndarray, np.ndarray, float]:
+    """Plain and mirrored embeddings of every image's centre crop, and images/s of the network alone."""
+    task = progress.add_task("embed (center_crop)", total=len(paths))
+    plain, mirrored, net_s = [], [], 0.0
+    for i in range(0, len(paths), batch):
+        crops = [center_crop(load_rgb(p), embedder.image_size) for p in paths[i : i + batch]]
+        x = embedder.preprocess(torch.stack([pil_to_uint8(c, embedder.image_size) for c in crops]))
         t0 = time.perf_counter()
-        out.append(torch.cat([embedder(x), embedder(x.flip(-1))], dim=1))
+        plain.append(embedder(x))
+        mirrored.append(embedder(x.flip(-1)))
         net_s += time.perf_counter() - t0
-        progress.update(task, completed=min(i + batch, len(loaders)))
-    return torch.cat(out).numpy(), 2 * len(loaders) / net_s
+        progress.update(task, completed=min(i + batch, len(paths)))
+    return torch.cat(plain).numpy(), torch.cat(mirrored).numpy(), 2 * len(paths) / net_s
+
+
+def embed_mtcnn(faces: FaceEmbedder, paths: list[Path], batch: int, progress: Progress) -> tuple[np.ndarray, np.ndarray, float, list[Path]]:
+    """The pipeline's plain and mirrored embeddings (as ``faceprint eval``), end-to-end images/s, no-face paths."""
+    task = progress.add_task("MTCNN + embed", total=len(paths))
+    t0 = time.perf_counter()
+    plain, mirrored, ok, failed = faces.embed_views(paths, batch, on_batch=lambda n: progress.update(task, completed=n))
+    if failed or len(ok) != len(paths):
+        raise SystemExit(f"unreadable images: {failed[:3]}")
+    return plain.numpy(), mirrored.numpy(), len(paths) / (time.perf_counter() - t0), list(faces.no_face)
 
 
 def main() -> None:
@@ -60,10 +62,10 @@ def main() -> None:
     ap.add_argument("--lfw", type=Path, default=SHARED / "lfw")
     ap.add_argument("--weights", default="casia-webface", help="pretrained name or folder (else --graph is converted)")
     ap.add_argument("--graph", type=Path, default=SHARED / "weights/facenet-casia-webface/20180408-102900.pb")
-    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "faceprint-lfw-mtcnn-160-m32",
-                    help="aligned crops go here (reused on the next run)")
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "faceprint-lfw-embeddings",
+                    help="embeddings are kept here (reused on the next run)")
     ap.add_argument("--backend", default="onnx")
-    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--fresh", action="store_true", help="re-embed even when --work holds embeddings of this model")
     args = ap.parse_args()
@@ -71,50 +73,48 @@ def main() -> None:
     pairs = read_lfw_pairs(args.lfw / "pairs.txt", args.lfw / "images")
     paths = pairs.unique_paths()
     embedder = casia_embedder(args.weights, args.backend, args.graph)
-    with Progress() as progress:
-        task = progress.add_task("MTCNN align", total=len(paths))
-        report = align_folder(args.lfw / "images", args.work, MTCNN(), image_size=160, margin=32, mode="margin",
-                              policy="center", batch_size=16, on_progress=lambda d, t: progress.update(task, completed=d, total=t))
-        aligned = {p: args.work / p.relative_to(args.lfw / "images").with_suffix(".png") for p in paths}
-        failures = [str(p.relative_to(args.lfw)) for p in paths if not aligned[p].is_file()]
-        variants = {
-            "mtcnn": [(lambda p=p: load_rgb(aligned[p])) if aligned[p].is_file() else (lambda p=p: center_crop(p, 160))
-                      for p in paths],
-            "center_crop": [lambda p=p: center_crop(p, 160) for p in paths],
-        }
-        embeddings = {}
-        for name, loaders in variants.items():
-            cache = args.work / f"embeddings-{name}-{embedder.name.replace('/', '_')}.npz"
-            if cache.is_file() and not args.fresh:  # reuse: the evaluation can be rerun in seconds
-                saved = np.load(cache)
-                embeddings[name] = (saved["emb"], float(saved["speed"]))
-                continue
-            embeddings[name] = embed_images(embedder, loaders, args.batch, progress, f"embed ({name})")
-            np.savez(cache, emb=embeddings[name][0], speed=embeddings[name][1])
+    cache = args.work / f"embeddings-{embedder.name.replace('/', '_')}-{args.backend}-b{args.batch}.npz"
+    if cache.is_file() and not args.fresh:  # reuse: the evaluation can be rerun in seconds
+        saved = dict(np.load(cache))
+        failures = [str(p) for p in saved.pop("failures")]
+    else:
+        with Progress() as progress:
+            m_plain, m_mirror, e2e, no_face = embed_mtcnn(FaceEmbedder(embedder), paths, args.batch, progress)
+            c_plain, c_mirror, net = embed_center(embedder, paths, args.batch, progress)
+        failures = [str(p.relative_to(args.lfw)) for p in no_face]
+        saved = {"mtcnn_plain": m_plain, "mtcnn_mirrored": m_mirror, "center_crop_plain": c_plain,
+                 "center_crop_mirrored": c_mirror, "pipeline_speed": np.array(e2e), "speed": np.array(net)}
+        args.work.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, failures=np.array(failures, dtype=str), **saved)
     row = {p: i for i, p in enumerate(paths)}
     a = np.array([row[p] for p in pairs.first])
     b = np.array([row[p] for p in pairs.second])
-    dim = embedder.dim
     runs = []
-    for name, (emb, speed) in embeddings.items():
+    for name in ("mtcnn", "center_crop"):
+        plain, mirrored = torch.from_numpy(saved[f"{name}_plain"]), torch.from_numpy(saved[f"{name}_mirrored"])
         for flip in (False, True):
-            # [emb ‖ emb(flip)] re-normalized to unit length (= halved squared distances): davidsandberg's
-            # un-normalized form spans distances 0..8, so the 0..4 threshold grid cuts its ROC short (auc_unnormalized)
-            e = emb / np.linalg.norm(emb, axis=1, keepdims=True) if flip else emb[:, :dim]
+            # the flip rule: [emb ‖ emb(flip)] re-normalised (= mean of the two squared distances); davidsandberg's
+            # un-normalised form spans distances 0..8, so the 0..4 threshold grid cuts its ROC short (auc_unnormalized)
+            e = (flip_combine(plain, mirrored) if flip else plain).numpy()
             ver = evaluate_verification(e[a], e[b], pairs.issame, n_folds=pairs.n_folds)
             res = ver.summary()
             extra = {"threshold": round(float(np.mean(ver.best_thresholds)), 4)}
             if flip:
-                extra["auc_unnormalized"] = round(evaluate_verification(emb[a], emb[b], pairs.issame).auc, 6)
-            runs.append({"alignment": name, "flip": flip, **{k: round(float(v), 6) for k, v in res.items()}, **extra,
-                         "images_per_s": round(speed, 2), "failures": len(failures) if name == "mtcnn" else 0})
+                raw = torch.cat([plain, mirrored], dim=1).numpy()
+                extra["auc_unnormalized"] = round(evaluate_verification(raw[a], raw[b], pairs.issame).auc, 6)
+            if name == "mtcnn":
+                extra["pipeline_images_per_s"] = round(float(saved["pipeline_speed"]), 2)
+            runs.append({"weights": embedder.name, "alignment": name, "flip": flip,
+                         **{k: round(float(v), 6) for k, v in res.items()}, **extra,
+                         "images_per_s": round(float(saved["speed"]), 2), "failures": len(failures) if name == "mtcnn" else 0})
             print(f"{name:12s} flip={flip!s:5s} accuracy {res['accuracy']:.4f} ± {res['accuracy_std']:.4f}  "
                   f"VAL {res['val']:.4f} @ FAR {res['far']:.5f}  AUC {res['auc']:.4f}  EER {res['eer']:.4f}")
     top = next(r for r in runs if r["alignment"] == "mtcnn" and not r["flip"])
     result = {**top, "weights": embedder.name, "backend": args.backend, "n_pairs": len(pairs), "n_images": len(paths),
-              "align_images_per_s": round(report.images_per_second(), 2) if report.written else None,
+              "pipeline_images_per_s": round(float(saved["pipeline_speed"]), 2),
               "failure_images": failures, "published_accuracy_rgb": 0.9905, "runs": runs}
-    print(f"MTCNN: {len(failures)} of {len(paths)} images without a face (center crop used); network {top['images_per_s']} img/s")
+    print(f"MTCNN: {len(failures)} of {len(paths)} images without a face (center crop used); network "
+          f"{top['images_per_s']} img/s; MTCNN + 2 views end to end {top['pipeline_images_per_s']} img/s")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from faceprint.embedding import pixel_embed_fn
+from faceprint.models.embed import pixel_embed_fn
 from faceprint.evaluation import evaluate_pair_list, read_lfw_pairs
 
 

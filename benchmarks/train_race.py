@@ -25,7 +25,7 @@ import torch
 from faceprint.config import apply_overrides
 from faceprint.data.synth import write_synthetic_dataset
 from faceprint.demo import demo_config
-from faceprint.evaluation.plots import line_chart
+from faceprint.evaluation.plots import save_curves
 from faceprint.evaluation.report import evaluate_folder
 from faceprint.training import Trainer, prepare_data
 
@@ -117,9 +117,9 @@ def main() -> None:
         mine = [r for r in runs if r["dataset"] == name]
         for r in mine:
             r["time_to_target"] = time_to(r["curve"], target)
-        line_chart(out / f"{name}.png", [(r["method"], np.array([c[0] for c in r["curve"]]), np.array([c[1] for c in r["curve"]]))
-                                         for r in mine],
-                   f"{name}: held-out accuracy vs training wall time", "seconds", "10-fold accuracy")
+        save_curves(out / f"{name}.png", [(f"{name}: held-out accuracy vs training wall time", "seconds", "10-fold accuracy",
+                                           [(r["method"], np.array([c[0] for c in r["curve"]]),
+                                             np.array([c[1] for c in r["curve"]])) for r in mine])])
         off = next(r for r in mine if r["method"] == "offline_random")
         for r in mine:
             if r["method"] == "offline_random":

@@ -14,7 +14,7 @@ import torch
 
 from faceprint.backbones import create_backbone
 from faceprint.data.images import load_rgb
-from faceprint.pretrained import PretrainedInfo, save_pretrained
+from faceprint.models import PretrainedInfo, save_pretrained
 from tests.corpus import bad_files, write_corpus
 
 

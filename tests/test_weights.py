@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from faceprint.align import load_mtcnn_nets
-from faceprint.weights import WeightsError, cache_dir, import_weights, weights_status
+from faceprint.models import WeightsError
+from faceprint.home import cache_dir
+from faceprint.models.importers import import_weights, weights_status
 
 SHIPPED = Path(str(resources.files("faceprint.align") / "weights"))
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from faceprint.config import Config, DataConfig, LossConfig, ModelConfig, OptimConfig, TrainConfig
 from faceprint.data.synth import write_synthetic_dataset
-from faceprint.embedding import pixel_embed_fn
+from faceprint.models.embed import pixel_embed_fn
 from faceprint.evaluation.report import evaluate_folder, save_roc
 from faceprint.io import atomic_write_json
 from faceprint.training.checkpoint import find_checkpoints

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from faceprint.config import Config, ConfigError, apply_overrides, config_from_dict, parse_value
-from faceprint.evaluation.plots import draw_chart, save_images_stacked
+from faceprint.evaluation.plots import save_curves
 from faceprint.evaluation.report import evaluate_folder
 from faceprint.io import atomic_write_json, atomic_write_text
 from faceprint.training.checkpoint import find_checkpoints
@@ -76,11 +76,11 @@ def _plot(path: Path, name: str, history: list[dict[str, Any]], losses: list[tup
     acc = [("dev", steps, np.array([h["accuracy"] for h in history]))]
     if history and "train_accuracy" in history[0]:
         acc.insert(0, ("train", steps, np.array([h["train_accuracy"] for h in history])))
-    charts = [draw_chart(acc, f"{name}: verification accuracy", "step", "accuracy", size=(640, 320))]
+    panels = [(f"{name}: verification accuracy", "step", "accuracy", acc)]
     if losses:
-        charts.append(draw_chart([("loss", np.array([s for s, _ in losses], float), np.array([v for _, v in losses]))],
-                                 "training loss", "step", "loss", size=(640, 320)))
-    save_images_stacked(path, charts)
+        panels.append(("training loss", "step", "loss",
+                       [("loss", np.array([s for s, _ in losses], float), np.array([v for _, v in losses]))]))
+    save_curves(path, panels)
 
 
 def _run_one(cfg: Config, out: Path, name: str, progress: bool) -> dict[str, Any]:

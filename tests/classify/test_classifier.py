@@ -96,7 +96,7 @@ def test_bad_inputs(tmp_path: Path) -> None:
 
 def test_cli_fit_and_predict(tiny_faces: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from faceprint.backbones import create_backbone
-    from faceprint.pretrained import PretrainedInfo, save_pretrained
+    from faceprint.models import PretrainedInfo, save_pretrained
 
     monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path / "home"))
     torch.manual_seed(0)

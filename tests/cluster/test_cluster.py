@@ -96,7 +96,7 @@ def test_cli_cluster_report(tiny_faces: Path, tmp_path: Path, monkeypatch: pytes
     import torch
 
     from faceprint.backbones import create_backbone
-    from faceprint.pretrained import PretrainedInfo, save_pretrained
+    from faceprint.models import PretrainedInfo, save_pretrained
 
     monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path / "home"))
     torch.manual_seed(0)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from faceprint.backbones import create_backbone
-from faceprint.pretrained import PretrainedInfo, save_pretrained
+from faceprint.models import PretrainedInfo, save_pretrained
 
 
 @pytest.fixture()

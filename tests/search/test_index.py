@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from faceprint.cli.main import app
-from faceprint.inference import Embedder
+from faceprint.models import Embedder
 from faceprint.search import FaceStore, IndexError_, build_index, calibrate_threshold, open_index
 from faceprint.search.ann import build_ann
 

@@ -9,7 +9,7 @@ import torch
 
 from faceprint.backbones import create_backbone
 from faceprint.config import Config, ConfigError, apply_overrides
-from faceprint.pretrained import PretrainedInfo, save_pretrained
+from faceprint.models import PretrainedInfo, save_pretrained
 from faceprint.training import Trainer, train
 
 

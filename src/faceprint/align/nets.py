@@ -9,7 +9,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["WEIGHT_SHA256", "ONet", "PNet", "RNet", "load_mtcnn_nets"]
+from faceprint.home import cache_dir
+
+__all__ = ["WEIGHT_SHA256", "ONet", "PNet", "RNet", "default_mtcnn_folder", "load_mtcnn_nets"]
 
 WEIGHT_SHA256 = {
     "pnet": "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f",
@@ -91,17 +93,20 @@ class ONet(nn.Module):
         return self.dense6_2(x), self.dense6_3(x), torch.softmax(self.dense6_1(x), dim=1)
 
 
-def _weight_file(name: str, folder: Path | None) -> Path:
-    if folder is not None:
-        return Path(folder) / f"{name}.pt"
-    return Path(str(resources.files("faceprint.align") / "weights" / f"{name}.pt"))
+def default_mtcnn_folder() -> Path:
+    """The weights cache's ``mtcnn`` folder when it holds all three files, else the copy shipped with faceprint."""
+    cached = cache_dir() / "mtcnn"
+    if all((cached / f"{n}.pt").is_file() for n in WEIGHT_SHA256):
+        return cached
+    return Path(str(resources.files("faceprint.align") / "weights"))
 
 
 def load_mtcnn_nets(folder: str | Path | None = None, check_hash: bool = True) -> tuple[PNet, RNet, ONet]:
-    """P/R/O-Net in eval mode from ``folder`` (default: the weights shipped with faceprint)."""
+    """P/R/O-Net in eval mode from ``folder`` (default: ``default_mtcnn_folder()``)."""
     nets = (PNet(), RNet(), ONet())
+    root = Path(folder) if folder else default_mtcnn_folder()
     for name, net in zip(("pnet", "rnet", "onet"), nets):
-        path = _weight_file(name, Path(folder) if folder else None)
+        path = root / f"{name}.pt"
         if not path.is_file():
             raise FileNotFoundError(
                 f"MTCNN weights {path} not found; they ship inside the faceprint package, or copy "

@@ -29,7 +29,7 @@ def fit_cmd(
 
     from faceprint.classify import FaceClassifier
     from faceprint.data.folder import scan_identity_folder
-    from faceprint.inference import Embedder
+    from faceprint.models import Embedder
 
     spec = model_spec(weights, checkpoint, backend)
     embedder = Embedder.from_spec(spec)
@@ -57,7 +57,7 @@ def predict_cmd(
     from rich.table import Table
 
     from faceprint.classify import FaceClassifier
-    from faceprint.inference import Embedder
+    from faceprint.models import Embedder
 
     clf = FaceClassifier.load(classifier)
     embedder = Embedder.from_spec(clf.embedder)

@@ -48,8 +48,15 @@ def report_skipped(lines: list[str], limit: int | None = 50, more: str = "more s
 
 
 def model_spec(weights: str | None, checkpoint: Path | None, backend: str = "torch") -> dict[str, str]:
-    """``{"weights": NAME}`` or ``{"checkpoint": ABSOLUTE PATH}`` plus the backend: what indexes and classifiers store."""
-    if (weights is None) == (checkpoint is None):
-        raise typer.BadParameter("give exactly one of --weights NAME or --checkpoint CKPT")
+    """``{"weights": NAME}`` or ``{"checkpoint": ABSOLUTE PATH}`` plus the backend: what indexes and classifiers store.
+
+    With neither, the default model (casia-webface); loading it says what to run when it is not available.
+    """
+    from faceprint.models.known import DEFAULT_MODEL
+
+    if weights is not None and checkpoint is not None:
+        raise typer.BadParameter("give one of --weights NAME or --checkpoint CKPT, not both")
+    if weights is None and checkpoint is None:
+        weights = DEFAULT_MODEL
     spec = {"weights": weights} if weights is not None else {"checkpoint": str(Path(checkpoint).resolve())}  # type: ignore[arg-type]
     return {**spec, "backend": backend}

@@ -15,21 +15,31 @@ if TYPE_CHECKING:
 __all__ = ["embed_cmd", "eval_cmd", "export_cmd"]
 
 
-def _embedder(checkpoint: Optional[Path], pixels: bool, image_size: Optional[int], weights: Optional[str] = None,
-              backend: str = "torch") -> tuple[object, int, str]:
-    from faceprint.embedding import pixel_embed_fn
-    from faceprint.inference import Embedder
+ALIGN_CHOICES = ("auto", "mtcnn", "none")
 
-    if pixels + (checkpoint is not None) + (weights is not None) != 1:
-        raise typer.BadParameter("give exactly one of --checkpoint CKPT, --weights NAME or --pixels")
+
+def _embedder(checkpoint: Optional[Path], pixels: bool, image_size: Optional[int], weights: Optional[str] = None,
+              backend: str = "torch", align: str = "none") -> tuple[object, int, str]:
+    """The embedding to evaluate: a model (default casia-webface) or raw pixels, behind MTCNN when ``align`` asks."""
+    from faceprint.models import DEFAULT_MODEL, Embedder, FaceEmbedder
+    from faceprint.models.embed import pixel_embed_fn
+
+    if pixels + (checkpoint is not None) + (weights is not None) > 1:
+        raise typer.BadParameter("give one of --checkpoint CKPT, --weights NAME or --pixels")
+    if align not in ALIGN_CHOICES:
+        raise typer.BadParameter(f"--align must be one of {', '.join(ALIGN_CHOICES)}")
     if pixels:
+        if align == "mtcnn":
+            raise typer.BadParameter("--pixels works on whole images: use --align none")
         return pixel_embed_fn, image_size or 64, "raw pixels"
-    if weights is not None:
-        embedder = Embedder.from_pretrained(weights, backend=backend)
-    else:
-        assert checkpoint is not None
+    if checkpoint is not None:
         embedder = Embedder.from_checkpoint(checkpoint, backend=backend)
-    return embedder, image_size or embedder.image_size, embedder.name
+    else:
+        embedder = Embedder.from_pretrained(weights or DEFAULT_MODEL, backend=backend)
+    embedder.image_size = image_size or embedder.image_size
+    if align == "mtcnn" or (align == "auto" and embedder.align != "none"):
+        return FaceEmbedder(embedder), embedder.image_size, f"{embedder.name} (MTCNN)"
+    return embedder, embedder.image_size, embedder.name
 
 
 def _split_folder(checkpoint: Optional[Path], split: Optional[str]) -> "IdentityFolder":
@@ -56,7 +66,9 @@ def eval_cmd(
     data: Annotated[Optional[Path], typer.Option(help="Identity folder of held-out identities (pairs are generated).")] = None,
     split: Annotated[Optional[str], typer.Option(help="val or test: the checkpoint's own held-out identities.")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Input size (default: the checkpoint's).")] = None,
-    flip: Annotated[bool, typer.Option(help="Concatenate embeddings of flipped images.")] = False,
+    flip: Annotated[bool, typer.Option(help="Add mirrored images: [x ‖ mirrored x], re-normalised.")] = False,
+    align: Annotated[str, typer.Option(help="auto (pretrained models: detect and align as they expect), mtcnn, or "
+                                            "none (images are already face crops).")] = "auto",
     metric: Annotated[str, typer.Option(help="squared_l2, cosine or angular.")] = "squared_l2",
     pairs_per_fold: Annotated[int, typer.Option(help="Generated pairs per fold (with --data).")] = 600,
     seed: Annotated[int, typer.Option(help="Seed for generated pairs.")] = 0,
@@ -70,7 +82,7 @@ def eval_cmd(
     from faceprint.data.folder import scan_identity_folder
     from faceprint.evaluation import evaluate_folder, evaluate_pair_list, read_lfw_pairs, save_roc
 
-    fn, size, name = _embedder(checkpoint, pixels, image_size, weights, backend)
+    fn, size, name = _embedder(checkpoint, pixels, image_size, weights, backend, align)
     if sum(x is not None for x in (pairs, data, split)) != 1:
         raise typer.BadParameter("give one of --pairs FILE --images DIR, --data DIR, or --split val|test")
     with Progress(console=err_console, transient=True) as progress:
@@ -88,7 +100,10 @@ def eval_cmd(
             report = evaluate_folder(fn, folder, size, pairs_per_fold, seed, flip, metric, batch_size,  # type: ignore[arg-type]
                                      on_batch=lambda n: progress.update(task, completed=n))
     report_skipped([reason for _, reason in report.failed], limit=None)
-    summary = report.summary()
+    no_face = len(getattr(fn, "no_face", []))
+    if no_face:
+        err_console.print(f"{no_face} images had no detected face: their centre crop was used")
+    summary = {**report.summary(), "no_face": no_face}
     console.print(metrics_table(f"{report.n_pairs} pairs, {report.n_images} images", {name: summary}))
     if roc is not None:
         save_roc(roc, {name: report.verification})
@@ -101,7 +116,7 @@ def embed_cmd(
     checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run folder.")] = None,
     weights: Annotated[Optional[str], typer.Option(help="Pretrained weights name in the cache, or their folder.")] = None,
     backend: Annotated[str, typer.Option(help="Inference backend: torch, channels_last or onnx.")] = "torch",
-    flip: Annotated[bool, typer.Option(help="Concatenate embeddings of mirrored images (2×D).")] = False,
+    flip: Annotated[bool, typer.Option(help="Add mirrored images: 2×D rows [x ‖ mirrored x], re-normalised.")] = False,
     out: Annotated[Path, typer.Option(help="Output prefix: writes PREFIX.npy and PREFIX.csv.")] = Path("embeddings"),
     image_size: Annotated[Optional[int], typer.Option(help="Input size (default: the checkpoint's).")] = None,
     batch_size: Annotated[int, typer.Option(help="Embedding batch size.")] = 64,
@@ -113,7 +128,6 @@ def embed_cmd(
     import numpy as np
 
     from faceprint.data.images import IMAGE_EXTENSIONS
-    from faceprint.embedding import embed_paths
     from faceprint.io import atomic_path, atomic_write_text
 
     fn, size, _ = _embedder(checkpoint, False, image_size, weights, backend)
@@ -123,7 +137,7 @@ def embed_cmd(
         paths = [source]
     else:
         raise typer.BadParameter(f"{source} does not exist")
-    emb, ok, failed = embed_paths(fn, paths, size, batch_size, flip)  # type: ignore[arg-type]
+    emb, ok, failed = fn.embed_paths(paths, batch_size, flip)  # type: ignore[attr-defined]
     report_skipped([reason for _, reason in failed], limit=None)
     if not ok:
         raise typer.BadParameter(f"no readable image under {source}")
@@ -147,7 +161,7 @@ def export_cmd(
     """Export a model with a dynamic batch axis (input ``images`` N×3×S×S standardized, output ``embeddings``)."""
     import torch
 
-    from faceprint.inference import OnnxEmbedFn
+    from faceprint.models import OnnxEmbedFn
 
     if fmt != "onnx":
         raise typer.BadParameter(f"unsupported format {fmt!r} (supported: onnx)")

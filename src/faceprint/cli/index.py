@@ -192,7 +192,7 @@ def cluster_cmd(
 ) -> None:
     """Detect and embed every face, cluster them, and write an HTML contact sheet per cluster and a CSV."""
     from faceprint.cluster import cluster_photos
-    from faceprint.inference import Embedder
+    from faceprint.models import Embedder
     from faceprint.search import FaceEmbedder
 
     embedder = Embedder.from_spec(model_spec(weights, checkpoint))

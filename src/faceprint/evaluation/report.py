@@ -11,13 +11,17 @@ import numpy as np
 import torch
 
 from faceprint.data.folder import IdentityFolder
-from faceprint.embedding import EmbedFn, embed_paths
+from faceprint.models.embed import EmbedFn, embed_paths
+from faceprint.models.embedder import Embedder
+from faceprint.models.pipeline import FaceEmbedder
 from faceprint.evaluation.identification import IdentificationResult, evaluate_identification
 from faceprint.evaluation.pairs import PairList, generate_pairs
-from faceprint.evaluation.plots import line_chart
+from faceprint.evaluation.plots import save_roc_chart
 from faceprint.evaluation.verification import Metric, VerificationResult, evaluate_verification
 
 __all__ = ["EvalReport", "evaluate_folder", "evaluate_pair_list", "save_roc"]
+
+PathEmbedder = Embedder | FaceEmbedder
 
 
 @dataclass
@@ -39,6 +43,14 @@ class EvalReport:
         return d
 
 
+def _embed(fn: EmbedFn | torch.nn.Module | PathEmbedder, paths: list[Path], image_size: int, batch_size: int, flip: bool,
+           on_batch: Callable[[int], None] | None) -> tuple[np.ndarray, list[Path], list[tuple[Path, str]]]:
+    """An Embedder or FaceEmbedder embeds files its own way (preprocessing, alignment); a bare function whole images."""
+    if hasattr(fn, "embed_paths"):
+        return fn.embed_paths(paths, batch_size=batch_size, flip=flip, on_batch=on_batch)  # type: ignore[union-attr]
+    return embed_paths(fn, paths, image_size, batch_size, flip, on_batch)  # type: ignore[arg-type]
+
+
 def _pair_rows(pairs: PairList, paths: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     row = {p: i for i, p in enumerate(paths)}
     keep = [k for k in range(len(pairs)) if pairs.first[k] in row and pairs.second[k] in row]
@@ -48,25 +60,25 @@ def _pair_rows(pairs: PairList, paths: list[Path]) -> tuple[np.ndarray, np.ndarr
 
 
 def evaluate_pair_list(
-    fn: EmbedFn | torch.nn.Module, pairs: PairList, image_size: int, flip: bool = False, metric: Metric = "squared_l2",
+    fn: EmbedFn | torch.nn.Module | PathEmbedder, pairs: PairList, image_size: int, flip: bool = False, metric: Metric = "squared_l2",
     batch_size: int = 64, on_batch: Callable[[int], None] | None = None,
 ) -> EvalReport:
     """Embed each image of ``pairs`` once and run the 10-fold protocol; unreadable images drop their pairs."""
     paths = pairs.unique_paths()
-    emb, ok, failed = embed_paths(fn, paths, image_size, batch_size, flip, on_batch)
+    emb, ok, failed = _embed(fn, paths, image_size, batch_size, flip, on_batch)
     a, b, same = _pair_rows(pairs, ok)
     result = evaluate_verification(emb[a], emb[b], same, metric=metric, n_folds=pairs.n_folds)
     return EvalReport(result, None, len(a), len(ok), failed)
 
 
 def evaluate_folder(
-    fn: EmbedFn | torch.nn.Module, folder: IdentityFolder, image_size: int, pairs_per_fold: int = 600, seed: int = 0,
+    fn: EmbedFn | torch.nn.Module | PathEmbedder, folder: IdentityFolder, image_size: int, pairs_per_fold: int = 600, seed: int = 0,
     flip: bool = False, metric: Metric = "squared_l2", batch_size: int = 64,
     on_batch: Callable[[int], None] | None = None,
 ) -> EvalReport:
     """Verification on seeded pairs drawn from ``folder`` plus leave-one-out identification."""
     pairs = generate_pairs(folder, pairs_per_fold=pairs_per_fold, seed=seed)
-    emb, ok, failed = embed_paths(fn, folder.paths, image_size, batch_size, flip, on_batch)
+    emb, ok, failed = _embed(fn, folder.paths, image_size, batch_size, flip, on_batch)
     a, b, same = _pair_rows(pairs, ok)
     result = evaluate_verification(emb[a], emb[b], same, metric=metric, n_folds=pairs.n_folds)
     label_of = dict(zip(folder.paths, folder.labels))
@@ -76,7 +88,5 @@ def evaluate_folder(
 
 
 def save_roc(path: str | Path, results: dict[str, VerificationResult]) -> Path:
-    """ROC curves (fold-averaged TPR against FPR) of several embeddings in one PNG."""
-    series = [(f"{name} (AUC {r.auc:.3f})", r.fpr, r.tpr) for name, r in results.items()]
-    return line_chart(path, series, "ROC (10-fold mean)", "false accept rate", "true accept rate",
-                      xlim=(0, 1), ylim=(0, 1), diagonal=True)
+    """ROC curves (fold-averaged TPR against FPR) of several embeddings in one PNG, linear and log FAR axes."""
+    return save_roc_chart(path, [(f"{name} (AUC {r.auc:.3f})", r.fpr, r.tpr) for name, r in results.items()])

@@ -1,6 +1,6 @@
 """Face search: a persistent index (SQLite + FAISS), detection-to-vector pipeline, queries."""
 
-from faceprint.search.faces import FaceCrop, FaceEmbedder, model_fingerprint
+from faceprint.models.pipeline import FaceCrop, FaceEmbedder, model_fingerprint
 from faceprint.search.index import (
     DEFAULT_THRESHOLD, AddReport, FaceIndex, build_index, calibrate_threshold, gallery_images, open_index,
 )

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from faceprint.data.images import IMAGE_EXTENSIONS, ImageLoadError
-from faceprint.inference import Embedder
-from faceprint.search.faces import FaceCrop, FaceEmbedder, model_fingerprint, thumbnail
+from faceprint.models import Embedder
+from faceprint.models.pipeline import FaceCrop, FaceEmbedder, model_fingerprint, thumbnail
 from faceprint.search.store import FaceStore, IndexError_, Match
 
 __all__ = ["AddReport", "DEFAULT_THRESHOLD", "FaceIndex", "build_index", "calibrate_store", "calibrate_threshold", "gallery_images",

@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from faceprint.data.images import ImageLoadError, decode_bytes
 from faceprint.search import FaceIndex, open_index
-from faceprint.search.faces import thumbnail
+from faceprint.models.pipeline import thumbnail
 from faceprint.serve.page import PAGE
 
 __all__ = ["ServeConfig", "create_app"]

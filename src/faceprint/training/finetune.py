@@ -23,7 +23,7 @@ def load_init_weights(model: EmbeddingNet, cfg: ModelConfig) -> str:
 
     The architecture must match: same backbone, same embedding size. Returns a one-line description.
     """
-    from faceprint.pretrained.store import load_pretrained
+    from faceprint.models.cache import load_pretrained
     from faceprint.training.checkpoint import load_checkpoint
 
     path = Path(cfg.init)

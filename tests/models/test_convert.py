@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 
 from faceprint.backbones import create_backbone
-from faceprint.pretrained import GraphDefError, convert_facenet_graph, graph_input_size, read_graph_def
-from faceprint.pretrained.tf_graph import TfNode
-from tests.pretrained.protobuf import strip_control_inputs
+from faceprint.models.importers import GraphDefError, convert_facenet_graph, graph_input_size, read_graph_def
+from faceprint.models.importers.tf_graph import TfNode
+from tests.models.protobuf import strip_control_inputs
 
 GRAPH = "weights/facenet-casia-webface/20180408-102900.pb"
 
@@ -96,7 +96,7 @@ def test_cli_import_tf_then_embed(graph_path: Path, shared_data: Path, converted
     from typer.testing import CliRunner
 
     from faceprint.cli.main import app, main
-    from faceprint.inference import Embedder
+    from faceprint.models import Embedder
 
     monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path / "home"))
     with pytest.raises(SystemExit) as exit_info:  # not imported yet: one line saying how

@@ -1,8 +1,13 @@
-"""Turn images into embeddings: ``embed(model, images)`` for paths, Pillow images or tensors."""
+"""Turn images into embeddings: ``embed(model, images)`` for paths, Pillow images, arrays or tensors.
+
+One flip rule everywhere: with ``flip``, a row is [emb(x) ‖ emb(mirrored x)] re-normalised to unit
+length, so its squared L2 distances are the mean of the two views' distances (0..4, like one view).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +16,31 @@ import torch.nn.functional as F
 from PIL import Image
 
 from faceprint.data.images import ImageLoadError, load_rgb, to_rgb
-from faceprint.data.transforms import fixed_standardize, pil_to_uint8
+from faceprint.data.transforms import pil_to_uint8
 
-__all__ = ["EmbedFn", "ImageInput", "embed", "embed_paths", "infer", "model_embed_fn", "pixel_embed_fn"]
+__all__ = ["FACENET", "EmbedFn", "ImageInput", "Preprocess", "embed", "embed_paths", "flip_combine", "infer",
+           "model_embed_fn", "pixel_embed_fn", "to_uint8"]
 
 ImageInput = str | Path | Image.Image | np.ndarray
 EmbedFn = Callable[[torch.Tensor], torch.Tensor]
 """Maps a standardized (N, 3, S, S) batch to (N, D) embeddings."""
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """0..255 RGB pixels → network input: optional RGB→BGR, then (x − mean) / std."""
+
+    mean: float = 127.5
+    std: float = 128.0
+    bgr: bool = False
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        return ((x.flip(-3) if self.bgr else x) - self.mean) / self.std
+
+
+FACENET = Preprocess()
+"""FaceNet's fixed standardization (x − 127.5) / 128."""
 
 
 def model_embed_fn(model: torch.nn.Module) -> EmbedFn:
@@ -38,7 +61,8 @@ def pixel_embed_fn(x: torch.Tensor) -> torch.Tensor:
     return F.normalize(x.flatten(1), dim=1)
 
 
-def _to_uint8(image: ImageInput, size: int) -> torch.Tensor:
+def to_uint8(image: ImageInput, size: int) -> torch.Tensor:
+    """A path, Pillow image or array → (3, size, size) uint8 RGB tensor (bilinear resize)."""
     if isinstance(image, (str, Path)):
         return pil_to_uint8(load_rgb(image), size)
     if isinstance(image, np.ndarray):
@@ -48,26 +72,35 @@ def _to_uint8(image: ImageInput, size: int) -> torch.Tensor:
     raise TypeError(f"unsupported image type {type(image).__name__}")
 
 
+def flip_combine(plain: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
+    """The flip rule: [plain ‖ mirrored] re-normalised to unit length."""
+    return F.normalize(torch.cat([plain, mirrored], dim=1), dim=1)
+
+
 def _run(fn: EmbedFn, batch: torch.Tensor, flip: bool) -> torch.Tensor:
     out = fn(batch)
-    return torch.cat([out, fn(batch.flip(-1))], dim=1) if flip else out
+    return flip_combine(out, fn(batch.flip(-1))) if flip else out
+
+
+def _fn(fn_or_model: EmbedFn | torch.nn.Module) -> EmbedFn:
+    return model_embed_fn(fn_or_model) if isinstance(fn_or_model, torch.nn.Module) else fn_or_model
 
 
 def embed(fn_or_model: EmbedFn | torch.nn.Module, images: Sequence[ImageInput] | torch.Tensor, image_size: int = 160,
-          batch_size: int = 64, flip: bool = False) -> np.ndarray:
-    """Embed images; with ``flip`` each embedding is [emb(x) ‖ emb(flipped x)] (not re-normalized).
+          batch_size: int = 64, flip: bool = False, preprocess: Preprocess = FACENET) -> np.ndarray:
+    """Embed images; with ``flip`` each row follows the flip rule (module docstring).
 
-    A tensor input must already be standardized (N, 3, S, S); other inputs are loaded, resized and
-    standardized with (x − 127.5)/128.
+    A tensor input must already be standardized (N, 3, S, S); other inputs are loaded, resized to
+    ``image_size`` and standardized with ``preprocess``.
     """
-    fn = model_embed_fn(fn_or_model) if isinstance(fn_or_model, torch.nn.Module) else fn_or_model
+    fn = _fn(fn_or_model)
     if isinstance(images, torch.Tensor):
         chunks = [_run(fn, images[i : i + batch_size], flip) for i in range(0, len(images), batch_size)]
     else:
         chunks = []
         for i in range(0, len(images), batch_size):
-            batch = torch.stack([_to_uint8(im, image_size) for im in images[i : i + batch_size]])
-            chunks.append(_run(fn, fixed_standardize(batch), flip))
+            batch = torch.stack([to_uint8(im, image_size) for im in images[i : i + batch_size]])
+            chunks.append(_run(fn, preprocess(batch), flip))
     return torch.cat(chunks).float().numpy() if chunks else np.zeros((0, 0), np.float32)
 
 
@@ -78,21 +111,21 @@ def infer(model: torch.nn.Module, image: ImageInput, image_size: int = 160) -> n
 
 def embed_paths(
     fn_or_model: EmbedFn | torch.nn.Module, paths: Sequence[Path], image_size: int, batch_size: int = 64,
-    flip: bool = False, on_batch: Callable[[int], None] | None = None,
+    flip: bool = False, on_batch: Callable[[int], None] | None = None, preprocess: Preprocess = FACENET,
 ) -> tuple[np.ndarray, list[Path], list[tuple[Path, str]]]:
     """Embed files, skipping unreadable ones: (embeddings, embedded paths, [(failed path, reason)])."""
-    fn = model_embed_fn(fn_or_model) if isinstance(fn_or_model, torch.nn.Module) else fn_or_model
+    fn = _fn(fn_or_model)
     out, ok, failed = [], [], []
     for i in range(0, len(paths), batch_size):
         tensors = []
         for p in paths[i : i + batch_size]:
             try:
-                tensors.append(_to_uint8(p, image_size))
+                tensors.append(to_uint8(p, image_size))
                 ok.append(Path(p))
             except ImageLoadError as exc:
                 failed.append((Path(p), str(exc)))
         if tensors:
-            out.append(_run(fn, fixed_standardize(torch.stack(tensors)), flip))
+            out.append(_run(fn, preprocess(torch.stack(tensors)), flip))
         if on_batch is not None:
             on_batch(min(i + batch_size, len(paths)))
     emb = torch.cat(out).float().numpy() if out else np.zeros((0, 0), np.float32)

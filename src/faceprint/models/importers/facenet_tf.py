@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from faceprint.backbones.inception_resnet_v1 import InceptionResnetV1
-from faceprint.pretrained.tf_graph import GraphDefError, TfNode
+from faceprint.home import file_sha256
+from faceprint.models.importers.tf_graph import GraphDefError, TfNode, read_graph_def
+from faceprint.models.known import WeightsError
 
-__all__ = ["BN_EPS", "convert_facenet_graph", "graph_input_size"]
+__all__ = ["BN_EPS", "convert_facenet_graph", "graph_input_size", "import_tf_graph"]
 
 BN_EPS = 0.001
 _STEM = {f"Conv2d_{k}": f"conv2d_{k.split('_')[0]}" for k in ("1a_3x3", "2a_3x3", "2b_3x3", "3b_1x1", "4a_3x3", "4b_3x3")}
@@ -144,3 +147,22 @@ def _checked(state: dict[str, np.ndarray], embedding_dim: int) -> dict[str, torc
             raise GraphDefError(f"{key}: graph shape {tuple(value.shape)} != model shape {tuple(ref.shape)}")
         out[key] = value
     return out
+
+
+def import_tf_graph(graph: str | Path, name: str = "casia-webface") -> Path:
+    """Convert a davidsandberg frozen Inception-ResNet-v1 ``.pb`` into the cache under ``name``."""
+    from faceprint.models.cache import PretrainedInfo, save_pretrained
+
+    graph = Path(graph)
+    if not graph.is_file():
+        raise WeightsError(f"{graph} does not exist")
+    try:
+        nodes = read_graph_def(graph)
+        state, dim = convert_facenet_graph(nodes)
+        size = graph_input_size(nodes)
+    except GraphDefError as exc:
+        raise WeightsError(f"cannot import {graph}: {exc}") from exc
+    info = PretrainedInfo(name=name, embedding_dim=dim, image_size=size, source=graph.name,
+                          source_sha256=file_sha256(graph),
+                          notes="davidsandberg/facenet frozen graph; batch norm folded into the convolutions")
+    return save_pretrained(state, info)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceprint.pretrained.tf_graph import GraphDefError, parse_graph_def, read_graph_def
-from tests.pretrained.protobuf import attr, const, field, node, shape, strip_control_inputs, varint
+from faceprint.models.importers.tf_graph import GraphDefError, parse_graph_def, read_graph_def
+from tests.models.protobuf import attr, const, field, node, shape, strip_control_inputs, varint
 
 
 def test_constants_from_content_and_from_value_lists() -> None:

