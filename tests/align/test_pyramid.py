@@ -59,6 +59,17 @@ def test_mosaic_equals_level_by_level(pnet: torch.nn.Module, max_pixels: int) ->
     assert torch.allclose(got, want, atol=1e-4)
 
 
+def test_image_too_small_for_any_level_among_others(pnet: torch.nn.Module) -> None:
+    """A 1×1 and a 5×9 image in a batch give no candidates and leave the others' candidates as they are."""
+    images = _images(3, [(97, 131), (63, 64)])
+    tiny = [torch.full((3, 1, 1), 100.0), torch.full((3, 5, 9), 50.0)]
+    with torch.inference_mode():
+        want, want_i = _level_by_level(images, pnet, 20.0, 0.709, 0.3)
+        got, got_i = stage_one([tiny[0], images[0], tiny[1], images[1]], pnet, 20.0, 0.709, 0.3)
+    assert len(want) > 10
+    assert torch.equal(got_i, torch.tensor([1, 3])[want_i]) and torch.allclose(got, want, atol=1e-4)
+
+
 def test_mosaic_non_integer_images(pnet: torch.nn.Module) -> None:
     images = _images(1, [(90, 70), (71, 103)], integer=False)
     with torch.inference_mode():

@@ -68,7 +68,7 @@ def test_cli_embed_and_export_with_pretrained_weights(tmp_path: Path, monkeypatc
     torch.manual_seed(0)
     model = create_backbone("small_cnn", embedding_dim=16).eval()
     save_pretrained(model.state_dict(), PretrainedInfo(name="tiny", backbone="small_cnn", embedding_dim=16, image_size=32))
-    result = runner.invoke(app, ["embed", str(tiny_faces), "--weights", "tiny", "--backend", "onnx",
+    result = runner.invoke(app, ["embed", str(tiny_faces), "--weights", "tiny", "--backend", "onnx", "--align", "none",
                                  "--out", str(tmp_path / "e")], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     emb = np.load(tmp_path / "e.npy")

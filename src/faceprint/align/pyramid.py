@@ -174,6 +174,8 @@ def stage_one(images: list[torch.Tensor], pnet: PNet, min_face_size: float, fact
         h, w = img.shape[1:]
         mine = [t for t in tiles if t.image == i]
         sizes_i = [(lh, lw) for _, lh, lw in level_sizes(h, w, min_face_size, factor)]
+        if not sizes_i:  # an image too small for any level (a 1×1 among others) gives no candidates
+            continue
         for k, level in enumerate(area_levels(img[None], sizes_i, integer)):
             for t in mine:
                 if t.level == k:

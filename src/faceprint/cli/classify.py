@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli.common import console, err_console, model_spec, report_skipped, write_json
+from faceprint.cli.common import ALIGN_HELP, console, err_console, model_spec, path_embedder, report_skipped, write_json
 
 __all__ = ["classify_app"]
 
@@ -23,8 +23,9 @@ def fit_cmd(
     method: Annotated[str, typer.Option(help="centroid, softmax or svm.")] = "centroid",
     accept: Annotated[float, typer.Option(help="Fraction of known faces to accept when calibrating 'unknown'.")] = 0.95,
     backend: Annotated[str, typer.Option(help="Inference backend: torch, channels_last or onnx.")] = "torch",
+    align: Annotated[str, typer.Option(help=ALIGN_HELP)] = "auto",
 ) -> None:
-    """Embed every image of DATA and fit a classifier over its identities."""
+    """Embed every image of DATA (one face each) and fit a classifier over its identities."""
     from rich.progress import Progress
 
     from faceprint.classify import FaceClassifier
@@ -33,15 +34,16 @@ def fit_cmd(
 
     spec = model_spec(weights, checkpoint, backend)
     embedder = Embedder.from_spec(spec)
+    faces = path_embedder(embedder, align)
     folder = scan_identity_folder(data, min_images=1)
     report_skipped([f"{s.path}: {s.reason}" for s in folder.skipped])
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("embedding", total=len(folder))
-        emb, ok, failed = embedder.embed_paths(folder.paths, on_batch=lambda n: progress.update(task, completed=n))
+        emb, ok, failed = faces.embed_paths(folder.paths, on_batch=lambda n: progress.update(task, completed=n))
     report_skipped([reason for _, reason in failed], limit=None)
     label_of = dict(zip(folder.paths, (folder.classes[i] for i in folder.labels)))
     clf = FaceClassifier.fit(emb, [label_of[p] for p in ok], method, accept,
-                             embedder={**spec, "image_size": embedder.image_size})
+                             embedder={**spec, "image_size": embedder.image_size, "align": align})
     clf.save(out)
     console.print(f"wrote {out}: {method} over {len(clf.labels)} identities from {len(ok)} images; "
                   f"unknown below score {clf.threshold:.4f} (accepts {accept:.0%} of known faces)")
@@ -60,8 +62,8 @@ def predict_cmd(
     from faceprint.models import Embedder
 
     clf = FaceClassifier.load(classifier)
-    embedder = Embedder.from_spec(clf.embedder)
-    emb, ok, failed = embedder.embed_paths(images)
+    faces = path_embedder(Embedder.from_spec(clf.embedder), clf.embedder.get("align", "none"))
+    emb, ok, failed = faces.embed_paths(images)
     report_skipped([reason for _, reason in failed], limit=None)
     preds = clf.predict(emb) if ok else []
     table = Table(title=f"{clf.method} classifier, unknown below {clf.threshold:.4f}")

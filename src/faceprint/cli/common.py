@@ -11,7 +11,8 @@ from rich.table import Table
 
 from faceprint.io import atomic_write_json
 
-__all__ = ["console", "err_console", "metrics_table", "model_spec", "report_skipped", "write_json"]
+__all__ = ["ALIGN_HELP", "console", "err_console", "metrics_table", "model_spec", "path_embedder", "report_skipped",
+           "write_json"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -45,6 +46,21 @@ def report_skipped(lines: list[str], limit: int | None = 50, more: str = "more s
         err_console.print(f"skipped {line}", highlight=False, soft_wrap=True)
     if limit is not None and len(lines) > limit:
         err_console.print(f"… and {len(lines) - limit} {more}")
+
+
+ALIGN_HELP = ("How faces are cut: auto (pretrained models detect and align as they expect; trained checkpoints take "
+              "images as given), mtcnn (detect and align), none (images are already face crops).")
+
+
+def path_embedder(embedder: Any, align: str) -> Any:
+    """The Embedder itself, or the detect → align → embed pipeline around it, as ``align`` asks."""
+    from faceprint.models import FaceEmbedder
+
+    if align not in ("auto", "mtcnn", "none"):
+        raise typer.BadParameter(f"--align must be auto, mtcnn or none, not {align!r}")
+    if align == "mtcnn" or (align == "auto" and embedder.align != "none"):
+        return FaceEmbedder(embedder)
+    return embedder
 
 
 def model_spec(weights: str | None, checkpoint: Path | None, backend: str = "torch") -> dict[str, str]:

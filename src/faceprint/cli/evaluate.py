@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from faceprint.cli.common import console, err_console, metrics_table, report_skipped, write_json
+from faceprint.cli.common import (
+    ALIGN_HELP, console, err_console, metrics_table, model_spec, path_embedder, report_skipped, write_json,
+)
 
 if TYPE_CHECKING:
     from faceprint.data.folder import IdentityFolder
@@ -15,31 +17,22 @@ if TYPE_CHECKING:
 __all__ = ["embed_cmd", "eval_cmd", "export_cmd"]
 
 
-ALIGN_CHOICES = ("auto", "mtcnn", "none")
-
-
 def _embedder(checkpoint: Optional[Path], pixels: bool, image_size: Optional[int], weights: Optional[str] = None,
               backend: str = "torch", align: str = "none") -> tuple[object, int, str]:
     """The embedding to evaluate: a model (default casia-webface) or raw pixels, behind MTCNN when ``align`` asks."""
-    from faceprint.models import DEFAULT_MODEL, Embedder, FaceEmbedder
+    from faceprint.models import Embedder
     from faceprint.models.embed import pixel_embed_fn
 
     if pixels + (checkpoint is not None) + (weights is not None) > 1:
         raise typer.BadParameter("give one of --checkpoint CKPT, --weights NAME or --pixels")
-    if align not in ALIGN_CHOICES:
-        raise typer.BadParameter(f"--align must be one of {', '.join(ALIGN_CHOICES)}")
     if pixels:
         if align == "mtcnn":
             raise typer.BadParameter("--pixels works on whole images: use --align none")
         return pixel_embed_fn, image_size or 64, "raw pixels"
-    if checkpoint is not None:
-        embedder = Embedder.from_checkpoint(checkpoint, backend=backend)
-    else:
-        embedder = Embedder.from_pretrained(weights or DEFAULT_MODEL, backend=backend)
+    embedder = Embedder.from_spec(model_spec(weights, checkpoint, backend))
     embedder.image_size = image_size or embedder.image_size
-    if align == "mtcnn" or (align == "auto" and embedder.align != "none"):
-        return FaceEmbedder(embedder), embedder.image_size, f"{embedder.name} (MTCNN)"
-    return embedder, embedder.image_size, embedder.name
+    faces = path_embedder(embedder, align)
+    return faces, embedder.image_size, embedder.name + (" (MTCNN)" if faces is not embedder else "")
 
 
 def _split_folder(checkpoint: Optional[Path], split: Optional[str]) -> "IdentityFolder":
@@ -67,8 +60,7 @@ def eval_cmd(
     split: Annotated[Optional[str], typer.Option(help="val or test: the checkpoint's own held-out identities.")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Input size (default: the checkpoint's).")] = None,
     flip: Annotated[bool, typer.Option(help="Add mirrored images: [x ‖ mirrored x], re-normalised.")] = False,
-    align: Annotated[str, typer.Option(help="auto (pretrained models: detect and align as they expect), mtcnn, or "
-                                            "none (images are already face crops).")] = "auto",
+    align: Annotated[str, typer.Option(help=ALIGN_HELP)] = "auto",
     metric: Annotated[str, typer.Option(help="squared_l2, cosine or angular.")] = "squared_l2",
     pairs_per_fold: Annotated[int, typer.Option(help="Generated pairs per fold (with --data).")] = 600,
     seed: Annotated[int, typer.Option(help="Seed for generated pairs.")] = 0,
@@ -117,6 +109,7 @@ def embed_cmd(
     weights: Annotated[Optional[str], typer.Option(help="Pretrained weights name in the cache, or their folder.")] = None,
     backend: Annotated[str, typer.Option(help="Inference backend: torch, channels_last or onnx.")] = "torch",
     flip: Annotated[bool, typer.Option(help="Add mirrored images: 2×D rows [x ‖ mirrored x], re-normalised.")] = False,
+    align: Annotated[str, typer.Option(help=ALIGN_HELP)] = "auto",
     out: Annotated[Path, typer.Option(help="Output prefix: writes PREFIX.npy and PREFIX.csv.")] = Path("embeddings"),
     image_size: Annotated[Optional[int], typer.Option(help="Input size (default: the checkpoint's).")] = None,
     batch_size: Annotated[int, typer.Option(help="Embedding batch size.")] = 64,
@@ -130,7 +123,7 @@ def embed_cmd(
     from faceprint.data.images import IMAGE_EXTENSIONS
     from faceprint.io import atomic_path, atomic_write_text
 
-    fn, size, _ = _embedder(checkpoint, False, image_size, weights, backend)
+    fn, size, _ = _embedder(checkpoint, False, image_size, weights, backend, align)
     if source.is_dir():
         paths = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
     elif source.exists():

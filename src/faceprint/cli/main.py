@@ -105,5 +105,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     except _known_errors() as exc:
         if "--debug" in args:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)

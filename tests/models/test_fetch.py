@@ -1,0 +1,143 @@
+"""``weights fetch``: downloads from a local HTTP server on 127.0.0.1 — resume after a cut, sha256 refusal."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from faceprint.cli.main import main
+from faceprint.models import Embedder, WeightsError
+from faceprint.models.fetch import download
+
+PAYLOAD = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
+
+
+class _Server:
+    """Serves ``files``; the first full GET of a file is cut after ``cut_at`` bytes; Range requests get 206."""
+
+    def __init__(self, files: dict[str, bytes], cut_at: int | None = None, ranges: bool = True) -> None:
+        self.files, self.cut_at, self.ranges = files, cut_at, ranges
+        self.requests: list[tuple[str, str | None, int]] = []  # path, Range header, bytes sent
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                data = server.files.get(self.path.lstrip("/"))
+                if data is None:
+                    self.send_error(404)
+                    return
+                rng = self.headers.get("Range")
+                start = int(rng.split("=")[1].rstrip("-")) if rng and server.ranges else 0
+                body = data[start:]
+                self.send_response(206 if start else 200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                cut = server.cut_at if (server.cut_at is not None and not start) else None
+                if cut is not None:
+                    server.cut_at = None  # only the first transfer is cut
+                    body = body[:cut]
+                self.wfile.write(body)
+                self.wfile.flush()
+                server.requests.append((self.path, rng, len(body)))
+                if cut is not None:
+                    self.close_connection = True
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> _Server:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path / "home"))
+
+
+def test_cut_connection_is_resumed_with_a_range_request(tmp_path: Path) -> None:
+    sha = hashlib.sha256(PAYLOAD).hexdigest()
+    seen: list[int] = []
+    with _Server({"w.bin": PAYLOAD}, cut_at=100_000) as srv:
+        out = download(f"{srv.url}/w.bin", tmp_path / "w.bin", sha, on_progress=lambda done, total: seen.append(done))
+    assert out.read_bytes() == PAYLOAD
+    assert not (tmp_path / "w.bin.part").exists()
+    (first_path, first_range, first_sent), (_, second_range, second_sent) = srv.requests
+    assert first_range is None and first_sent == 100_000  # the cut happened where the server says
+    resumed_from = int(second_range.split("=")[1].rstrip("-"))  # type: ignore[union-attr]
+    assert 0 < resumed_from <= 100_000 and second_sent == len(PAYLOAD) - resumed_from  # only the rest was sent
+    assert max(seen) == len(PAYLOAD)
+
+
+def test_partial_file_of_an_earlier_run_is_resumed(tmp_path: Path) -> None:
+    (tmp_path / "w.bin.part").write_bytes(PAYLOAD[:50_000])
+    with _Server({"w.bin": PAYLOAD}) as srv:
+        download(f"{srv.url}/w.bin", tmp_path / "w.bin")
+    assert (tmp_path / "w.bin").read_bytes() == PAYLOAD
+    assert srv.requests == [("/w.bin", "bytes=50000-", len(PAYLOAD) - 50_000)]
+
+
+def test_server_without_ranges_restarts_from_zero(tmp_path: Path) -> None:
+    (tmp_path / "w.bin.part").write_bytes(b"x" * 1000)  # junk that must not end up in the file
+    with _Server({"w.bin": PAYLOAD}, ranges=False) as srv:
+        download(f"{srv.url}/w.bin", tmp_path / "w.bin", hashlib.sha256(PAYLOAD).hexdigest())
+    assert (tmp_path / "w.bin").read_bytes() == PAYLOAD
+
+
+def test_wrong_sha256_is_refused_and_the_download_removed(tmp_path: Path) -> None:
+    with _Server({"w.bin": PAYLOAD}, cut_at=100_000) as srv, pytest.raises(WeightsError, match="does not match"):
+        download(f"{srv.url}/w.bin", tmp_path / "w.bin", "0" * 64)
+    assert len(srv.requests) == 2  # it did download (and resume) before refusing
+    assert not (tmp_path / "w.bin").exists() and not (tmp_path / "w.bin.part").exists()
+
+
+def test_missing_file_is_one_clear_error(tmp_path: Path) -> None:
+    with _Server({}) as srv, pytest.raises(WeightsError, match="HTTP 404"):
+        download(f"{srv.url}/nothing.pt", tmp_path / "n.pt")
+    assert not (tmp_path / "n.pt").exists()
+
+
+def test_cli_fetch_onnx_url_imports_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("onnxruntime")
+    from faceprint.backbones import create_backbone
+    from faceprint.models import onnx_bytes
+
+    data = onnx_bytes(create_backbone("small_cnn", embedding_dim=8), 64)
+    sha = hashlib.sha256(data).hexdigest()
+    with _Server({"face.onnx": data}, cut_at=len(data) // 3) as srv:
+        with pytest.raises(SystemExit) as ok:
+            main(["weights", "fetch", f"{srv.url}/face.onnx", "--sha256", sha, "--name", "tiny-onnx"])
+        assert ok.value.code in (0, None) and sha in capsys.readouterr().out.replace("\n", "")
+        assert len(srv.requests) == 2  # cut, then resumed
+        with pytest.raises(SystemExit) as exit_info:
+            main(["weights", "fetch", f"{srv.url}/face.onnx", "--sha256", "f" * 64])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "does not match" in err and "Traceback" not in err
+    embedder = Embedder.from_pretrained("tiny-onnx")
+    assert embedder.backend == "onnx" and embedder.dim == 8 and embedder.image_size == 64
+
+
+def test_fetch_refuses_unknown_names_and_entries_without_a_download() -> None:
+    runner = CliRunner()
+    from faceprint.cli.main import app
+
+    result = runner.invoke(app, ["weights", "fetch", "resnet-9000"])
+    assert result.exit_code != 0 and "neither a known name" in str(result.exception)
+    result = runner.invoke(app, ["weights", "fetch", "mtcnn"])
+    assert result.exit_code != 0 and "has no download" in str(result.exception)

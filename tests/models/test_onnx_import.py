@@ -1,0 +1,149 @@
+"""``import-onnx``: any ONNX embedder with its preprocessing and alignment, equal to the torch model it came from."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+from typer.testing import CliRunner
+
+from faceprint.align.crop import TEMPLATE_112, similarity_align
+from faceprint.align.detect import Detections
+from faceprint.backbones import create_backbone
+from faceprint.cli.main import app
+from faceprint.models import Embedder, FaceEmbedder, WeightsError, export_onnx
+from faceprint.models.importers import import_onnx
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path / "home"))
+
+
+class _Net(torch.nn.Module):
+    """A conv, tanh and a linear head: unlike small_cnn (batch norm early) its output moves with mean, std and channel order."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 5, stride=4)
+        self.head = torch.nn.LazyLinear(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(self.conv(x) + 0.5).flatten(1))
+
+
+def _model(dim: int, size: int) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = _Net(dim)
+    model(torch.zeros(1, 3, size, size))  # materialise the lazy layer
+    return model.eval()
+
+
+def _oracle(model: torch.nn.Module, images: list[np.ndarray], size: int, mean: float, std: float, bgr: bool) -> np.ndarray:
+    """Plain torch on hand-made inputs: Pillow bilinear resize, channel order, (x − mean) / std, L2 norm."""
+    rows = []
+    for im in images:
+        x = np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR), np.float64)
+        x = x[..., ::-1] if bgr else x
+        t = torch.from_numpy(((x - mean) / std).astype(np.float32).transpose(2, 0, 1).copy())[None]
+        with torch.no_grad():
+            rows.append(F.normalize(model(t), dim=1)[0].numpy())
+    return np.stack(rows)
+
+
+@pytest.mark.parametrize(("align", "mean", "std", "channels", "size"), [
+    ("arcface112", 127.5, 127.5, "RGB", 112), ("margin", 127.5, 128.0, "RGB", 64), ("none", 0.0, 255.0, "BGR", 48)])
+def test_imported_onnx_equals_torch_under_its_preprocessing(tmp_path: Path, align: str, mean: float, std: float,
+                                                           channels: str, size: int) -> None:
+    model = _model(16, size)
+    onnx_file = export_onnx(model, tmp_path / "m.onnx", size)
+    import_onnx(onnx_file, "ext", size, mean, std, align, channels)
+    embedder = Embedder.from_pretrained("ext")
+    assert (embedder.backend, embedder.align, embedder.image_size, embedder.dim, embedder.model) == ("onnx", align, size, 16, None)
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, (50 + 7 * i, 60, 3), dtype=np.uint8) for i in range(5)]
+    np.testing.assert_allclose(embedder.embed(images, batch_size=2), _oracle(model, images, size, mean, std, channels == "BGR"),
+                               atol=1e-5)
+    # the preprocessing matters: another mean, std or channel order gives other rows (the check above can fail)
+    got = embedder.embed(images)
+    for wrong in [(mean + 20, std, channels == "BGR"), (mean, std * 2, channels == "BGR"), (mean, std, channels != "BGR")]:
+        assert np.abs(_oracle(model, images, size, *wrong) - got).max() > 1e-3
+
+
+def test_import_onnx_refuses_bad_files_and_sizes(tmp_path: Path) -> None:
+    model = create_backbone("small_cnn", embedding_dim=8).eval()
+    onnx_file = export_onnx(model, tmp_path / "m.onnx", 64)
+    with pytest.raises(WeightsError, match="takes 64×64"):
+        import_onnx(onnx_file, "x", input_size=112)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(WeightsError, match="not a loadable ONNX model"):
+        import_onnx(bad, "x")
+    with pytest.raises(WeightsError, match="unknown alignment"):
+        import_onnx(onnx_file, "x", align="eyes")
+
+
+def test_cli_import_onnx_then_embed(tmp_path: Path) -> None:
+    model = create_backbone("small_cnn", embedding_dim=8).eval()
+    export_onnx(model, tmp_path / "m.onnx", 64)
+    runner = CliRunner()
+    result = runner.invoke(app, ["weights", "import-onnx", str(tmp_path / "m.onnx"), "--name", "sface", "--input-size", "64",
+                                 "--align", "none"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    Image.fromarray(np.full((70, 70, 3), 90, np.uint8)).save(tmp_path / "a.png")
+    result = runner.invoke(app, ["embed", str(tmp_path / "a.png"), "--weights", "sface", "--out", str(tmp_path / "e")],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "e.npy").shape == (1, 8)
+
+
+def _dots(points: np.ndarray, size: int = 400) -> Image.Image:
+    img = Image.new("RGB", (size, size), "black")
+    draw = ImageDraw.Draw(img)
+    for k, (x, y) in enumerate(points):
+        draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=_colour(k))
+    return img
+
+
+def _colour(k: int) -> tuple[int, int, int]:
+    return [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255)][k]
+
+
+def _centroids(img: Image.Image) -> np.ndarray:
+    arr = np.asarray(img, np.float64)
+    out = []
+    for k in range(5):
+        weight = np.clip(1 - np.abs(arr - np.array(_colour(k))).max(axis=2) / 255, 0, 1) ** 4
+        ys, xs = np.mgrid[: arr.shape[0], : arr.shape[1]]
+        out.append([(xs * weight).sum() / weight.sum() + 0.5, (ys * weight).sum() / weight.sum() + 0.5])
+    return np.array(out)
+
+
+def test_arcface_alignment_puts_landmarks_on_the_template() -> None:
+    """Five dots placed where a rotated, scaled, shifted face has its landmarks land on the 112-px template."""
+    angle, scale, shift = math.radians(23), 1.9, np.array([150.0, 120.0])
+    rot = scale * np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    landmarks = TEMPLATE_112 @ rot.T + shift
+    image = _dots(landmarks)
+    assert np.abs(_centroids(image) - landmarks).max() < 0.5  # the centroid finder itself is accurate
+    direct = similarity_align(image, landmarks, 112)
+    assert np.abs(_centroids(direct) - TEMPLATE_112).max() < 1.0
+    # through the pipeline, for a model imported with --align arcface112 (its detector's landmarks given)
+    model = create_backbone("small_cnn", embedding_dim=8).eval()
+    faces = FaceEmbedder(Embedder(model, 112, align="arcface112"))
+    det = Detections(np.array([[100.0, 80.0, 330.0, 340.0]]), np.array([0.99]), landmarks[None])
+    faces.mtcnn.detect = lambda images: [det]  # type: ignore[union-attr, method-assign]
+    crop = faces.crops(image)[0].image
+    assert crop.size == (112, 112)
+    assert np.abs(_centroids(crop) - TEMPLATE_112).max() < 1.0
+    # a FaceNet-style model cuts the margin box instead: the dots are not on the template there
+    margin = FaceEmbedder(Embedder(model, 112, align="margin"))
+    margin.mtcnn.detect = lambda images: [det]  # type: ignore[union-attr, method-assign]
+    assert np.abs(_centroids(margin.crops(image)[0].image) - TEMPLATE_112).max() > 5.0
