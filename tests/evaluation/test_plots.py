@@ -1,4 +1,4 @@
-"""Charts are real matplotlib figures written atomically: ROC with linear and log FAR panels, stacked curves."""
+"""Charts are matplotlib figures: ROC with a linear and a log false-accept panel, stacked training curves."""
 
 from __future__ import annotations
 
@@ -7,30 +7,36 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from faceprint.evaluation.plots import save_curves, save_roc_chart
+from faceprint.evaluation.plots import curves_figure, roc_figure, save_curves, save_roc_chart
 
 
-def _ink_columns(img: Image.Image, x0: int, x1: int) -> int:
-    arr = np.asarray(img.convert("L"))[:, x0:x1]
-    return int((arr < 128).any(axis=0).sum())
-
-
-def test_roc_chart_has_two_panels_with_curves(tmp_path: Path) -> None:
+def test_roc_figure_has_a_linear_and_a_log_far_panel() -> None:
     fpr = np.concatenate([[0.0], np.logspace(-4, 0, 50)])
-    path = save_roc_chart(tmp_path / "roc.png", [("model (AUC 0.99)", fpr, np.sqrt(fpr)), ("pixels", fpr, fpr)])
-    img = Image.open(path)
+    fig = roc_figure([("model (AUC 0.99)", fpr, np.sqrt(fpr)), ("pixels", fpr, fpr)])
+    lin, log = fig.axes
+    assert (lin.get_xscale(), log.get_xscale()) == ("linear", "log")
+    assert log.get_xlim()[0] == 1e-4 and [t.get_text() for t in lin.get_legend().get_texts()] == ["model (AUC 0.99)", "pixels"]
+    # both curves on both panels; the log panel drops FAR = 0, which a log axis cannot show
+    curves = [line for line in lin.get_lines() if line.get_label() in ("model (AUC 0.99)", "pixels")]
+    assert len(curves) == 2 and len(log.get_lines()) >= 2
+    assert all(min(line.get_xdata()) > 0 for line in log.get_lines() if line.get_linestyle() == "-")
+
+
+def test_roc_png_is_written_with_curves_in_both_halves(tmp_path: Path) -> None:
+    fpr = np.concatenate([[0.0], np.logspace(-4, 0, 50)])
+    img = Image.open(save_roc_chart(tmp_path / "roc.png", [("m", fpr, np.sqrt(fpr))])).convert("RGB")
     assert img.size == (1100, 460)
-    w = img.width
-    # both halves hold drawn content (axes, ticks, curves); coloured curve pixels exist in each half
-    rgb = np.asarray(img.convert("RGB")).astype(int)
-    coloured = (np.abs(rgb[..., 0] - rgb[..., 2]) > 60)
-    assert coloured[:, : w // 2].sum() > 200 and coloured[:, w // 2 :].sum() > 200
-    assert not list(tmp_path.glob(".*tmp"))  # the temporary file was renamed into place
+    rgb = np.asarray(img).astype(int)
+    blue = (rgb[..., 2] - rgb[..., 0]) > 60  # matplotlib's first colour, the curve's
+    assert blue[:, :550].sum() > 200 and blue[:, 550:].sum() > 200
 
 
 def test_curves_stack_one_panel_each(tmp_path: Path) -> None:
     steps = np.arange(10)
-    one = save_curves(tmp_path / "a.png", [("acc", "step", "accuracy", [("dev", steps, steps / 10)])])
-    two = save_curves(tmp_path / "b.png", [("acc", "step", "accuracy", [("dev", steps, steps / 10)]),
-                                           ("loss", "step", "loss", [("loss", steps, 1 / (1 + steps))])])
+    panels = [("acc", "step", "accuracy", [("train", steps, steps / 10), ("dev", steps, steps / 12)]),
+              ("loss", "step", "loss", [("loss", steps, 1 / (1 + steps))])]
+    fig = curves_figure(panels)
+    assert [ax.get_title() for ax in fig.axes] == ["acc", "loss"] and [len(ax.get_lines()) for ax in fig.axes] == [2, 1]
+    one = save_curves(tmp_path / "a.png", panels[:1])
+    two = save_curves(tmp_path / "b.png", panels)
     assert Image.open(two).height == 2 * Image.open(one).height

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,14 +17,24 @@ from faceprint.cli.main import main
 from faceprint.models import Embedder, WeightsError
 from faceprint.models.fetch import download
 
+
+def _part(target: Path, url: str) -> Path:
+    """Where ``download`` keeps the partial file of ``url``."""
+    return target.with_name(f"{target.name}.{hashlib.sha256(url.encode()).hexdigest()[:12]}.part")
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith((".part", ".json")))
+
 PAYLOAD = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
 
 
 class _Server:
     """Serves ``files``; the first full GET of a file is cut after ``cut_at`` bytes; Range requests get 206."""
 
-    def __init__(self, files: dict[str, bytes], cut_at: int | None = None, ranges: bool = True) -> None:
-        self.files, self.cut_at, self.ranges = files, cut_at, ranges
+    def __init__(self, files: dict[str, bytes], cut_at: int | None = None, ranges: bool = True, chunked: bool = False,
+                 etag: str | None = None) -> None:
+        self.files, self.cut_at, self.ranges, self.chunked, self.etag = files, cut_at, ranges, chunked, etag
         self.requests: list[tuple[str, str | None, int]] = []  # path, Range header, bytes sent
         server = self
 
@@ -38,15 +49,34 @@ class _Server:
                     return
                 rng = self.headers.get("Range")
                 start = int(rng.split("=")[1].rstrip("-")) if rng and server.ranges else 0
+                if_range = self.headers.get("If-Range")
+                if start and if_range is not None and if_range != server.etag:  # changed since: the whole file
+                    start = 0
+                if start >= len(data) and start:
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{len(data)}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    server.requests.append((self.path, rng, 0))
+                    return
                 body = data[start:]
                 self.send_response(206 if start else 200)
-                self.send_header("Content-Length", str(len(body)))
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                if server.etag:
+                    self.send_header("ETag", server.etag)
+                self.send_header("Transfer-Encoding" if server.chunked else "Content-Length",
+                                 "chunked" if server.chunked else str(len(body)))
                 self.end_headers()
                 cut = server.cut_at if (server.cut_at is not None and not start) else None
                 if cut is not None:
                     server.cut_at = None  # only the first transfer is cut
                     body = body[:cut]
-                self.wfile.write(body)
+                if server.chunked:
+                    self.wfile.write(f"{len(body) + 1000:x}\r\n".encode() + body if cut is not None
+                                     else f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n")
+                else:
+                    self.wfile.write(body)
                 self.wfile.flush()
                 server.requests.append((self.path, rng, len(body)))
                 if cut is not None:
@@ -76,7 +106,7 @@ def test_cut_connection_is_resumed_with_a_range_request(tmp_path: Path) -> None:
     with _Server({"w.bin": PAYLOAD}, cut_at=100_000) as srv:
         out = download(f"{srv.url}/w.bin", tmp_path / "w.bin", sha, on_progress=lambda done, total: seen.append(done))
     assert out.read_bytes() == PAYLOAD
-    assert not (tmp_path / "w.bin.part").exists()
+    assert _leftovers(tmp_path) == []
     (first_path, first_range, first_sent), (_, second_range, second_sent) = srv.requests
     assert first_range is None and first_sent == 100_000  # the cut happened where the server says
     resumed_from = int(second_range.split("=")[1].rstrip("-"))  # type: ignore[union-attr]
@@ -84,26 +114,65 @@ def test_cut_connection_is_resumed_with_a_range_request(tmp_path: Path) -> None:
     assert max(seen) == len(PAYLOAD)
 
 
+def _earlier_run(tmp_path: Path, url: str, data: bytes, validator: str | None = None) -> None:
+    _part(tmp_path / "w.bin", url).write_bytes(data)
+    _part(tmp_path / "w.bin", url).with_suffix(".json").write_text(json.dumps({"url": url, "validator": validator}))
+
+
 def test_partial_file_of_an_earlier_run_is_resumed(tmp_path: Path) -> None:
-    (tmp_path / "w.bin.part").write_bytes(PAYLOAD[:50_000])
     with _Server({"w.bin": PAYLOAD}) as srv:
+        _earlier_run(tmp_path, f"{srv.url}/w.bin", PAYLOAD[:50_000])
         download(f"{srv.url}/w.bin", tmp_path / "w.bin")
     assert (tmp_path / "w.bin").read_bytes() == PAYLOAD
     assert srv.requests == [("/w.bin", "bytes=50000-", len(PAYLOAD) - 50_000)]
 
 
 def test_server_without_ranges_restarts_from_zero(tmp_path: Path) -> None:
-    (tmp_path / "w.bin.part").write_bytes(b"x" * 1000)  # junk that must not end up in the file
     with _Server({"w.bin": PAYLOAD}, ranges=False) as srv:
+        _earlier_run(tmp_path, f"{srv.url}/w.bin", b"x" * 1000)  # junk that must not end up in the file
+        download(f"{srv.url}/w.bin", tmp_path / "w.bin", hashlib.sha256(PAYLOAD).hexdigest())
+    assert (tmp_path / "w.bin").read_bytes() == PAYLOAD and srv.requests[0][1] == "bytes=1000-"
+
+
+def test_cut_chunked_body_is_retried_not_a_traceback(tmp_path: Path) -> None:
+    """A chunked response cut mid-chunk raises http.client.IncompleteRead (not an OSError): it is resumed too."""
+    with _Server({"w.bin": PAYLOAD}, cut_at=70_000, chunked=True) as srv:
         download(f"{srv.url}/w.bin", tmp_path / "w.bin", hashlib.sha256(PAYLOAD).hexdigest())
     assert (tmp_path / "w.bin").read_bytes() == PAYLOAD
+    assert len(srv.requests) == 2 and srv.requests[1][1] is not None  # the second request was a resume
+
+
+def test_changed_file_on_the_server_restarts_instead_of_splicing(tmp_path: Path) -> None:
+    new = PAYLOAD[::-1]
+    with _Server({"w.bin": new}, etag='"v2"') as srv:
+        _earlier_run(tmp_path, f"{srv.url}/w.bin", PAYLOAD[:50_000], validator='"v1"')
+        download(f"{srv.url}/w.bin", tmp_path / "w.bin")
+    assert (tmp_path / "w.bin").read_bytes() == new
+    assert srv.requests == [("/w.bin", "bytes=50000-", len(new))]  # asked to resume, got (and kept) the whole file
+
+
+def test_partial_already_whole_or_too_long(tmp_path: Path) -> None:
+    with _Server({"w.bin": PAYLOAD}) as srv:
+        url = f"{srv.url}/w.bin"
+        _earlier_run(tmp_path, url, PAYLOAD)  # whole already: 416 with bytes */N, N == what we have
+        download(url, tmp_path / "w.bin", hashlib.sha256(PAYLOAD).hexdigest())
+        assert (tmp_path / "w.bin").read_bytes() == PAYLOAD
+        _earlier_run(tmp_path, url, PAYLOAD + b"stale tail")  # longer than the file: start over
+        download(url, tmp_path / "w.bin", hashlib.sha256(PAYLOAD).hexdigest())
+    assert (tmp_path / "w.bin").read_bytes() == PAYLOAD and _leftovers(tmp_path) == []
+    assert [r[1] for r in srv.requests] == [f"bytes={len(PAYLOAD)}-", f"bytes={len(PAYLOAD) + 10}-", None]
+
+
+def test_a_server_that_keeps_failing_gives_one_error_with_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="rerun the same command to resume"):
+        download("http://127.0.0.1:9/none.bin", tmp_path / "n.bin", retries=1, timeout=2)
 
 
 def test_wrong_sha256_is_refused_and_the_download_removed(tmp_path: Path) -> None:
     with _Server({"w.bin": PAYLOAD}, cut_at=100_000) as srv, pytest.raises(WeightsError, match="does not match"):
         download(f"{srv.url}/w.bin", tmp_path / "w.bin", "0" * 64)
     assert len(srv.requests) == 2  # it did download (and resume) before refusing
-    assert not (tmp_path / "w.bin").exists() and not (tmp_path / "w.bin.part").exists()
+    assert not (tmp_path / "w.bin").exists() and _leftovers(tmp_path) == []
 
 
 def test_missing_file_is_one_clear_error(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from faceprint.backbones import create_backbone
 from faceprint.cli.main import app
 from faceprint.models import Embedder, FaceEmbedder, WeightsError, export_onnx
 from faceprint.models.importers import import_onnx
+from tests.models.nets import SensitiveNet
 
 pytest.importorskip("onnxruntime")
 
@@ -27,23 +29,8 @@ def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path / "home"))
 
 
-class _Net(torch.nn.Module):
-    """A conv, tanh and a linear head: unlike small_cnn (batch norm early) its output moves with mean, std and channel order."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 5, stride=4)
-        self.head = torch.nn.LazyLinear(dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.tanh(self.conv(x) + 0.5).flatten(1))
-
-
 def _model(dim: int, size: int) -> torch.nn.Module:
-    torch.manual_seed(0)
-    model = _Net(dim)
-    model(torch.zeros(1, 3, size, size))  # materialise the lazy layer
-    return model.eval()
+    return SensitiveNet(dim, size)
 
 
 def _oracle(model: torch.nn.Module, images: list[np.ndarray], size: int, mean: float, std: float, bgr: bool) -> np.ndarray:
@@ -88,6 +75,35 @@ def test_import_onnx_refuses_bad_files_and_sizes(tmp_path: Path) -> None:
         import_onnx(bad, "x")
     with pytest.raises(WeightsError, match="unknown alignment"):
         import_onnx(onnx_file, "x", align="eyes")
+
+
+def _export(model: torch.nn.Module, path: Path, args: tuple[torch.Tensor, ...], names: list[str],
+            axes: dict[str, dict[int, str]]) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notes
+        torch.onnx.export(model, args, str(path), input_names=names, output_names=["e"], dynamic_axes=axes, dynamo=False)
+    return path
+
+
+def test_onnx_shapes_symbolic_side_fixed_batch_and_two_inputs(tmp_path: Path) -> None:
+    net, x = SensitiveNet(8, 64), torch.zeros(2, 3, 64, 64)
+    fixed = _export(net, tmp_path / "fixed.onnx", (x,), ["images"], {})
+    with pytest.raises(WeightsError, match="batch axis is fixed to 2"):
+        import_onnx(fixed, "x", 64)
+    conv = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    sym = _export(conv, tmp_path / "sym.onnx", (x,), ["images"], {"images": {0: "n", 2: "h", 3: "w"}, "e": {0: "n"}})
+    with pytest.raises(WeightsError, match="give --input-size"):
+        import_onnx(sym, "x")
+    import_onnx(sym, "sym", input_size=96, align="none")
+    assert Embedder.from_pretrained("sym").image_size == 96
+
+    class Two(torch.nn.Module):
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return (a + b).flatten(1)[:, :4]
+
+    two = _export(Two(), tmp_path / "two.onnx", (x, x), ["a", "b"], {"a": {0: "n"}, "b": {0: "n"}, "e": {0: "n"}})
+    with pytest.raises(WeightsError, match="2 inputs"):
+        import_onnx(two, "x", 64)
 
 
 def test_cli_import_onnx_then_embed(tmp_path: Path) -> None:

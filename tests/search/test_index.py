@@ -183,3 +183,28 @@ def test_killed_build_leaves_the_old_index_intact_and_resumes(tiny_faces: Path, 
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ})  # resumes
     assert result.returncode == 0, result.stdout + result.stderr
     assert FaceStore(ix).info()["faces"] == 3000 and not building.exists()
+
+
+def test_index_follows_the_model_and_keeps_its_margin(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    """A model for ready crops is not run behind MTCNN unless asked; the crop margin is stored, and an index from
+    before margins were stored opens with the 32 px it was built with."""
+    from faceprint.backbones import create_backbone
+    from faceprint.models import PretrainedInfo, save_pretrained
+
+    model = create_backbone("small_cnn", embedding_dim=16)
+    save_pretrained(model.state_dict(), PretrainedInfo(name="crops", backbone="small_cnn", embedding_dim=16,
+                                                       image_size=32, align="none"))
+    index, report = build_index(tiny_faces, tmp_path / "ix", {"weights": "crops"})
+    assert report.faces == 144  # every whole image indexed (MTCNN finds no face in these synthetic images)
+    assert index.faces.mtcnn is None and index.store.meta["embedder"]["detect"] is False
+    assert index.store.meta["embedder"]["margin"] == pytest.approx(6.4)
+    index.store.close()
+    build_index(tiny_faces, tmp_path / "ix2", {"weights": tiny_weights}, detect=False)[0].store.close()
+    store = FaceStore(tmp_path / "ix2")
+    assert store.meta["embedder"]["margin"] == pytest.approx(6.4)
+    spec = {k: v for k, v in store.meta["embedder"].items() if k != "margin"}
+    store._set_meta({"embedder": spec})  # as an index written before this change
+    store.close()
+    old = open_index(tmp_path / "ix2")
+    assert old.faces.margin == 32.0 and old.faces.mtcnn is None
+    old.store.close()

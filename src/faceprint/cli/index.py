@@ -31,7 +31,7 @@ def build_cmd(
     out: Annotated[Path, typer.Option(help="Index folder to create.")],
     weights: Annotated[Optional[str], typer.Option(help="Pretrained weights name (e.g. casia-webface) or folder.")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run folder.")] = None,
-    detect: Annotated[bool, typer.Option(help="Detect and align faces (MTCNN); --no-detect for pre-cropped faces or animals.")] = True,
+    detect: Annotated[Optional[bool], typer.Option("--detect/--no-detect", help="Detect and align faces (MTCNN); --no-detect for pre-cropped faces or animals (default: as the model expects).")] = None,
     kind: Annotated[str, typer.Option(help="auto (exact below 200k faces, IVF above), flat, ivf or hnsw.")] = "auto",
     backend: Annotated[str, typer.Option(help="Inference backend: torch, channels_last or onnx.")] = "torch",
     force: Annotated[bool, typer.Option(help="Replace an existing index at --out (only once the new one is complete).")] = False,
@@ -188,7 +188,7 @@ def cluster_cmd(
     checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run folder.")] = None,
     method: Annotated[str, typer.Option(help="agglomerative, dbscan or chinese_whispers.")] = "agglomerative",
     threshold: Annotated[float, typer.Option(help="Squared-L2 distance below which faces are the same person.")] = 0.9,
-    detect: Annotated[bool, typer.Option(help="Detect faces (MTCNN); --no-detect for pre-cropped faces.")] = True,
+    detect: Annotated[Optional[bool], typer.Option("--detect/--no-detect", help="Detect faces (MTCNN); --no-detect for pre-cropped faces (default: as the model expects).")] = None,
 ) -> None:
     """Detect and embed every face, cluster them, and write an HTML contact sheet per cluster and a CSV."""
     from faceprint.cluster import cluster_photos

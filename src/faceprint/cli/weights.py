@@ -18,6 +18,7 @@ weights_app = typer.Typer(help="Pretrained weights: list, fetch (on request only
 @weights_app.command("list")
 def list_cmd() -> None:
     """Known weights, where they come from, and what the cache holds."""
+    from rich.markup import escape
     from rich.table import Table
 
     from faceprint.home import cache_dir
@@ -37,7 +38,7 @@ def list_cmd() -> None:
             packaged = find_packaged(name)
             status = "in cache" if name in cached else (f"installed package ({packaged}); converted on first use"
                                                        if packaged else "not available")
-        table.add_row(name, status, info.description, info.how_to_get)
+        table.add_row(name, escape(status), escape(info.description), escape(info.how_to_get))
     console.print(table)
     models = Table(title="embedding models in the cache")
     for col in ("name", "backbone", "dim", "input", "align", "source"):
@@ -107,7 +108,7 @@ def import_onnx_cmd(
     input_size: Annotated[Optional[int], typer.Option(help="Input side (checked against the model).")] = None,
     mean: Annotated[float, typer.Option(help="Subtracted from 0..255 pixels.")] = 127.5,
     std: Annotated[float, typer.Option(help="Divides after the mean.")] = 127.5,
-    align: Annotated[str, typer.Option(help="arcface112 (5-point template), margin (MTCNN box + 32 px) or none.")] = "arcface112",
+    align: Annotated[str, typer.Option(help="arcface112 (5-point template), margin (MTCNN box + 20 % of the side) or none (ready crops).")] = "arcface112",
     channels: Annotated[str, typer.Option(help="RGB or BGR input order.")] = "RGB",
 ) -> None:
     """Use any ONNX face embedder (ArcFace w600k_r50, SFace, ...) everywhere a model is named, via onnxruntime."""

@@ -9,7 +9,7 @@ import numpy as np
 
 from faceprint.io import atomic_path
 
-__all__ = ["Series", "save_curves", "save_roc_chart"]
+__all__ = ["Series", "curves_figure", "roc_figure", "save_curves", "save_roc_chart"]
 
 Series = tuple[str, np.ndarray, np.ndarray]
 """(label, x, y)."""
@@ -33,6 +33,11 @@ def _save(fig, path: str | Path) -> Path:  # type: ignore[no-untyped-def]
 
 def save_roc_chart(path: str | Path, series: Sequence[Series], title: str = "ROC (10-fold mean)") -> Path:
     """ROC curves twice: a linear false-accept axis and a log one (where VAL@FAR=1e-3 lives)."""
+    return _save(roc_figure(series, title), path)
+
+
+def roc_figure(series: Sequence[Series], title: str = "ROC (10-fold mean)"):  # type: ignore[no-untyped-def]
+    """The ROC figure: linear FAR on the left, log FAR (1e-4..1) on the right."""
     fig, axes = _figure(1, 2, (11, 4.6))
     lin, log = axes[0]
     for label, fpr, tpr in series:
@@ -48,11 +53,16 @@ def save_roc_chart(path: str | Path, series: Sequence[Series], title: str = "ROC
     for ax in (lin, log):
         ax.grid(True, alpha=0.3)
     lin.legend(loc="lower right", fontsize=9)
-    return _save(fig, path)
+    return fig
 
 
 def save_curves(path: str | Path, panels: Sequence[tuple[str, str, str, Sequence[Series]]]) -> Path:
     """Line charts stacked vertically, one per (title, x label, y label, series) panel: training and sweep curves."""
+    return _save(curves_figure(panels), path)
+
+
+def curves_figure(panels: Sequence[tuple[str, str, str, Sequence[Series]]]):  # type: ignore[no-untyped-def]
+    """The stacked line charts of ``save_curves``."""
     fig, axes = _figure(len(panels), 1, (7.5, 3.2 * len(panels)))
     for ax, (title, xlabel, ylabel, series) in zip(axes[:, 0], panels):
         for label, x, y in series:
@@ -61,4 +71,4 @@ def save_curves(path: str | Path, panels: Sequence[tuple[str, str, str, Sequence
         ax.grid(True, alpha=0.3)
         if len(series) > 1:
             ax.legend(fontsize=9)
-    return _save(fig, path)
+    return fig

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import http.client
+import json
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from faceprint.home import cache_dir, file_sha256
@@ -18,32 +23,61 @@ Progress = Callable[[int, int | None], None]
 """Called with (bytes so far, total bytes or None)."""
 
 
-def _request(url: str, start: int, timeout: float) -> tuple[object, bool, int | None]:
-    """Open ``url`` from byte ``start``: (response, whether it resumed, total size when known)."""
-    req = urllib.request.Request(url, headers={"Range": f"bytes={start}-"} if start else {})
-    resp = urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 - the user named this URL
-    resumed = start > 0 and resp.status == 206
+def _range_start(value: str | None) -> int | None:
+    """The first byte of a ``Content-Range: bytes A-B/N`` header, None when absent or unreadable."""
+    m = re.match(r"bytes (\d+)-", value or "")
+    return int(m.group(1)) if m else None
+
+
+def _open(url: str, start: int, validator: str | None, timeout: float) -> tuple[Any, bool, int | None]:
+    """Open ``url`` from byte ``start``: (response, whether it continues the partial file, total size when known).
+
+    ``If-Range`` makes a server that changed the file answer 200 with all of it, so nothing is spliced.
+    """
+    headers = {"Range": f"bytes={start}-", **({"If-Range": validator} if validator else {})} if start else {}
+    resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)  # noqa: S310 - the user named it
+    resumed = start > 0 and resp.status == 206 and _range_start(resp.headers.get("Content-Range")) == start
     length = resp.headers.get("Content-Length")
     total = (int(length) + (start if resumed else 0)) if length is not None else None
     return resp, resumed, total
 
 
+def _whole_already(exc: urllib.error.HTTPError, start: int) -> bool:
+    """A 416 to ``Range: bytes=start-`` whose ``Content-Range: bytes */N`` says the file has exactly ``start`` bytes."""
+    m = re.match(r"bytes \*/(\d+)", exc.headers.get("Content-Range", "") if exc.headers else "")
+    return exc.code == 416 and m is not None and int(m.group(1)) == start
+
+
 def download(url: str, target: Path, sha256: str | None = None, retries: int = 5, timeout: float = 30.0,
              on_progress: Progress | None = None) -> Path:
-    """Download ``url`` to ``target`` via ``target.part``, resuming a cut transfer with an HTTP Range request.
+    """Download ``url`` to ``target``, resuming a cut transfer (this run's or an earlier one's) with a Range request.
 
-    A partial file left by an earlier run is resumed too. With ``sha256``, a mismatch removes the file
-    and raises; the file appears at ``target`` only when complete (and verified).
+    The partial file is ``target.<url hash>.part`` with a ``.json`` beside it (the URL's validator), so
+    two URLs never share one, and a file that changed on the server restarts instead of being spliced.
+    With ``sha256``, a mismatch removes the file and raises; ``target`` appears only when complete.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
+    part = target.with_name(f"{target.name}.{hashlib.sha256(url.encode()).hexdigest()[:12]}.part")
+    meta = part.with_suffix(".json")
     for attempt in range(retries + 1):
-        start = part.stat().st_size if part.exists() else 0
+        start = part.stat().st_size if part.exists() and meta.exists() else 0
+        validator = json.loads(meta.read_text()).get("validator") if start else None
         try:
-            resp, resumed, total = _request(url, start, timeout)
-            with resp, open(part, "ab" if resumed else "wb") as fh:  # type: ignore[attr-defined]
+            try:
+                resp, resumed, total = _open(url, start, validator, timeout)
+            except urllib.error.HTTPError as exc:
+                if start and _whole_already(exc, start):
+                    break
+                if exc.code == 416 and start:  # the partial file does not fit this file: start over
+                    part.unlink()
+                    continue
+                raise WeightsError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+            with resp, open(part, "ab" if resumed else "wb") as fh:
+                if not resumed:
+                    meta.write_text(json.dumps({"url": url, "validator": resp.headers.get("ETag")
+                                                or resp.headers.get("Last-Modified")}))
                 done = start if resumed else 0
-                while chunk := resp.read(1 << 16):  # type: ignore[attr-defined]
+                while chunk := resp.read(1 << 16):
                     fh.write(chunk)
                     done += len(chunk)
                     if on_progress is not None:
@@ -51,21 +85,21 @@ def download(url: str, target: Path, sha256: str | None = None, retries: int = 5
             if total is not None and done < total:
                 raise ConnectionError(f"connection closed at {done} of {total} bytes")
             break
-        except urllib.error.HTTPError as exc:
-            if exc.code == 416 and start:  # the partial file is already whole (or longer than the file)
-                break
-            raise WeightsError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
-        except (OSError, ConnectionError) as exc:
+        except (OSError, http.client.HTTPException) as exc:  # IncompleteRead (a cut chunked body) is not an OSError
             if attempt == retries:
-                raise WeightsError(f"{url}: download failed after {retries + 1} tries ({exc}); "
+                raise WeightsError(f"{url}: download failed after {retries + 1} tries ({exc!r}); "
                                    f"rerun the same command to resume from {part}") from exc
+    else:
+        raise WeightsError(f"{url}: the partial download never matched the file; removed, rerun to start afresh")
     digest = file_sha256(part)
     if sha256 is not None and digest != sha256.lower():
         part.unlink()
+        meta.unlink(missing_ok=True)
         raise WeightsError(f"{url}: sha256 {digest} does not match the expected {sha256}; the download was removed")
     with open(part, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(part, target)
+    meta.unlink(missing_ok=True)
     return target
 
 

@@ -52,13 +52,14 @@ class FaceEmbedder:
 
     Args:
         embedder: the model; its ``align`` picks the crop (``arcface112`` → 5-point template, else margin crop).
-        detect: run MTCNN; False embeds whole images.
+        detect: run MTCNN; False embeds whole images; None (default) follows the model (``align != "none"``).
         margin: pixels of the output added around the MTCNN box (default FaceNet's 32 at 160 px, i.e. 20 %).
     """
 
-    def __init__(self, embedder: Embedder, detect: bool = True, margin: float | None = None,
+    def __init__(self, embedder: Embedder, detect: bool | None = None, margin: float | None = None,
                  mtcnn: MTCNN | None = None) -> None:
         self.embedder = embedder
+        detect = embedder.align != "none" if detect is None else detect
         self.detect = detect
         self.margin = margin if margin is not None else 0.2 * embedder.image_size
         self.mode = "similarity" if embedder.align == "arcface112" else "margin"

@@ -180,10 +180,13 @@ def open_index(root: str | Path, embedder: Embedder | None = None, detect: bool 
         store.close()
         raise IndexError_(f"{root} was built with another model ({spec}); this one differs (fingerprint "
                           f"{fingerprint[:12]}… vs {store.model_id[:12]}…): use the index's model or build a new index")
-    return FaceIndex(store, FaceEmbedder(emb, detect=bool(spec.get("detect", True)) if detect is None else detect))
+    # indexes from before the margin was stored were cut with 32 px at any input size
+    faces = FaceEmbedder(emb, detect=bool(spec.get("detect", True)) if detect is None else detect,
+                         margin=float(spec.get("margin", 32.0)))
+    return FaceIndex(store, faces)
 
 
-def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], detect: bool = True, kind: str = "auto",
+def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], detect: bool | None = None, kind: str = "auto",
                 force: bool = False, progress: Progress | None = None, embedder: Embedder | None = None) -> tuple[FaceIndex, AddReport]:
     """Index every image of ``gallery`` into a new index at ``out``.
 
@@ -198,9 +201,10 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
         raise IndexError_(f"no images under {gallery}")
     emb = embedder or Embedder.from_spec(spec)
     tmp = out.parent / f".{out.name}.building"
-    spec = {**spec, "detect": detect}
+    faces = FaceEmbedder(emb, detect=detect)  # None: as the model expects (a model for ready crops does not detect)
+    spec = {**spec, "detect": faces.detect, "margin": faces.margin}
     store = FaceStore(tmp, create=True, model_id=model_fingerprint(emb), dim=emb.dim, embedder=spec, kind=kind)
-    index = FaceIndex(store, FaceEmbedder(emb, detect=detect))
+    index = FaceIndex(store, faces)
     report = index.add_images(images, progress=progress, atomic=False)
     if store.meta.get("threshold") is None:
         index.recalibrate()

@@ -12,8 +12,12 @@ from faceprint.models.known import WeightsError
 __all__ = ["import_onnx", "onnx_signature"]
 
 
-def onnx_signature(path: str | Path) -> tuple[int, int]:
-    """(input side, embedding size) of an ONNX model with one (N, 3, S, S) input and one (N, D) output."""
+def onnx_signature(path: str | Path, input_size: int | None = None) -> tuple[int, int]:
+    """(input side, embedding size) of an ONNX model with one (N, 3, S, S) input and one (N, D) output.
+
+    A symbolic side is taken from ``input_size``; a batch axis fixed to one size is refused (faceprint
+    embeds in batches).
+    """
     try:
         import onnxruntime as ort
     except ImportError as exc:  # optional dependency
@@ -22,13 +26,19 @@ def onnx_signature(path: str | Path) -> tuple[int, int]:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
         raise WeightsError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from exc
-    (inp,), out = session.get_inputs(), session.get_outputs()
-    shape, oshape = list(inp.shape), list(out[0].shape)
-    if len(shape) != 4 or shape[1] != 3 or not isinstance(shape[2], int) or shape[2] != shape[3]:
-        raise WeightsError(f"{path}: input {inp.name} has shape {shape}; expected (N, 3, S, S)")
+    inputs, out = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1:
+        raise WeightsError(f"{path}: {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); expected one image batch")
+    shape, oshape = list(inputs[0].shape), list(out[0].shape)
+    side = {d for d in shape[2:] if isinstance(d, int)}
+    if len(shape) != 4 or shape[1] != 3 or len(side) > 1 or (not side and input_size is None):
+        raise WeightsError(f"{path}: input {inputs[0].name} has shape {shape}; expected (N, 3, S, S)"
+                           + ("" if side else " (give --input-size for a symbolic S)"))
+    if isinstance(shape[0], int):
+        raise WeightsError(f"{path}: the batch axis is fixed to {shape[0]}; export the model with a dynamic batch axis")
     if len(oshape) != 2 or not isinstance(oshape[1], int):
         raise WeightsError(f"{path}: output {out[0].name} has shape {oshape}; expected (N, D)")
-    return int(shape[2]), int(oshape[1])
+    return (side.pop() if side else int(input_size)), int(oshape[1])  # type: ignore[arg-type]
 
 
 def import_onnx(path: str | Path, name: str, input_size: int | None = None, mean: float = 127.5, std: float = 127.5,
@@ -36,7 +46,7 @@ def import_onnx(path: str | Path, name: str, input_size: int | None = None, mean
     """Copy an ONNX embedder into the cache with its preprocessing: (x − mean)/std and how faces are cut.
 
     ``align``: ``arcface112`` (5-point similarity to the ArcFace template, scaled to the input size),
-    ``margin`` (MTCNN box + 32 px margin, FaceNet style) or ``none`` (images are already face crops).
+    ``margin`` (MTCNN box grown by 20 % of the input side, FaceNet style) or ``none`` (images are already face crops).
     """
     from faceprint.models.cache import ALIGNMENTS, ONNX_FILE, PretrainedInfo, pretrained_dir, save_info
 
@@ -49,7 +59,7 @@ def import_onnx(path: str | Path, name: str, input_size: int | None = None, mean
         raise WeightsError(f"--std must be positive, got {std}")
     if channels.upper() not in ("RGB", "BGR"):
         raise WeightsError(f"channels must be RGB or BGR, got {channels!r}")
-    size, dim = onnx_signature(path)
+    size, dim = onnx_signature(path, input_size)
     if input_size is not None and input_size != size:
         raise WeightsError(f"{path} takes {size}×{size} inputs, not {input_size}")
     folder = pretrained_dir(name)

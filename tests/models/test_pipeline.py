@@ -1,0 +1,118 @@
+"""The detect → align → embed pipeline equals "align_folder, then embed the PNG crops" (the old LFW route),
+and ``faceprint eval`` on raw images runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from faceprint.align import MTCNN
+from faceprint.align.folder import align_folder
+from faceprint.cli.main import app
+from faceprint.evaluation import evaluate_verification
+from faceprint.models import Embedder, FaceEmbedder, export_onnx
+from faceprint.models.importers import import_onnx
+from tests.models.nets import SensitiveNet
+
+PEOPLE = ["Abdoulaye_Wade", "Abdullah", "Adam_Sandler"]
+
+
+@pytest.fixture(scope="module")
+def raw(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Nine raw LFW images of three people, plus an image with no face in it."""
+    root = tmp_path_factory.mktemp("raw")
+    for name in PEOPLE:
+        (root / name).mkdir()
+        for k in (1, 2, 3):
+            shutil.copy(shared_data / f"lfw/images/{name}/{name}_{k:04d}.jpg", root / name)
+    (root / "Blank").mkdir()
+    Image.new("RGB", (250, 250), (128, 128, 128)).save(root / "Blank/Blank_0001.jpg")
+    return root
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    return SensitiveNet(16, 160)
+
+
+def _oracle(model: torch.nn.Module, raw: Path, tmp: Path, paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """davidsandberg's route: align_folder writes PNG crops (margin 32, 160 px, face nearest the centre); an image
+    without one uses its central 60 %; then (x − 127.5)/128 by hand, plain and mirrored."""
+    align_folder(raw, tmp, MTCNN(), image_size=160, margin=32, mode="margin", policy="center", batch_size=4)
+    plain, mirrored = [], []
+    for p in paths:
+        png = (tmp / p.relative_to(raw)).with_suffix(".png")
+        if png.is_file():
+            crop = Image.open(png).convert("RGB")
+        else:
+            crop = Image.open(p).convert("RGB").crop((50, 50, 200, 200)).resize((160, 160), Image.BILINEAR)
+        x = torch.from_numpy((np.asarray(crop, np.float32) - 127.5) / 128).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            plain.append(model(x)[0].numpy())
+            mirrored.append(model(x.flip(-1))[0].numpy())
+    return np.stack(plain), np.stack(mirrored)
+
+
+def test_pipeline_equals_align_folder_then_embed(raw: Path, model: torch.nn.Module, tmp_path: Path) -> None:
+    paths = sorted(raw.rglob("*.jpg"))
+    faces = FaceEmbedder(Embedder(model, 160))
+    plain, mirrored, ok, failed = faces.embed_views(paths, batch_size=3)
+    assert ok == paths and failed == []
+    assert faces.no_face == [raw / "Blank/Blank_0001.jpg"]
+    want_plain, want_mirrored = _oracle(model, raw, tmp_path / "aligned", paths)
+    np.testing.assert_allclose(plain.numpy(), want_plain, atol=1e-5)
+    np.testing.assert_allclose(mirrored.numpy(), want_mirrored, atol=1e-5)
+    flipped, _, _ = faces.embed_paths(paths, batch_size=4, flip=True)
+    both = np.concatenate([want_plain, want_mirrored], axis=1)
+    np.testing.assert_allclose(flipped, both / np.linalg.norm(both, axis=1, keepdims=True), atol=1e-5)
+
+
+def test_cli_eval_on_raw_images_detects_and_aligns(raw: Path, model: torch.nn.Module, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path / "home"))
+    pytest.importorskip("onnxruntime")  # the model goes in as an ONNX file with FaceNet's preprocessing and margin crop
+    import_onnx(export_onnx(model, tmp_path / "m.onnx", 160), "tiny160", 160, mean=127.5, std=128.0, align="margin")
+    a, b, c = PEOPLE
+    pairs = tmp_path / "pairs.txt"  # two folds of 2 same + 2 different pairs; one pair touches the no-face image
+    pairs.write_text(f"2 2\n{a} 1 2\n{b} 1 3\n{a} 1 {b} 2\n{c} 1 Blank 1\n{c} 2 3\n{a} 2 3\n{b} 2 {c} 3\n{a} 3 {c} 1\n")
+    result = CliRunner().invoke(app, ["eval", "--weights", "tiny160", "--pairs", str(pairs), "--images", str(raw), "--flip",
+                                      "--json", str(tmp_path / "m.json")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    got = json.loads((tmp_path / "m.json").read_text())
+    assert got["no_face"] == 1 and got["n_pairs"] == 8
+    # the oracle: the same pairs on align_folder crops, flip rule by hand
+    index = {p: i for i, p in enumerate(sorted(raw.rglob("*.jpg")))}
+    plain, mirrored = _oracle(model, raw, tmp_path / "aligned", list(index))
+    both = np.concatenate([plain, mirrored], axis=1)
+    both /= np.linalg.norm(both, axis=1, keepdims=True)
+    lines = [ln.split() for ln in pairs.read_text().splitlines()[1:]]
+    first = [raw / f[0] / f"{f[0]}_{int(f[1]):04d}.jpg" for f in lines]
+    second = [raw / (f[0] if len(f) == 3 else f[2]) / f"{f[0] if len(f) == 3 else f[2]}_{int(f[-1]):04d}.jpg" for f in lines]
+    same = np.array([len(f) == 3 for f in lines])
+    want = evaluate_verification(both[[index[p] for p in first]], both[[index[p] for p in second]], same, n_folds=2)
+    assert got["accuracy"] == pytest.approx(want.summary()["accuracy"]) and got["auc"] == pytest.approx(want.auc)
+    # `embed` follows the same rule; --align none takes whole images instead
+    for align in ("auto", "none"):
+        out = CliRunner().invoke(app, ["embed", str(raw), "--weights", "tiny160", "--align", align, "--out",
+                                       str(tmp_path / align)], catch_exceptions=False)
+        assert out.exit_code == 0, out.output
+    np.testing.assert_allclose(np.load(tmp_path / "auto.npy"), plain, atol=1e-5)
+    whole = Embedder(model, 160).embed(list(index))
+    np.testing.assert_allclose(np.load(tmp_path / "none.npy"), whole, atol=1e-5)
+    assert np.abs(whole - np.load(tmp_path / "auto.npy")).max() > 0.05
+
+
+def test_detection_follows_the_model_unless_told(model: torch.nn.Module) -> None:
+    """A model for ready crops (align none) does not detect by default; margin and ArcFace models do."""
+    assert FaceEmbedder(Embedder(model, 160, align="none")).mtcnn is None
+    assert FaceEmbedder(Embedder(model, 160, align="margin")).detect
+    assert FaceEmbedder(Embedder(model, 160, align="none"), detect=True).mode == "margin"
+    assert FaceEmbedder(Embedder(model, 112, align="arcface112")).mode == "similarity"
+    assert FaceEmbedder(Embedder(model, 160)).margin == 32 and FaceEmbedder(Embedder(model, 112)).margin == pytest.approx(22.4)
