@@ -28,17 +28,19 @@ def list_cmd() -> None:
     from faceprint.models.packages import find_packaged
 
     table = Table(title=f"known weights (cache: {cache_dir()})")
-    for col in ("name", "status", "description", "how to get"):
-        table.add_column(col)
+    for col in ("name", "status", "description", "how to get", "`weights fetch` URL"):
+        table.add_column(col, overflow="fold")
     cached = {info.name for info in list_pretrained()}
     for name, info in sorted(KNOWN_WEIGHTS.items()):
         if info.files:
-            status = ", ".join(f"{f}: {s}" for f, s in weights_status(name).items())
+            files = weights_status(name)
+            status = ("the copy shipped with faceprint (cache empty)" if set(files.values()) == {"missing"}
+                      else ", ".join(f"{f} in cache: {s}" for f, s in files.items()))
         else:
             packaged = find_packaged(name)
             status = "in cache" if name in cached else (f"installed package ({packaged}); converted on first use"
                                                        if packaged else "not available")
-        table.add_row(name, escape(status), escape(info.description), escape(info.how_to_get))
+        table.add_row(name, escape(status), escape(info.description), escape(info.how_to_get), info.url or "")
     console.print(table)
     models = Table(title="embedding models in the cache")
     for col in ("name", "backbone", "dim", "input", "align", "source"):
