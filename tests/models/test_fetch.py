@@ -33,8 +33,9 @@ class _Server:
     """Serves ``files``; the first full GET of a file is cut after ``cut_at`` bytes; Range requests get 206."""
 
     def __init__(self, files: dict[str, bytes], cut_at: int | None = None, ranges: bool = True, chunked: bool = False,
-                 etag: str | None = None) -> None:
+                 etag: str | None = None, lying_206: bool = False) -> None:
         self.files, self.cut_at, self.ranges, self.chunked, self.etag = files, cut_at, ranges, chunked, etag
+        self.lying_206 = lying_206  # answer a Range request with 206 but the file from byte 0
         self.requests: list[tuple[str, str | None, int]] = []  # path, Range header, bytes sent
         server = self
 
@@ -59,10 +60,11 @@ class _Server:
                     self.end_headers()
                     server.requests.append((self.path, rng, 0))
                     return
-                body = data[start:]
+                body = data[start:] if not (server.lying_206 and start) else data
                 self.send_response(206 if start else 200)
                 if start:
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                    first = 0 if server.lying_206 else start
+                    self.send_header("Content-Range", f"bytes {first}-{len(data) - 1}/{len(data)}")
                 if server.etag:
                     self.send_header("ETag", server.etag)
                 self.send_header("Transfer-Encoding" if server.chunked else "Content-Length",
@@ -149,6 +151,35 @@ def test_changed_file_on_the_server_restarts_instead_of_splicing(tmp_path: Path)
         download(f"{srv.url}/w.bin", tmp_path / "w.bin")
     assert (tmp_path / "w.bin").read_bytes() == new
     assert srv.requests == [("/w.bin", "bytes=50000-", len(new))]  # asked to resume, got (and kept) the whole file
+
+
+def test_a_206_that_does_not_continue_the_part_restarts(tmp_path: Path) -> None:
+    """A 206 from another offset, or for a file of another size, is not appended to the partial file."""
+    with _Server({"w.bin": PAYLOAD}, lying_206=True) as srv:
+        url = f"{srv.url}/w.bin"
+        _earlier_run(tmp_path, url, PAYLOAD[:50_000])
+        download(url, tmp_path / "w.bin")  # no sha256: only the offset check protects this file
+    assert (tmp_path / "w.bin").read_bytes() == PAYLOAD
+    assert [r[1] for r in srv.requests] == ["bytes=50000-", None]  # refused the 206, then fetched from scratch
+    grown = PAYLOAD + b"more"
+    with _Server({"w.bin": grown}) as srv:
+        url = f"{srv.url}/w.bin"
+        _part(tmp_path / "w.bin", url).write_bytes(PAYLOAD[:50_000])  # started when the file had len(PAYLOAD) bytes
+        _part(tmp_path / "w.bin", url).with_suffix(".json").write_text(json.dumps({"url": url, "total": len(PAYLOAD)}))
+        download(url, tmp_path / "w.bin")
+    assert (tmp_path / "w.bin").read_bytes() == grown and [r[1] for r in srv.requests] == ["bytes=50000-", None]
+
+
+def test_another_urls_part_or_a_damaged_record_is_not_resumed(tmp_path: Path) -> None:
+    with _Server({"w.bin": PAYLOAD}) as srv:
+        url = f"{srv.url}/w.bin"
+        _part(tmp_path / "w.bin", url).write_bytes(b"junk")
+        _part(tmp_path / "w.bin", url).with_suffix(".json").write_text(json.dumps({"url": url + "?other"}))
+        download(url, tmp_path / "w.bin")
+        _part(tmp_path / "w.bin", url).write_bytes(b"junk")
+        _part(tmp_path / "w.bin", url).with_suffix(".json").write_text("{not json")
+        download(url, tmp_path / "w.bin")
+    assert (tmp_path / "w.bin").read_bytes() == PAYLOAD and [r[1] for r in srv.requests] == [None, None]
 
 
 def test_partial_already_whole_or_too_long(tmp_path: Path) -> None:

@@ -54,7 +54,8 @@ def test_models_package_imports_nothing_above_it() -> None:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
                 base = package.rsplit(".", node.level - 1)[0] if node.level else ""  # resolve relative imports
-                names = [".".join(filter(None, [base, node.module or ""]))]
+                module = ".".join(filter(None, [base, node.module or ""]))
+                names = [module, *(f"{module}.{a.name}" for a in node.names)]  # `from faceprint import training`
             elif isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module" and node.args:

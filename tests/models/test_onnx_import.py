@@ -118,6 +118,9 @@ def test_cli_import_onnx_then_embed(tmp_path: Path) -> None:
                            catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "e.npy").shape == (1, 8)
+    result = runner.invoke(app, ["export", str(tmp_path / "out.onnx"), "--weights", "sface"], catch_exceptions=False)
+    assert result.exit_code == 0 and "copied as it is" in result.output
+    assert (tmp_path / "out.onnx").read_bytes() == (tmp_path / "m.onnx").read_bytes()
 
 
 def _dots(points: np.ndarray, size: int = 400) -> Image.Image:

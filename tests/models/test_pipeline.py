@@ -116,3 +116,12 @@ def test_detection_follows_the_model_unless_told(model: torch.nn.Module) -> None
     assert FaceEmbedder(Embedder(model, 160, align="none"), detect=True).mode == "margin"
     assert FaceEmbedder(Embedder(model, 112, align="arcface112")).mode == "similarity"
     assert FaceEmbedder(Embedder(model, 160)).margin == 32 and FaceEmbedder(Embedder(model, 112)).margin == pytest.approx(22.4)
+
+
+def test_cli_align_choice_wraps_the_model_as_asked(model: torch.nn.Module) -> None:
+    """--align mtcnn detects even for a model trained on given images; auto follows the model; none never detects."""
+    from faceprint.cli.common import path_embedder
+
+    crops_model, face_model = Embedder(model, 160, align="none"), Embedder(model, 160, align="margin")
+    assert path_embedder(crops_model, "auto") is crops_model and path_embedder(face_model, "none") is face_model
+    assert path_embedder(crops_model, "mtcnn").detect and path_embedder(face_model, "auto").detect

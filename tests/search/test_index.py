@@ -208,3 +208,20 @@ def test_index_follows_the_model_and_keeps_its_margin(tiny_faces: Path, tmp_path
     old = open_index(tmp_path / "ix2")
     assert old.faces.margin == 32.0 and old.faces.mtcnn is None
     old.store.close()
+
+
+def test_resumed_build_with_other_detection_flags_is_refused(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    from faceprint.search.index import build_index as build
+
+    building = tmp_path / ".ix.building"
+    FaceStore(building, create=True, model_id=open_model_id(tiny_weights), dim=16,
+              embedder={"weights": tiny_weights, "detect": True, "margin": 6.4}).close()
+    with pytest.raises(IndexError_, match="begun with detect=True"):
+        build(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)
+    assert building.exists() and not (tmp_path / "ix").exists()  # nothing of the leftover build was lost
+
+
+def open_model_id(name: str) -> str:
+    from faceprint.models import model_fingerprint
+
+    return model_fingerprint(Embedder.from_pretrained(name))

@@ -58,7 +58,9 @@ def path_embedder(embedder: Any, align: str) -> Any:
 
     if align not in ("auto", "mtcnn", "none"):
         raise typer.BadParameter(f"--align must be auto, mtcnn or none, not {align!r}")
-    if align == "mtcnn" or (align == "auto" and embedder.align != "none"):
+    if align == "mtcnn":
+        return FaceEmbedder(embedder, detect=True)
+    if align == "auto" and embedder.align != "none":
         return FaceEmbedder(embedder)
     return embedder
 

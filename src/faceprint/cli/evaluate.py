@@ -30,7 +30,10 @@ def _embedder(checkpoint: Optional[Path], pixels: bool, image_size: Optional[int
             raise typer.BadParameter("--pixels works on whole images: use --align none")
         return pixel_embed_fn, image_size or 64, "raw pixels"
     embedder = Embedder.from_spec(model_spec(weights, checkpoint, backend))
-    embedder.image_size = image_size or embedder.image_size
+    if image_size and image_size != embedder.image_size:
+        if embedder.model is None:
+            raise typer.BadParameter(f"{embedder.name} is an ONNX model with a fixed {embedder.image_size}-px input")
+        embedder = Embedder(embedder.model, image_size, embedder.name, backend, embedder.preprocess, embedder.align)
     faces = path_embedder(embedder, align)
     return faces, embedder.image_size, embedder.name + (" (MTCNN)" if faces is not embedder else "")
 

@@ -23,23 +23,49 @@ Progress = Callable[[int, int | None], None]
 """Called with (bytes so far, total bytes or None)."""
 
 
-def _range_start(value: str | None) -> int | None:
-    """The first byte of a ``Content-Range: bytes A-B/N`` header, None when absent or unreadable."""
-    m = re.match(r"bytes (\d+)-", value or "")
-    return int(m.group(1)) if m else None
+def _content_range(value: str | None) -> tuple[int | None, int | None]:
+    """(first byte, total size) of a ``Content-Range: bytes A-B/N`` header; None for what is absent or ``*``."""
+    m = re.match(r"bytes (\d+)-\d+/(\d+|\*)", value or "")
+    if not m:
+        return None, None
+    return int(m.group(1)), (int(m.group(2)) if m.group(2) != "*" else None)
 
 
-def _open(url: str, start: int, validator: str | None, timeout: float) -> tuple[Any, bool, int | None]:
+def _validator(headers: Any) -> str | None:
+    """A strong ETag or Last-Modified, what If-Range may carry (a weak ``W/`` ETag may not)."""
+    etag = headers.get("ETag")
+    return etag if etag and not etag.startswith("W/") else headers.get("Last-Modified")
+
+
+def _read_meta(meta: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(meta.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+class _Restart(Exception):
+    """The server's answer does not continue the partial file: drop it and download from the start."""
+
+
+def _open(url: str, start: int, meta: dict[str, Any], timeout: float) -> tuple[Any, bool, int | None]:
     """Open ``url`` from byte ``start``: (response, whether it continues the partial file, total size when known).
 
-    ``If-Range`` makes a server that changed the file answer 200 with all of it, so nothing is spliced.
+    ``If-Range`` makes a server that changed the file answer 200 with all of it, so nothing is spliced; a
+    206 must start at ``start`` and name the size the partial file was started with.
     """
+    validator = meta.get("validator") if start else None
     headers = {"Range": f"bytes={start}-", **({"If-Range": validator} if validator else {})} if start else {}
     resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)  # noqa: S310 - the user named it
-    resumed = start > 0 and resp.status == 206 and _range_start(resp.headers.get("Content-Range")) == start
+    if start and resp.status == 206:
+        first, size = _content_range(resp.headers.get("Content-Range"))
+        if first != start or (meta.get("total") is not None and size != meta["total"]):
+            resp.close()
+            raise _Restart
+        return resp, True, size
     length = resp.headers.get("Content-Length")
-    total = (int(length) + (start if resumed else 0)) if length is not None else None
-    return resp, resumed, total
+    return resp, False, int(length) if length is not None else None
 
 
 def _whole_already(exc: urllib.error.HTTPError, start: int) -> bool:
@@ -60,11 +86,14 @@ def download(url: str, target: Path, sha256: str | None = None, retries: int = 5
     part = target.with_name(f"{target.name}.{hashlib.sha256(url.encode()).hexdigest()[:12]}.part")
     meta = part.with_suffix(".json")
     for attempt in range(retries + 1):
-        start = part.stat().st_size if part.exists() and meta.exists() else 0
-        validator = json.loads(meta.read_text()).get("validator") if start else None
+        info = _read_meta(meta)
+        start = part.stat().st_size if part.exists() and info.get("url") == url else 0
         try:
             try:
-                resp, resumed, total = _open(url, start, validator, timeout)
+                resp, resumed, total = _open(url, start, info, timeout)
+            except _Restart:
+                part.unlink()
+                continue
             except urllib.error.HTTPError as exc:
                 if start and _whole_already(exc, start):
                     break
@@ -74,8 +103,7 @@ def download(url: str, target: Path, sha256: str | None = None, retries: int = 5
                 raise WeightsError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
             with resp, open(part, "ab" if resumed else "wb") as fh:
                 if not resumed:
-                    meta.write_text(json.dumps({"url": url, "validator": resp.headers.get("ETag")
-                                                or resp.headers.get("Last-Modified")}))
+                    meta.write_text(json.dumps({"url": url, "validator": _validator(resp.headers), "total": total}))
                 done = start if resumed else 0
                 while chunk := resp.read(1 << 16):
                     fh.write(chunk)
@@ -90,7 +118,7 @@ def download(url: str, target: Path, sha256: str | None = None, retries: int = 5
                 raise WeightsError(f"{url}: download failed after {retries + 1} tries ({exc!r}); "
                                    f"rerun the same command to resume from {part}") from exc
     else:
-        raise WeightsError(f"{url}: the partial download never matched the file; removed, rerun to start afresh")
+        raise WeightsError(f"{url}: the server never continued or restarted the file cleanly; rerun to start afresh")
     digest = file_sha256(part)
     if sha256 is not None and digest != sha256.lower():
         part.unlink()

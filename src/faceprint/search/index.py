@@ -204,6 +204,11 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
     faces = FaceEmbedder(emb, detect=detect)  # None: as the model expects (a model for ready crops does not detect)
     spec = {**spec, "detect": faces.detect, "margin": faces.margin}
     store = FaceStore(tmp, create=True, model_id=model_fingerprint(emb), dim=emb.dim, embedder=spec, kind=kind)
+    began = store.meta.get("embedder") or {}
+    if (began.get("detect"), began.get("margin")) != (faces.detect, faces.margin):  # a resumed build must cut alike
+        store.close()
+        raise IndexError_(f"{tmp} holds a build begun with detect={began.get('detect')}, margin={began.get('margin')}; "
+                          f"rerun with the same flags to resume it, or delete {tmp} to start over")
     index = FaceIndex(store, faces)
     report = index.add_images(images, progress=progress, atomic=False)
     if store.meta.get("threshold") is None:
