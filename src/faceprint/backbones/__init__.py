@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from faceprint.backbones.alexnet import AlexNet
 from faceprint.backbones.base import EmbeddingHead, EmbeddingNet
+from faceprint.backbones.dlib_resnet import DlibResNet
 from faceprint.backbones.inception_resnet_v1 import InceptionResnetV1
 from faceprint.backbones.inception_v3 import InceptionV3
 from faceprint.backbones.mobilefacenet import MobileFaceNet
@@ -36,6 +37,7 @@ _BACKBONES: dict[str, BackboneSpec] = {
     "inception_v3": BackboneSpec(InceptionV3, 299, "Inception-v3 trunk (no auxiliary head) with an embedding head"),
     "mobilefacenet": BackboneSpec(MobileFaceNet, 112, "MobileFaceNet, ~1M parameters, for CPU and edge"),
     "small_cnn": BackboneSpec(SmallCNN, 64, "small 4-stage CNN for CPU training (demo, tests)"),
+    "dlib_resnet": BackboneSpec(DlibResNet, 150, "dlib's face-recognition ResNet-29 (import-dlib loads its weights)"),
 }
 
 

@@ -118,3 +118,14 @@ def import_onnx_cmd(
 
     folder = import_onnx(model, name, input_size, mean, std, align, channels)
     console.print(f"imported {model} as {name!r} into {folder}")
+
+
+@weights_app.command("import-dlib")
+def import_dlib_cmd(
+    model: Annotated[Path, typer.Argument(help="dlib_face_recognition_resnet_model_v1.dat (dlib's DNN serialization).")],
+    name: Annotated[str, typer.Option(help="Name to store it under.")] = "dlib-resnet",
+) -> None:
+    """Convert dlib's face-recognition ResNet into PyTorch (no dlib needed); its faces are cut as dlib's 150-px chip."""
+    from faceprint.models.importers import import_dlib
+
+    console.print(f"imported {model} as {name!r} into {import_dlib(model, name)}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
-__all__ = ["Metric", "VerificationResult", "embedding_distance", "evaluate_verification", "kfold_indices"]
+__all__ = ["Metric", "VerificationResult", "embedding_distance", "evaluate_distances", "evaluate_verification",
+           "kfold_indices", "train_accuracy"]
 
 Metric = Literal["squared_l2", "cosine", "angular"]
 
@@ -110,16 +112,33 @@ def evaluate_verification(
     same = np.asarray(issame, bool)
     if emb1.shape != emb2.shape or emb1.ndim != 2 or len(same) != len(emb1):
         raise ValueError(f"need two (N, D) embedding arrays and N labels, got {emb1.shape}, {emb2.shape}, {same.shape}")
+    dist = embedding_distance(emb1, emb2, metric)
+
+    def fold_distance(train: np.ndarray) -> np.ndarray:
+        if not subtract_mean:
+            return dist
+        mean = np.mean(np.concatenate([emb1[train], emb2[train]]), axis=0)
+        return embedding_distance(emb1 - mean, emb2 - mean, metric)
+
+    return evaluate_distances(fold_distance, same, n_folds, far_target)
+
+
+def train_accuracy(dist: np.ndarray, same: np.ndarray) -> float:
+    """The best accuracy over the protocol's thresholds 0:4:0.01 (what a fold's threshold is chosen by)."""
+    return float(_rates(np.arange(0, 4, 0.01), dist, same)[2].max())
+
+
+def evaluate_distances(fold_distance: Callable[[np.ndarray], np.ndarray], issame: np.ndarray, n_folds: int = 10,
+                       far_target: float = 1e-3) -> VerificationResult:
+    """The protocol on pair distances (0..4 scale); ``fold_distance(train indices)`` may use the training folds
+    (mean subtraction, a fusion weight) to give every pair's distance for that fold."""
+    same = np.asarray(issame, bool)
     if not same.any() or same.all():
         raise ValueError("verification needs both same-identity and different-identity pairs")
     roc_t, val_t = np.arange(0, 4, 0.01), np.arange(0, 4, 0.001)
-    folds = kfold_indices(len(same), n_folds)
     tprs, fprs, accs, best, vals, fars = [], [], [], [], [], []
-    dist = embedding_distance(emb1, emb2, metric)
-    for train, test in folds:
-        if subtract_mean:
-            mean = np.mean(np.concatenate([emb1[train], emb2[train]]), axis=0)
-            dist = embedding_distance(emb1 - mean, emb2 - mean, metric)
+    for train, test in kfold_indices(len(same), n_folds):
+        dist = fold_distance(train)
         _, _, acc_train = _rates(roc_t, dist[train], same[train])
         k = int(np.argmax(acc_train))
         tpr, fpr, acc_test = _rates(roc_t, dist[test], same[test])

@@ -24,7 +24,7 @@ __all__ = ["INFO_FILE", "MODEL_FILE", "ONNX_FILE", "PretrainedInfo", "list_pretr
            "pretrained_dir", "resolve_pretrained", "save_pretrained"]
 
 MODEL_FILE, ONNX_FILE, INFO_FILE = "model.safetensors", "model.onnx", "model.json"
-ALIGNMENTS = ("margin", "arcface112", "none")
+ALIGNMENTS = ("margin", "arcface112", "dlib150", "none")
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,9 @@ class PretrainedInfo:
     align: str = "margin"  # how faces are cut for it: MTCNN box + margin, ArcFace 5-point template, or none
 
     @property
-    def mean(self) -> float:
-        return float(self.preprocessing.get("mean", 127.5))
+    def mean(self) -> float | tuple[float, float, float]:
+        mean = self.preprocessing.get("mean", 127.5)
+        return tuple(float(m) for m in mean) if isinstance(mean, (list, tuple)) else float(mean)  # type: ignore[return-value]
 
     @property
     def scale(self) -> float:

@@ -28,15 +28,17 @@ EmbedFn = Callable[[torch.Tensor], torch.Tensor]
 
 @dataclass(frozen=True)
 class Preprocess:
-    """0..255 RGB pixels → network input: optional RGB→BGR, then (x − mean) / std."""
+    """0..255 RGB pixels → network input: optional RGB→BGR, then (x − mean) / std; ``mean`` is one value or one
+    per channel (in the network's channel order)."""
 
-    mean: float = 127.5
+    mean: float | tuple[float, float, float] = 127.5
     std: float = 128.0
     bgr: bool = False
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = x.float()
-        return ((x.flip(-3) if self.bgr else x) - self.mean) / self.std
+        mean = torch.tensor(self.mean, dtype=torch.float32).view(-1, 1, 1) if isinstance(self.mean, tuple) else self.mean
+        return ((x.flip(-3) if self.bgr else x) - mean) / self.std
 
 
 FACENET = Preprocess()

