@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from faceprint.evaluation import evaluate_verification
 from faceprint.evaluation.fusion import evaluate_fusion, fuse
@@ -52,3 +53,14 @@ def test_fusion_of_two_noisy_views_beats_either_alone() -> None:
     assert fused > max(alone) + 0.02
     ones = np.ones((n, 1))
     assert evaluate_verification(ones, ones * 0.9, same).accuracy <= 0.6  # sanity: no signal, no accuracy
+
+
+def test_separation_auc_matches_the_pair_count() -> None:
+    rng = np.random.default_rng(2)
+    d = np.round(rng.random(60), 1)  # with ties
+    same = rng.random(60) < 0.4
+    pos, neg = d[same], d[~same]
+    brute = np.mean([(n > p) + 0.5 * (n == p) for p in pos for n in neg])
+    from faceprint.evaluation.fusion import separation_auc
+
+    assert separation_auc(d, same) == pytest.approx(brute, abs=1e-12)

@@ -125,3 +125,34 @@ def test_cli_align_choice_wraps_the_model_as_asked(model: torch.nn.Module) -> No
     crops_model, face_model = Embedder(model, 160, align="none"), Embedder(model, 160, align="margin")
     assert path_embedder(crops_model, "auto") is crops_model and path_embedder(face_model, "none") is face_model
     assert path_embedder(crops_model, "mtcnn").detect and path_embedder(face_model, "auto").detect
+
+
+def test_cli_eval_fusion_of_two_models(raw: Path, model: torch.nn.Module, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """--weights a+b: each model embeds its own way; the protocol runs on per-fold weighted distances."""
+    from faceprint.evaluation.fusion import evaluate_fusion
+    from faceprint.evaluation.verification import embedding_distance
+
+    monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path / "home"))
+    pytest.importorskip("onnxruntime")
+    other = SensitiveNet(16, 160, seed=1)
+    import_onnx(export_onnx(model, tmp_path / "a.onnx", 160), "one", 160, mean=127.5, std=128.0, align="margin")
+    import_onnx(export_onnx(other, tmp_path / "b.onnx", 160), "two", 160, mean=127.5, std=128.0, align="none")
+    a, b, c = PEOPLE
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text(f"2 2\n{a} 1 2\n{b} 1 3\n{a} 1 {b} 2\n{c} 1 {a} 3\n{c} 2 3\n{a} 2 3\n{b} 2 {c} 3\n{a} 3 {c} 1\n")
+    result = CliRunner().invoke(app, ["eval", "--weights", "one+two", "--pairs", str(pairs), "--images", str(raw),
+                                      "--json", str(tmp_path / "f.json")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    got = json.loads((tmp_path / "f.json").read_text())
+    assert len(got["fusion_weights"]) == 2 and got["n_pairs"] == 8
+    # oracle: model one on its MTCNN crops, model two on whole images, fused by hand
+    index = {p: i for i, p in enumerate(sorted(raw.rglob("*.jpg")))}
+    one = _oracle(model, raw, tmp_path / "aligned", list(index))[0]
+    two = Embedder(other, 160).embed(list(index))
+    lines = [ln.split() for ln in pairs.read_text().splitlines()[1:]]
+    first = [index[raw / f[0] / f"{f[0]}_{int(f[1]):04d}.jpg"] for f in lines]
+    second = [index[raw / f[-2 if len(f) == 4 else 0] / f"{f[-2 if len(f) == 4 else 0]}_{int(f[-1]):04d}.jpg"] for f in lines]
+    same = np.array([len(f) == 3 for f in lines])
+    want = evaluate_fusion([embedding_distance(e[first], e[second]) for e in (one, two)], same, n_folds=2)
+    assert got["fusion_weights"] == want.fold_weights and got["accuracy"] == pytest.approx(want.verification.accuracy)

@@ -54,7 +54,8 @@ def _split_folder(checkpoint: Optional[Path], split: Optional[str]) -> "Identity
 
 def eval_cmd(
     checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run folder.")] = None,
-    weights: Annotated[Optional[str], typer.Option(help="Pretrained weights name in the cache, or their folder.")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="Pretrained weights name or folder; a+b fuses two models "
+                                                       "(weight chosen per fold).")] = None,
     backend: Annotated[str, typer.Option(help="Inference backend: torch, channels_last or onnx.")] = "torch",
     pixels: Annotated[bool, typer.Option(help="Evaluate raw pixels instead of a model (baseline).")] = False,
     pairs: Annotated[Optional[Path], typer.Option(help="LFW-format pairs file.")] = None,
@@ -79,6 +80,9 @@ def eval_cmd(
 
     if sum(x is not None for x in (pairs, data, split)) != 1:
         raise typer.BadParameter("give one of --pairs FILE --images DIR, --data DIR, or --split val|test")
+    if weights is not None and "+" in weights:  # score fusion: several models, one weight per fold
+        _eval_fused(weights, backend, align, pairs, images, flip, batch_size, roc, json_path)
+        return
     fn, size, name = _embedder(checkpoint, pixels, image_size, weights, backend, align)
     with Progress(console=err_console, transient=True) as progress:
         if pairs is not None:
@@ -104,6 +108,31 @@ def eval_cmd(
         save_roc(roc, {name: report.verification})
         err_console.print(f"wrote {roc}")
     write_json(json_path, {"embedding": name, **summary, "fold_accuracy": report.verification.fold_accuracy})
+
+
+def _eval_fused(weights: str, backend: str, align: str, pairs: Optional[Path], images: Optional[Path], flip: bool,
+                batch_size: int, roc: Optional[Path], json_path: Optional[Path]) -> None:
+    """``--weights a+b``: each model detects and cuts faces its own way; the distance weight is chosen per fold."""
+    from rich.progress import Progress
+
+    from faceprint.evaluation import read_lfw_pairs, save_roc
+    from faceprint.evaluation.report import evaluate_pair_list_fused
+    from faceprint.models import Embedder
+
+    if pairs is None:
+        raise typer.BadParameter("a fusion (--weights a+b) is evaluated on --pairs FILE --images DIR")
+    fns = [path_embedder(Embedder.from_spec(model_spec(n, None, backend)), align) for n in weights.split("+")]
+    plist = read_lfw_pairs(pairs, images or pairs.parent)
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task("embedding", total=len(fns) * len(plist.unique_paths()))
+        report = evaluate_pair_list_fused(fns, plist, flip, batch_size,
+                                          on_batch=lambda n: progress.update(task, completed=n))
+    report_skipped([reason for _, reason in report.failed], limit=None)
+    summary = report.summary()
+    console.print(metrics_table(f"{report.n_pairs} pairs, {report.n_images} images", {weights: summary}))
+    if roc is not None:
+        save_roc(roc, {weights: report.verification})
+    write_json(json_path, {"embedding": weights, **summary, "fold_accuracy": report.verification.fold_accuracy})
 
 
 def embed_cmd(

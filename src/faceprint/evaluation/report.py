@@ -17,9 +17,10 @@ from faceprint.models.pipeline import FaceEmbedder
 from faceprint.evaluation.identification import IdentificationResult, evaluate_identification
 from faceprint.evaluation.pairs import PairList, generate_pairs
 from faceprint.evaluation.plots import save_roc_chart
-from faceprint.evaluation.verification import Metric, VerificationResult, evaluate_verification
+from faceprint.evaluation.fusion import evaluate_fusion
+from faceprint.evaluation.verification import Metric, VerificationResult, embedding_distance, evaluate_verification
 
-__all__ = ["EvalReport", "evaluate_folder", "evaluate_pair_list", "save_roc"]
+__all__ = ["EvalReport", "evaluate_folder", "evaluate_pair_list", "evaluate_pair_list_fused", "save_roc"]
 
 PathEmbedder = Embedder | FaceEmbedder
 
@@ -33,6 +34,7 @@ class EvalReport:
     n_pairs: int
     n_images: int
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    fusion_weights: list[list[float]] | None = None  # per fold, for a fusion of several models
 
     def summary(self) -> dict[str, Any]:
         """Scalar figures, JSON-ready; ``rank1``/``map_at_r`` are None without identities."""
@@ -40,6 +42,8 @@ class EvalReport:
         d["rank1"] = self.identification.rank1 if self.identification else None
         d["map_at_r"] = self.identification.map_at_r if self.identification else None
         d.update(n_pairs=self.n_pairs, n_images=self.n_images, n_failed=len(self.failed))
+        if self.fusion_weights is not None:
+            d["fusion_weights"] = self.fusion_weights
         return d
 
 
@@ -69,6 +73,30 @@ def evaluate_pair_list(
     a, b, same = _pair_rows(pairs, ok)
     result = evaluate_verification(emb[a], emb[b], same, metric=metric, n_folds=pairs.n_folds)
     return EvalReport(result, None, len(a), len(ok), failed)
+
+
+def evaluate_pair_list_fused(
+    fns: list[PathEmbedder], pairs: PairList, flip: bool = False, batch_size: int = 64,
+    on_batch: Callable[[int], None] | None = None,
+) -> EvalReport:
+    """Score fusion of several models on ``pairs``: each embeds (and cuts faces) its own way, and the protocol runs on
+    a weighted sum of their squared distances whose weight each fold chooses on its training folds."""
+    paths = pairs.unique_paths()
+    def progress(k: int) -> Callable[[int], None] | None:  # one count over all models' passes
+        return None if on_batch is None else (lambda n: on_batch(k * len(paths) + n))
+
+    runs = [_embed(fn, paths, 0, batch_size, flip, progress(k)) for k, fn in enumerate(fns)]
+    ok = set.intersection(*(set(r[1]) for r in runs))
+    a, b, same = _pair_rows(pairs, [p for p in paths if p in ok])
+    kept = [p for p in paths if p in ok]
+    distances = []
+    for emb, embedded, _ in runs:
+        index = {p: i for i, p in enumerate(embedded)}
+        rows = np.array([index[p] for p in kept], dtype=int)
+        distances.append(embedding_distance(emb[rows][a], emb[rows][b]))
+    fused = evaluate_fusion(distances, same, pairs.n_folds)
+    failed = list({p: r for run in runs for p, r in run[2]}.items())
+    return EvalReport(fused.verification, None, len(a), len(kept), failed, fused.fold_weights)
 
 
 def evaluate_folder(
