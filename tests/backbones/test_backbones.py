@@ -10,7 +10,8 @@ import torch
 from faceprint.backbones import backbone_spec, create_backbone, list_backbones
 
 SMALL_INPUT = {"inception_resnet_v1": 80, "resnet18": 64, "resnet34": 64, "resnet50": 64, "resnet101": 64, "resnet152": 64,
-               "small_cnn": 32, "alexnet": 63, "inception_v3": 75, "mobilefacenet": 32}
+               "small_cnn": 32, "alexnet": 63, "inception_v3": 75, "mobilefacenet": 32,
+               "dlib_resnet": 150}
 
 # Published parameter counts without the classifier (torchvision's ImageNet models minus fc / classifier /
 # AuxLogits; MobileFaceNet: 0.99M in Chen et al. 2018) and which parameters form that trunk.

@@ -27,19 +27,17 @@ def test_fused_distance_is_the_weighted_concatenations_distance() -> None:
 
 
 def test_each_fold_chooses_its_weight_on_the_training_folds_only() -> None:
-    """Model A separates pairs everywhere but in fold 0; model B only in fold 0. Fold 0's weight must still be A's."""
+    """A and B agree on folds 1..9; only fold 0 tells them apart (A right, B wrong). Fold 0's training folds see a
+    tie, so it keeps the first candidate (B alone) and fails; a choice that peeked at fold 0 would pick A."""
     n, folds = 200, 10
     same = np.tile([True, False], n // 2)
-    good = np.where(same, 0.5, 2.5)
-    bad = np.where(same, 2.5, 0.5)  # inverted: a model that is wrong
+    good, bad = np.where(same, 0.5, 2.5), np.where(same, 2.5, 0.5)
     fold0 = np.arange(n) < n // folds
-    d_a = np.where(fold0, bad, good)
-    d_b = np.where(fold0, good, bad)
+    d_a, d_b = good, np.where(fold0, bad, good)
     result = evaluate_fusion([d_a, d_b], same, n_folds=folds, grid=10)
-    # fold 0 is tested with a weight chosen on folds 1..9, where A works: A outweighs B, and fold 0 fails,
-    # which it would not if its own pairs (where only B works) had informed the choice
-    assert result.fold_weights[0][0] > 0.5 and result.verification.fold_accuracy[0] == 0.0
-    assert all(w[0] > 0.5 for w in result.fold_weights) and result.verification.fold_accuracy[1:] == [1.0] * 9
+    assert result.fold_weights[0] == [0.0, 1.0] and result.verification.fold_accuracy[0] == 0.0
+    # the other folds train on fold 0 too, so they learn to weigh A
+    assert all(w[0] > 0 for w in result.fold_weights[1:]) and result.verification.fold_accuracy[1:] == [1.0] * 9
 
 
 def test_fusion_of_two_noisy_views_beats_either_alone() -> None:
@@ -64,3 +62,5 @@ def test_separation_auc_matches_the_pair_count() -> None:
     from faceprint.evaluation.fusion import separation_auc
 
     assert separation_auc(d, same) == pytest.approx(brute, abs=1e-12)
+    with pytest.raises(ValueError, match="both"):
+        separation_auc(d, np.ones(60, bool))

@@ -100,9 +100,15 @@ def test_our_chip_lands_where_dlibs_does(shared_data: Path, dlib_parts: tuple) -
         through = (np.c_[grid, np.ones(5)] @ ours_inv.T)[:, :2] @ to_dlib[:, :2].T + to_dlib[:, 2]
         offsets.append(np.linalg.norm(through - grid, axis=1).mean())
     assert np.median(offsets) < 8.0, offsets  # measured: median 5.1 px on 993 LFW faces (benchmarks/dlib_template.py)
-    # and the pipeline cuts exactly that chip for a dlib150 model
-    faces = FaceEmbedder(Embedder(create_backbone("dlib_resnet"), 150, align="dlib150"))
-    assert faces.mode == "dlib" and faces.crops(load_rgb(shared_data / "lfw/images" / FACES[0]))[0].image.size == (150, 150)
+    # and the pipeline cuts exactly that chip for a dlib150 model (not a margin crop, not the ArcFace template)
+    from faceprint.align.crop import similarity_align
+
+    faces = FaceEmbedder(Embedder(create_backbone("dlib_resnet"), 150, align="dlib150"), mtcnn=mtcnn)
+    img = load_rgb(shared_data / "lfw/images" / FACES[0])
+    got = np.asarray(faces.crops(img)[0].image, np.float64)
+    want = np.asarray(similarity_align(img, mtcnn.detect(img)[0].landmarks[0], 150, DLIB150_TEMPLATE), np.float64)
+    assert got.shape == (150, 150, 3) and np.array_equal(got, want)
+    assert np.abs(got - np.asarray(similarity_align(img, mtcnn.detect(img)[0].landmarks[0], 150), np.float64)).mean() > 10
 
 
 def test_converted_from_an_installed_face_recognition_models(shared_data: Path, tmp_path: Path) -> None:
@@ -115,3 +121,17 @@ def test_converted_from_an_installed_face_recognition_models(shared_data: Path, 
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["128", "dlib150"] and "converted dlib-resnet from" in out.stderr.replace("\n", "")
+
+
+def test_stream_decodes_dlibs_integers_and_floats() -> None:
+    """Hand-encoded values: control byte (count | 0x80 for negative) then little-endian bytes; float = m · 2^e."""
+    from faceprint.models.importers.dlib_dnn import _Stream
+
+    s = _Stream(bytes([0x01, 0x00, 0x02, 0x2C, 0x01, 0x81, 0x05, 0x03, 0x0A, 0xD7, 0xA3, 0x81, 0x1C, 0x01, 0x03]) + b"abc1")
+    assert [s.int(), s.int(), s.int()] == [0, 300, -5]
+    assert s.float() == 10737418 * 2.0**-28 and s.pos == 13  # dlib's loss margin 0.04, as stored in the file
+    assert s.str() == "abc" and s.bool() is True
+    with pytest.raises(WeightsError, match="file ends early"):
+        s.int()
+    with pytest.raises(WeightsError, match="bad integer control byte"):
+        _Stream(bytes([0x09, 0, 0])).int()

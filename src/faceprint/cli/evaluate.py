@@ -81,6 +81,8 @@ def eval_cmd(
     if sum(x is not None for x in (pairs, data, split)) != 1:
         raise typer.BadParameter("give one of --pairs FILE --images DIR, --data DIR, or --split val|test")
     if weights is not None and "+" in weights:  # score fusion: several models, one weight per fold
+        if checkpoint is not None or pixels or image_size is not None or metric != "squared_l2":
+            raise typer.BadParameter("a fusion (--weights a+b) takes no --checkpoint, --pixels, --image-size or --metric")
         _eval_fused(weights, backend, align, pairs, images, flip, batch_size, roc, json_path)
         return
     fn, size, name = _embedder(checkpoint, pixels, image_size, weights, backend, align)
@@ -119,16 +121,20 @@ def _eval_fused(weights: str, backend: str, align: str, pairs: Optional[Path], i
     from faceprint.evaluation.report import evaluate_pair_list_fused
     from faceprint.models import Embedder
 
-    if pairs is None:
-        raise typer.BadParameter("a fusion (--weights a+b) is evaluated on --pairs FILE --images DIR")
-    fns = [path_embedder(Embedder.from_spec(model_spec(n, None, backend)), align) for n in weights.split("+")]
+    names = weights.split("+")
+    if pairs is None or len(names) != 2 or not all(names):
+        raise typer.BadParameter("a fusion is two models (--weights a+b), evaluated on --pairs FILE --images DIR")
+    fns = [path_embedder(Embedder.from_spec(model_spec(n, None, backend)), align) for n in names]
     plist = read_lfw_pairs(pairs, images or pairs.parent)
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("embedding", total=len(fns) * len(plist.unique_paths()))
         report = evaluate_pair_list_fused(fns, plist, flip, batch_size,
                                           on_batch=lambda n: progress.update(task, completed=n))
     report_skipped([reason for _, reason in report.failed], limit=None)
-    summary = report.summary()
+    if plist.missing:
+        err_console.print(f"skipped {plist.missing} pairs with missing files")
+    no_face = {n: len(getattr(fn, "no_face", [])) for n, fn in zip(names, fns)}
+    summary = {**report.summary(), "no_face": no_face}
     console.print(metrics_table(f"{report.n_pairs} pairs, {report.n_images} images", {weights: summary}))
     if roc is not None:
         save_roc(roc, {weights: report.verification})

@@ -31,6 +31,8 @@ def fuse(distances: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarra
 def separation_auc(distance: np.ndarray, issame: np.ndarray) -> float:
     """P(a different-identity pair is farther than a same-identity pair), ties counting half (Mann–Whitney)."""
     d, same = np.asarray(distance, np.float64), np.asarray(issame, bool)
+    if same.all() or not same.any():
+        raise ValueError("the AUC needs both same-identity and different-identity pairs")
     values, inverse, counts = np.unique(d, return_inverse=True, return_counts=True)
     ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # 1-based average ranks
     n_pos, n_neg = int(same.sum()), int((~same).sum())

@@ -35,6 +35,12 @@ class Preprocess:
     std: float = 128.0
     bgr: bool = False
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.mean, (int, float)):  # a list from JSON: one value per channel
+            if len(self.mean) != 3:
+                raise ValueError(f"mean must be one value or three, got {self.mean!r}")
+            object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = x.float()
         mean = torch.tensor(self.mean, dtype=torch.float32).view(-1, 1, 1) if isinstance(self.mean, tuple) else self.mean

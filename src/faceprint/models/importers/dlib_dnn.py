@@ -88,15 +88,20 @@ class _Stream:
 
 
 def _con(s: _Stream) -> dict[str, Any]:
-    s.expect("con_4", "con_5", "con_6")  # con_5/6 add a use_bias (and use_relu) flag, read below
+    version = s.expect("con_4", "con_5", "con_6")
     params = s.tensor().ravel()
     filters, rows, cols = s.int(), s.int(), s.int()
     stride, padding = (s.int(), s.int()), (s.int(), s.int())
     shape, _ = s.alias(), s.alias()
     [s.float() for _ in range(4)]  # learning-rate and weight-decay multipliers
+    use_bias = s.bool() if version in ("con_5", "con_6") else True
+    if version == "con_6" and s.bool():
+        raise s.fail("convolution with a fused relu")
     n = int(np.prod(shape))
-    return {"weight": params[:n].reshape(shape), "bias": params[n : n + filters], "stride": stride, "padding": padding,
-            "size": (rows, cols)}
+    if len(params) != n + (filters if use_bias else 0) or shape[0] != filters:
+        raise s.fail(f"convolution with {len(params)} parameters for filters {shape}")
+    bias = params[n : n + filters] if use_bias else np.zeros(filters, np.float32)
+    return {"weight": params[:n].reshape(shape), "bias": bias, "stride": stride, "padding": padding, "size": (rows, cols)}
 
 
 def _affine(s: _Stream) -> dict[str, Any]:
@@ -108,13 +113,18 @@ def _affine(s: _Stream) -> dict[str, Any]:
     if version == "affine_2" and s.bool():
         raise s.fail("disabled affine layer")
     c = gamma_shape[1]
+    if len(params) != 2 * c:
+        raise s.fail(f"affine layer with {len(params)} parameters for {c} channels")
     return {"gamma": params[:c], "beta": params[c : 2 * c]}
 
 
 def _fc(s: _Stream) -> dict[str, Any]:
     s.expect("fc_2")
     outputs, inputs = s.int(), s.int()
-    weight = s.tensor().reshape(inputs, outputs)
+    params = s.tensor()
+    if params.size != inputs * outputs:
+        raise s.fail(f"fully connected layer with {params.size} weights for {inputs}×{outputs}")
+    weight = params.reshape(inputs, outputs)
     s.alias(), s.alias()
     if s.int() != 1:
         raise s.fail("fully connected layer with a bias (expected fc_no_bias)")
@@ -146,14 +156,21 @@ def _sequence(model: Any) -> list[tuple[str, Any]]:
 def _read_layer(s: _Stream, kind: str, module: Any, name: str, state: dict[str, torch.Tensor]) -> None:
     if kind == "con":
         layer = _con(s)
-        if tuple(layer["weight"].shape) != tuple(module.weight.shape) or layer["stride"] != module.stride:
-            raise s.fail(f"convolution {name} has shape {layer['weight'].shape}, stride {layer['stride']}")
+        if (tuple(layer["weight"].shape), layer["stride"], layer["padding"]) != (
+                tuple(module.weight.shape), module.stride, module.padding):
+            raise s.fail(f"convolution {name}: shape {layer['weight'].shape}, stride {layer['stride']}, padding "
+                         f"{layer['padding']} where {tuple(module.weight.shape)}, {module.stride}, {module.padding} belong")
         state[f"{name}.weight"], state[f"{name}.bias"] = torch.tensor(layer["weight"]), torch.tensor(layer["bias"])
     elif kind == "affine":
         layer = _affine(s)
+        if layer["gamma"].shape != tuple(module.gamma.shape):
+            raise s.fail(f"affine {name} has {layer['gamma'].shape[0]} channels where {module.gamma.shape[0]} belong")
         state[f"{name}.gamma"], state[f"{name}.beta"] = torch.tensor(layer["gamma"]), torch.tensor(layer["beta"])
     elif kind == "fc":
-        state[f"{name}.weight"] = torch.tensor(_fc(s)["weight"])
+        weight = _fc(s)["weight"]
+        if weight.shape != tuple(module.weight.shape):
+            raise s.fail(f"fully connected layer of shape {weight.shape} where {tuple(module.weight.shape)} belongs")
+        state[f"{name}.weight"] = torch.tensor(weight)
     elif kind == "relu":
         _relu(s)
     elif kind == "max":
