@@ -156,3 +156,37 @@ def test_cli_eval_fusion_of_two_models(raw: Path, model: torch.nn.Module, tmp_pa
     same = np.array([len(f) == 3 for f in lines])
     want = evaluate_fusion([embedding_distance(e[first], e[second]) for e in (one, two)], same, n_folds=2)
     assert got["fusion_weights"] == want.fold_weights and got["accuracy"] == pytest.approx(want.verification.accuracy)
+
+
+def test_fusion_works_where_a_model_is_named(raw: Path, model: torch.nn.Module, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`embed` and the index take --weights a:w+b:w: one detection, each model's own crop, rows √w-weighted."""
+    from faceprint.models import Embedder as E
+    from faceprint.models import FusedEmbedder
+    from faceprint.search import build_index, open_index
+
+    monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path / "home"))
+    pytest.importorskip("onnxruntime")
+    other = SensitiveNet(8, 112, seed=2)
+    import_onnx(export_onnx(model, tmp_path / "a.onnx", 160), "one", 160, mean=127.5, std=128.0, align="margin")
+    import_onnx(export_onnx(other, tmp_path / "b.onnx", 112), "two", 112, mean=127.5, std=127.5, align="arcface112")
+    paths = sorted(raw.rglob("*.jpg"))
+    result = CliRunner().invoke(app, ["embed", str(raw), "--weights", "one:0.3+two:0.7", "--out", str(tmp_path / "f")],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    got = np.load(tmp_path / "f.npy")
+    one, _, _ = FaceEmbedder(E.from_pretrained("one")).embed_paths(paths)
+    two, _, _ = FaceEmbedder(E.from_pretrained("two")).embed_paths(paths)
+    np.testing.assert_allclose(got, np.hstack([np.sqrt(0.3) * one, np.sqrt(0.7) * two]), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    # the index: build, find a face again, reopen with the same fusion (its fingerprint), refuse another weighting
+    index, report = build_index(raw, tmp_path / "ix", {"weights": "one:0.3+two:0.7"})
+    assert report.faces >= 9 and index.store.dim == 24
+    hit = index.query(paths[0], k=1)[0].matches[0]
+    assert hit.face.path == str(paths[0]) and hit.distance < 1e-4
+    index.store.close()
+    open_index(tmp_path / "ix").store.close()
+    from faceprint.search import IndexError_
+
+    with pytest.raises(IndexError_, match="another model"):
+        open_index(tmp_path / "ix", embedder=FusedEmbedder.from_spec("one:0.5+two:0.5"))

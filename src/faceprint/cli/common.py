@@ -54,14 +54,14 @@ ALIGN_HELP = ("How faces are cut: auto (pretrained models detect and align as th
 
 def path_embedder(embedder: Any, align: str) -> Any:
     """The Embedder itself, or the detect → align → embed pipeline around it, as ``align`` asks."""
-    from faceprint.models import FaceEmbedder
+    from faceprint.models import face_embedder
 
     if align not in ("auto", "mtcnn", "none"):
         raise typer.BadParameter(f"--align must be auto, mtcnn or none, not {align!r}")
     if align == "mtcnn":
-        return FaceEmbedder(embedder, detect=True)
+        return face_embedder(embedder, detect=True)
     if align == "auto" and embedder.align != "none":
-        return FaceEmbedder(embedder)
+        return face_embedder(embedder)
     return embedder
 
 

@@ -121,9 +121,13 @@ def _eval_fused(weights: str, backend: str, align: str, pairs: Optional[Path], i
     from faceprint.evaluation.report import evaluate_pair_list_fused
     from faceprint.models import Embedder
 
-    names = weights.split("+")
-    if pairs is None or len(names) != 2 or not all(names):
-        raise typer.BadParameter("a fusion is two models (--weights a+b), evaluated on --pairs FILE --images DIR")
+    from faceprint.models.fusion import parse_fusion
+
+    parts = parse_fusion(weights)
+    names = [n for n, _ in parts]
+    if pairs is None or len(names) != 2 or any(w is not None for _, w in parts):
+        raise typer.BadParameter("eval fuses two models (--weights a+b; it chooses the weight per fold, so give none) "
+                                 "on --pairs FILE --images DIR")
     fns = [path_embedder(Embedder.from_spec(model_spec(n, None, backend)), align) for n in names]
     plist = read_lfw_pairs(pairs, images or pairs.parent)
     with Progress(console=err_console, transient=True) as progress:

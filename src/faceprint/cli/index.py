@@ -193,12 +193,12 @@ def cluster_cmd(
     """Detect and embed every face, cluster them, and write an HTML contact sheet per cluster and a CSV."""
     from faceprint.cluster import cluster_photos
     from faceprint.models import Embedder
-    from faceprint.search import FaceEmbedder
+    from faceprint.models import face_embedder
 
     embedder = Embedder.from_spec(model_spec(weights, checkpoint))
     with _progress("cluster") as progress:
         task = progress.add_task("cluster", total=None)
-        report = cluster_photos(photos, out, FaceEmbedder(embedder, detect), threshold, method,
+        report = cluster_photos(photos, out, face_embedder(embedder, detect), threshold, method,
                                 progress=lambda d, t: progress.update(task, completed=d, total=t))
     _problems(report)
     n = len(set(report.labels.tolist()))

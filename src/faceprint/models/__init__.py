@@ -8,12 +8,13 @@ from faceprint.models.embed import FACENET, EmbedFn, Preprocess, embed, embed_pa
 from faceprint.models.embedder import BACKENDS, Embedder
 from faceprint.models.known import DEFAULT_MODEL, KNOWN_WEIGHTS, WeightsError
 from faceprint.models.onnx import OnnxEmbedFn, export_onnx, onnx_bytes
+from faceprint.models.fusion import FusedEmbedder, FusedFaces, face_embedder
 from faceprint.models.pipeline import FaceCrop, FaceEmbedder, center_crop, model_fingerprint, thumbnail
 
 __all__ = [
     "BACKENDS", "DEFAULT_MODEL", "FACENET", "KNOWN_WEIGHTS", "CheckpointError", "EmbedFn", "Embedder", "FaceCrop",
-    "FaceEmbedder", "OnnxEmbedFn", "Preprocess", "PretrainedInfo", "WeightsError", "center_crop", "embed", "embed_paths",
-    "export_onnx", "flip_combine", "infer", "latest_checkpoint", "list_pretrained", "load_checkpoint", "load_model",
+    "FaceEmbedder", "FusedEmbedder", "FusedFaces", "OnnxEmbedFn", "Preprocess", "PretrainedInfo", "WeightsError", "center_crop", "embed", "embed_paths",
+    "export_onnx", "face_embedder", "flip_combine", "infer", "latest_checkpoint", "list_pretrained", "load_checkpoint", "load_model",
     "load_pretrained", "model_fingerprint", "onnx_bytes", "pixel_embed_fn", "resolve_pretrained", "save_pretrained",
     "thumbnail",
 ]

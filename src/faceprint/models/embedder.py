@@ -67,8 +67,13 @@ class Embedder:
 
     @classmethod
     def from_spec(cls, spec: dict) -> Embedder:  # type: ignore[type-arg]
-        """What an index or classifier file names: ``{"weights": name}`` or ``{"checkpoint": path}`` (+ ``backend``)."""
+        """What an index or classifier file names: ``{"weights": name}`` or ``{"checkpoint": path}`` (+ ``backend``);
+        ``{"weights": "a+b"}`` gives a ``FusedEmbedder``."""
         backend = spec.get("backend", "torch")
+        if spec.get("weights") and "+" in str(spec["weights"]):
+            from faceprint.models.fusion import FusedEmbedder
+
+            return FusedEmbedder.from_spec(str(spec["weights"]), backend)  # type: ignore[return-value]
         if spec.get("weights"):
             return cls.from_pretrained(spec["weights"], backend=backend)
         if spec.get("checkpoint"):

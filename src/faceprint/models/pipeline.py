@@ -35,6 +35,7 @@ class FaceCrop:
     image: Image.Image
     box: list[float] | None
     prob: float | None = None
+    parts: list[Image.Image] | None = None  # for a fusion: each model's own crop of this face
 
 
 def model_fingerprint(embedder: Embedder) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 
 from faceprint.data.images import IMAGE_EXTENSIONS, ImageLoadError
 from faceprint.models import Embedder
+from faceprint.models.fusion import face_embedder
 from faceprint.models.pipeline import FaceCrop, FaceEmbedder, model_fingerprint, thumbnail
 from faceprint.search.store import FaceStore, IndexError_, Match
 
@@ -181,8 +182,8 @@ def open_index(root: str | Path, embedder: Embedder | None = None, detect: bool 
         raise IndexError_(f"{root} was built with another model ({spec}); this one differs (fingerprint "
                           f"{fingerprint[:12]}… vs {store.model_id[:12]}…): use the index's model or build a new index")
     # indexes from before the margin was stored were cut with 32 px at any input size
-    faces = FaceEmbedder(emb, detect=bool(spec.get("detect", True)) if detect is None else detect,
-                         margin=float(spec.get("margin", 32.0)))
+    faces = face_embedder(emb, detect=bool(spec.get("detect", True)) if detect is None else detect,
+                          margin=float(spec.get("margin", 32.0)))
     return FaceIndex(store, faces)
 
 
@@ -201,7 +202,7 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
         raise IndexError_(f"no images under {gallery}")
     emb = embedder or Embedder.from_spec(spec)
     tmp = out.parent / f".{out.name}.building"
-    faces = FaceEmbedder(emb, detect=detect)  # None: as the model expects (a model for ready crops does not detect)
+    faces = face_embedder(emb, detect=detect)  # None: as the model expects (a model for ready crops does not detect)
     spec = {**spec, "detect": faces.detect, "margin": faces.margin}
     store = FaceStore(tmp, create=True, model_id=model_fingerprint(emb), dim=emb.dim, embedder=spec, kind=kind)
     began = store.meta.get("embedder") or {}

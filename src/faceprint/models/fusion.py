@@ -1,0 +1,141 @@
+"""Several models as one: ``--weights casia-webface+dlib-resnet`` embeds each face with every model, each cut its
+own way from one detection, and concatenates the unit rows weighted by √wᵢ (weights summing to one), so a squared
+distance is Σ wᵢ·dᵢ over the models' squared distances and stays on the 0..4 scale."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from faceprint.align import MTCNN
+from faceprint.models.embed import ImageInput
+from faceprint.models.embedder import Embedder
+from faceprint.models.pipeline import FaceCrop, FaceEmbedder
+
+__all__ = ["DEFAULT_FUSION_WEIGHTS", "FusedEmbedder", "FusedFaces", "face_embedder", "parse_fusion"]
+
+DEFAULT_FUSION_WEIGHTS = {("casia-webface", "dlib-resnet"): (0.1, 0.9)}
+"""Weights chosen on LFW's training folds by benchmarks/lfw.py (every fold chose 0.1 for casia-webface); other
+pairs default to equal weights. ``a:0.3+b:0.7`` sets them."""
+
+
+def parse_fusion(spec: str) -> list[tuple[str, float | None]]:
+    """``a+b`` or ``a:0.3+b:0.7`` → [(name, weight or None)]."""
+    out = []
+    for part in spec.split("+"):
+        name, _, weight = part.partition(":")
+        if not name:
+            raise ValueError(f"bad fusion {spec!r}: write a+b or a:0.3+b:0.7")
+        try:
+            out.append((name, float(weight) if weight else None))
+        except ValueError:
+            raise ValueError(f"bad weight {weight!r} in {spec!r}") from None
+    if len(out) < 2:
+        raise ValueError(f"a fusion names two or more models, got {spec!r}")
+    return out
+
+
+class FusedEmbedder:
+    """Member embedders and their weights; it stands where an ``Embedder`` does (name, dim, fingerprint, embed)."""
+
+    def __init__(self, members: Sequence[Embedder], weights: Sequence[float]) -> None:
+        w = np.asarray(weights, np.float64)
+        if len(members) != len(w) or len(w) < 2 or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"a fusion needs two or more models with non-negative weights, got {list(weights)}")
+        self.members, self.weights = list(members), (w / w.sum()).tolist()
+        self.name = "+".join(f"{m.name}:{wi:g}" for m, wi in zip(self.members, self.weights))
+        self.dim = sum(m.dim for m in self.members)
+        self.image_size, self.align, self.model = self.members[0].image_size, "fused", None
+
+    @classmethod
+    def from_spec(cls, spec: str, backend: str = "torch") -> FusedEmbedder:
+        """``a+b`` (weights from DEFAULT_FUSION_WEIGHTS, else equal) or ``a:0.3+b:0.7``."""
+        parts = parse_fusion(spec)
+        names = tuple(n for n, _ in parts)
+        given = [w for _, w in parts]
+        if any(w is None for w in given) and not all(w is None for w in given):
+            raise ValueError(f"give every weight or none in {spec!r}")
+        weights = given if given[0] is not None else DEFAULT_FUSION_WEIGHTS.get(names, [1.0] * len(names))
+        return cls([Embedder.from_pretrained(n, backend=backend) for n in names], weights)  # type: ignore[arg-type]
+
+    def combine(self, rows: Sequence[torch.Tensor | np.ndarray]) -> np.ndarray:
+        """Concatenate the members' unit rows scaled by √wᵢ."""
+        return np.concatenate([np.sqrt(w) * np.asarray(r, np.float32) for w, r in zip(self.weights, rows)], axis=1)
+
+    def embed(self, images: Sequence[ImageInput], batch_size: int = 32, flip: bool = False) -> np.ndarray:
+        """Whole images as face crops, each resized for its member."""
+        if flip:
+            plain, mirrored = self.embed(images, batch_size), self.embed([_mirror(i) for i in images], batch_size)
+            both = np.concatenate([plain, mirrored], axis=1)
+            return both / np.linalg.norm(both, axis=1, keepdims=True)
+        return self.combine([m.embed(images, batch_size) for m in self.members])
+
+    def embed_paths(self, paths: Sequence[Path], batch_size: int = 32, flip: bool = False,
+                    on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, list[Path], list[tuple[Path, str]]]:
+        """Whole image files; every member skips the same unreadable files."""
+        runs = [m.embed_paths(paths, batch_size, flip, on_batch) for m in self.members]
+        return self.combine([r[0] for r in runs]), runs[0][1], runs[0][2]
+
+    def fingerprint(self) -> str:
+        """A sha256 over the members' fingerprints and the weights."""
+        digest = hashlib.sha256()
+        for m, w in zip(self.members, self.weights):
+            digest.update(f"{m.fingerprint()}:{w:.6f}".encode())
+        return digest.hexdigest()
+
+
+def _mirror(image: ImageInput) -> ImageInput:
+    from faceprint.data.images import load_rgb
+
+    img = load_rgb(image) if isinstance(image, (str, Path)) else image
+    return img.transpose(Image.FLIP_LEFT_RIGHT) if isinstance(img, Image.Image) else np.ascontiguousarray(img[:, ::-1])
+
+
+class FusedFaces(FaceEmbedder):
+    """The detect → align → embed pipeline for a fusion: one MTCNN pass, one crop per member, rows combined."""
+
+    def __init__(self, fused: FusedEmbedder, detect: bool | None = None, mtcnn: MTCNN | None = None) -> None:
+        self.embedder, self.fused = fused, fused  # type: ignore[assignment]
+        self.detect = True if detect is None else detect
+        self.mtcnn = (mtcnn or MTCNN()) if self.detect else None
+        self.parts = [FaceEmbedder(m, detect=self.detect, mtcnn=self.mtcnn) for m in fused.members]
+        self.margin, self.mode = self.parts[0].margin, "fused"
+
+    def crops(self, image: Image.Image, all_faces: bool = True) -> list[FaceCrop]:
+        """One FaceCrop per face (the first member's crop, for thumbnails), each member's crop in ``parts``."""
+        if self.mtcnn is None:
+            return [FaceCrop(image, None, parts=[image] * len(self.parts))]
+        det = self.mtcnn.detect(image)[0]
+        keep = range(len(det)) if all_faces else range(min(1, len(det)))
+        out = []
+        for k in keep:
+            parts = [p._cut(image, det, k) for p in self.parts]
+            out.append(FaceCrop(parts[0], [round(float(v), 1) for v in det.boxes[k]], float(det.probs[k]), parts=parts))
+        return out
+
+    def embed_crops(self, crops: list[FaceCrop]) -> np.ndarray:
+        if not crops:
+            return np.zeros((0, self.fused.dim), np.float32)
+        return self.fused.combine([m.embed([c.parts[i] for c in crops]) for i, m in enumerate(self.fused.members)])  # type: ignore[index]
+
+    def embed_views(self, paths: Sequence[Path], batch_size: int = 16, on_batch: Callable[[int], None] | None = None,
+                    ) -> tuple[torch.Tensor, torch.Tensor, list[Path], list[tuple[Path, str]]]:
+        """Each member's plain and mirrored rows of its own ``one_face`` crops, combined."""
+        runs = [p.embed_views(paths, batch_size, on_batch) for p in self.parts]
+        self.no_face = self.parts[0].no_face
+        plain = torch.from_numpy(self.fused.combine([r[0] for r in runs]))
+        mirrored = torch.from_numpy(self.fused.combine([r[1] for r in runs]))
+        return plain, mirrored, runs[0][2], runs[0][3]
+
+
+def face_embedder(embedder: Embedder | FusedEmbedder, detect: bool | None = None, margin: float | None = None,
+                  ) -> FaceEmbedder:
+    """The pipeline for a model or a fusion (a fusion's members keep their own margins)."""
+    if isinstance(embedder, FusedEmbedder):
+        return FusedFaces(embedder, detect)
+    return FaceEmbedder(embedder, detect=detect, margin=margin)
