@@ -127,17 +127,24 @@ def test_cli_align_choice_wraps_the_model_as_asked(model: torch.nn.Module) -> No
     assert path_embedder(crops_model, "mtcnn").detect and path_embedder(face_model, "auto").detect
 
 
+def _two_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one: torch.nn.Module, two: torch.nn.Module,
+                two_setup: tuple[int, float, str]) -> None:
+    """``one`` (160 px, FaceNet preprocessing, margin crop) and ``two`` (size, std, alignment) as imported ONNX models."""
+    monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path / "home"))
+    pytest.importorskip("onnxruntime")
+    size, std, align = two_setup
+    import_onnx(export_onnx(one, tmp_path / "a.onnx", 160), "one", 160, mean=127.5, std=128.0, align="margin")
+    import_onnx(export_onnx(two, tmp_path / "b.onnx", size), "two", size, mean=127.5, std=std, align=align)
+
+
 def test_cli_eval_fusion_of_two_models(raw: Path, model: torch.nn.Module, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """--weights a+b: each model embeds its own way; the protocol runs on per-fold weighted distances."""
     from faceprint.evaluation.fusion import evaluate_fusion
     from faceprint.evaluation.verification import embedding_distance
 
-    monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path / "home"))
-    pytest.importorskip("onnxruntime")
     other = SensitiveNet(16, 160, seed=1)
-    import_onnx(export_onnx(model, tmp_path / "a.onnx", 160), "one", 160, mean=127.5, std=128.0, align="margin")
-    import_onnx(export_onnx(other, tmp_path / "b.onnx", 160), "two", 160, mean=127.5, std=128.0, align="none")
+    _two_models(tmp_path, monkeypatch, model, other, (160, 128.0, "none"))
     a, b, c = PEOPLE
     pairs = tmp_path / "pairs.txt"
     pairs.write_text(f"2 2\n{a} 1 2\n{b} 1 3\n{a} 1 {b} 2\n{c} 1 {a} 3\n{c} 2 3\n{a} 2 3\n{b} 2 {c} 3\n{a} 3 {c} 1\n")
@@ -165,11 +172,8 @@ def test_fusion_works_where_a_model_is_named(raw: Path, model: torch.nn.Module, 
     from faceprint.models import FusedEmbedder
     from faceprint.search import build_index, open_index
 
-    monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path / "home"))
-    pytest.importorskip("onnxruntime")
     other = SensitiveNet(8, 112, seed=2)
-    import_onnx(export_onnx(model, tmp_path / "a.onnx", 160), "one", 160, mean=127.5, std=128.0, align="margin")
-    import_onnx(export_onnx(other, tmp_path / "b.onnx", 112), "two", 112, mean=127.5, std=127.5, align="arcface112")
+    _two_models(tmp_path, monkeypatch, model, other, (112, 127.5, "arcface112"))
     paths = sorted(raw.rglob("*.jpg"))
     result = CliRunner().invoke(app, ["embed", str(raw), "--weights", "one:0.3+two:0.7", "--out", str(tmp_path / "f")],
                                 catch_exceptions=False)
