@@ -184,13 +184,32 @@ def test_fusion_works_where_a_model_is_named(raw: Path, model: torch.nn.Module, 
     np.testing.assert_allclose(got, np.hstack([np.sqrt(0.3) * one, np.sqrt(0.7) * two]), atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
     # the index: build, find a face again, reopen with the same fusion (its fingerprint), refuse another weighting
-    index, report = build_index(raw, tmp_path / "ix", {"weights": "one:0.3+two:0.7"})
-    assert report.faces >= 9 and index.store.dim == 24
+    index, report = build_index(raw, tmp_path / "ix", {"weights": "one+two"})  # default weights: equal for this pair
+    assert report.faces >= 9 and index.store.dim == 24 and index.store.meta["embedder"]["weights"] == "one:0.5+two:0.5"
     hit = index.query(paths[0], k=1)[0].matches[0]
     assert hit.face.path == str(paths[0]) and hit.distance < 1e-4
+    # the stored face is the fusion of each model's own crop (as embed gave, reweighted to 0.5 / 0.5)
+    equal = np.hstack([np.sqrt(0.5) * one, np.sqrt(0.5) * two])
+    query = index.faces.embed_crops(index.faces.crops(index.faces.load(paths[0]), all_faces=False))[0]
+    np.testing.assert_allclose(query, equal[0], atol=1e-5)
     index.store.close()
     open_index(tmp_path / "ix").store.close()
     from faceprint.search import IndexError_
 
     with pytest.raises(IndexError_, match="another model"):
-        open_index(tmp_path / "ix", embedder=FusedEmbedder.from_spec("one:0.5+two:0.5"))
+        open_index(tmp_path / "ix", embedder=FusedEmbedder.from_spec("one:0.3+two:0.7"))
+
+
+def test_fusion_weights_default_in_either_order_and_eval_refuses_given_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faceprint.models import fusion
+
+    built = []
+    monkeypatch.setattr(fusion.Embedder, "from_pretrained", classmethod(lambda cls, n, backend="torch": n))
+    monkeypatch.setattr(fusion.FusedEmbedder, "__init__", lambda self, m, w: built.append((m, list(w))))
+    fusion.FusedEmbedder.from_spec("casia-webface+dlib-resnet")
+    fusion.FusedEmbedder.from_spec("dlib-resnet+casia-webface")
+    assert built == [(["casia-webface", "dlib-resnet"], [0.1, 0.9]), (["dlib-resnet", "casia-webface"], [0.9, 0.1])]
+    with pytest.raises(ValueError, match="every weight or none"):
+        fusion.FusedEmbedder.from_spec("a:0.2+b")
+    result = CliRunner().invoke(app, ["eval", "--weights", "a:0.2+b:0.8", "--pairs", "p.txt"])
+    assert result.exit_code != 0 and "give none" in result.output

@@ -43,7 +43,8 @@ def fit_cmd(
     report_skipped([reason for _, reason in failed], limit=None)
     label_of = dict(zip(folder.paths, (folder.classes[i] for i in folder.labels)))
     clf = FaceClassifier.fit(emb, [label_of[p] for p in ok], method, accept,
-                             embedder={**spec, "image_size": embedder.image_size, "align": align})
+                             embedder={**spec, "weights": embedder.name if "+" in str(spec.get("weights")) else
+                                       spec.get("weights"), "image_size": embedder.image_size, "align": align})
     clf.save(out)
     console.print(f"wrote {out}: {method} over {len(clf.labels)} identities from {len(ok)} images; "
                   f"unknown below score {clf.threshold:.4f} (accepts {accept:.0%} of known faces)")

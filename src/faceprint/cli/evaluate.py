@@ -30,6 +30,8 @@ def _embedder(checkpoint: Optional[Path], pixels: bool, image_size: Optional[int
             raise typer.BadParameter("--pixels works on whole images: use --align none")
         return pixel_embed_fn, image_size or 64, "raw pixels"
     embedder = Embedder.from_spec(model_spec(weights, checkpoint, backend))
+    if image_size and image_size != embedder.image_size and embedder.align == "fused":
+        raise typer.BadParameter("--image-size does not apply to a fusion (each model keeps its input size)")
     if image_size and image_size != embedder.image_size:
         if embedder.model is None:
             raise typer.BadParameter(f"{embedder.name} is an ONNX model with a fixed {embedder.image_size}-px input")
@@ -200,6 +202,8 @@ def export_cmd(
 
     if fmt != "onnx":
         raise typer.BadParameter(f"unsupported format {fmt!r} (supported: onnx)")
+    if weights is not None and "+" in weights:
+        raise typer.BadParameter("a fusion is several models: export each one (--weights NAME)")
     embedder, size, name = _embedder(checkpoint, False, None, weights)
     path = embedder.export_onnx(out)  # type: ignore[attr-defined]
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) from {name}, input 3×{size}×{size}")

@@ -70,7 +70,7 @@ class Embedder:
         """What an index or classifier file names: ``{"weights": name}`` or ``{"checkpoint": path}`` (+ ``backend``);
         ``{"weights": "a+b"}`` gives a ``FusedEmbedder``."""
         backend = spec.get("backend", "torch")
-        if spec.get("weights") and "+" in str(spec["weights"]):
+        if spec.get("weights") and "+" in str(spec["weights"]) and not Path(str(spec["weights"])).exists():
             from faceprint.models.fusion import FusedEmbedder
 
             return FusedEmbedder.from_spec(str(spec["weights"]), backend)  # type: ignore[return-value]

@@ -13,9 +13,13 @@ import torch
 from PIL import Image
 
 from faceprint.align import MTCNN
+from faceprint.align.detect import Detections
+from faceprint.align.folder import Policy, choose_face
+from faceprint.data.images import ImageLoadError
+from faceprint.data.transforms import pil_to_uint8
 from faceprint.models.embed import ImageInput
 from faceprint.models.embedder import Embedder
-from faceprint.models.pipeline import FaceCrop, FaceEmbedder
+from faceprint.models.pipeline import FaceCrop, FaceEmbedder, center_crop
 
 __all__ = ["DEFAULT_FUSION_WEIGHTS", "FusedEmbedder", "FusedFaces", "face_embedder", "parse_fusion"]
 
@@ -45,7 +49,7 @@ class FusedEmbedder:
 
     def __init__(self, members: Sequence[Embedder], weights: Sequence[float]) -> None:
         w = np.asarray(weights, np.float64)
-        if len(members) != len(w) or len(w) < 2 or (w < 0).any() or w.sum() <= 0:
+        if len(members) != len(w) or len(w) < 2 or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
             raise ValueError(f"a fusion needs two or more models with non-negative weights, got {list(weights)}")
         self.members, self.weights = list(members), (w / w.sum()).tolist()
         self.name = "+".join(f"{m.name}:{wi:g}" for m, wi in zip(self.members, self.weights))
@@ -60,7 +64,8 @@ class FusedEmbedder:
         given = [w for _, w in parts]
         if any(w is None for w in given) and not all(w is None for w in given):
             raise ValueError(f"give every weight or none in {spec!r}")
-        weights = given if given[0] is not None else DEFAULT_FUSION_WEIGHTS.get(names, [1.0] * len(names))
+        default = DEFAULT_FUSION_WEIGHTS.get(names) or tuple(reversed(DEFAULT_FUSION_WEIGHTS.get(names[::-1], ())))
+        weights = given if given[0] is not None else (default or [1.0] * len(names))
         return cls([Embedder.from_pretrained(n, backend=backend) for n in names], weights)  # type: ignore[arg-type]
 
     def combine(self, rows: Sequence[torch.Tensor | np.ndarray]) -> np.ndarray:
@@ -77,9 +82,20 @@ class FusedEmbedder:
 
     def embed_paths(self, paths: Sequence[Path], batch_size: int = 32, flip: bool = False,
                     on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, list[Path], list[tuple[Path, str]]]:
-        """Whole image files; every member skips the same unreadable files."""
-        runs = [m.embed_paths(paths, batch_size, flip, on_batch) for m in self.members]
-        return self.combine([r[0] for r in runs]), runs[0][1], runs[0][2]
+        """Whole image files (unreadable ones skipped and listed); rows as ``embed`` gives them."""
+        from faceprint.data.images import ImageLoadError, load_rgb
+
+        images, ok, failed = [], [], []
+        for p in paths:
+            try:
+                images.append(load_rgb(p))
+                ok.append(Path(p))
+            except ImageLoadError as exc:
+                failed.append((Path(p), str(exc)))
+        rows = self.embed(images, batch_size, flip) if images else np.zeros((0, self.dim), np.float32)
+        if on_batch is not None:
+            on_batch(len(paths))
+        return rows, ok, failed
 
     def fingerprint(self) -> str:
         """A sha256 over the members' fingerprints and the weights."""
@@ -97,7 +113,8 @@ def _mirror(image: ImageInput) -> ImageInput:
 
 
 class FusedFaces(FaceEmbedder):
-    """The detect → align → embed pipeline for a fusion: one MTCNN pass, one crop per member, rows combined."""
+    """The detect → align → embed pipeline for a fusion: one MTCNN pass per photo, one crop per member (a member
+    for ready crops gets the whole image), rows combined."""
 
     def __init__(self, fused: FusedEmbedder, detect: bool | None = None, mtcnn: MTCNN | None = None) -> None:
         self.embedder, self.fused = fused, fused  # type: ignore[assignment]
@@ -106,17 +123,33 @@ class FusedFaces(FaceEmbedder):
         self.parts = [FaceEmbedder(m, detect=self.detect, mtcnn=self.mtcnn) for m in fused.members]
         self.margin, self.mode = self.parts[0].margin, "fused"
 
+    def _cuts(self, image: Image.Image, det: Detections | None, k: int | None) -> list[Image.Image]:
+        """Each member's crop of face ``k`` (its centre crop when there is none; the whole image for ready-crop models)."""
+        out = []
+        for part in self.parts:
+            size = part.embedder.image_size
+            if det is None or part.embedder.align == "none":
+                out.append(image.resize((size, size), Image.BILINEAR))
+            elif k is None:
+                out.append(center_crop(image, size))
+            else:
+                out.append(part._cut(image, det, k))
+        return out
+
     def crops(self, image: Image.Image, all_faces: bool = True) -> list[FaceCrop]:
         """One FaceCrop per face (the first member's crop, for thumbnails), each member's crop in ``parts``."""
         if self.mtcnn is None:
-            return [FaceCrop(image, None, parts=[image] * len(self.parts))]
+            return [FaceCrop(image, None, parts=self._cuts(image, None, None))]
         det = self.mtcnn.detect(image)[0]
         keep = range(len(det)) if all_faces else range(min(1, len(det)))
         out = []
         for k in keep:
-            parts = [p._cut(image, det, k) for p in self.parts]
+            parts = self._cuts(image, det, k)
             out.append(FaceCrop(parts[0], [round(float(v), 1) for v in det.boxes[k]], float(det.probs[k]), parts=parts))
         return out
+
+    def one_face(self, images: Sequence[Image.Image], policy: Policy = "center") -> tuple[list[Image.Image], list[int]]:
+        raise TypeError("a fusion cuts one crop per model: use crops() or embed_views()")
 
     def embed_crops(self, crops: list[FaceCrop]) -> np.ndarray:
         if not crops:
@@ -125,12 +158,38 @@ class FusedFaces(FaceEmbedder):
 
     def embed_views(self, paths: Sequence[Path], batch_size: int = 16, on_batch: Callable[[int], None] | None = None,
                     ) -> tuple[torch.Tensor, torch.Tensor, list[Path], list[tuple[Path, str]]]:
-        """Each member's plain and mirrored rows of its own ``one_face`` crops, combined."""
-        runs = [p.embed_views(paths, batch_size, on_batch) for p in self.parts]
-        self.no_face = self.parts[0].no_face
-        plain = torch.from_numpy(self.fused.combine([r[0] for r in runs]))
-        mirrored = torch.from_numpy(self.fused.combine([r[1] for r in runs]))
-        return plain, mirrored, runs[0][2], runs[0][3]
+        """Plain and mirrored combined rows of each file's face nearest the centre: one detection, a crop per member."""
+        self.no_face: list[Path] = []
+        plain, mirrored, ok, failed = [], [], [], []
+        for i in range(0, len(paths), batch_size):
+            images, names = [], []
+            for p in paths[i : i + batch_size]:
+                try:
+                    images.append(self.load(p))
+                    names.append(Path(p))
+                except ImageLoadError as exc:
+                    failed.append((Path(p), str(exc)))
+            dets = self.mtcnn.detect(images) if self.mtcnn is not None and images else [None] * len(images)
+            cuts = []
+            for name, image, det in zip(names, images, dets):
+                k = choose_face(det, image.size, "center") if det is not None else None
+                if det is not None and k is None:
+                    self.no_face.append(name)
+                cuts.append(self._cuts(image, det, k))
+            if cuts:
+                views = [self._member_views(j, [c[j] for c in cuts]) for j in range(len(self.parts))]
+                plain.append(torch.from_numpy(self.fused.combine([v[0] for v in views])))
+                mirrored.append(torch.from_numpy(self.fused.combine([v[1] for v in views])))
+                ok += names
+            if on_batch is not None:
+                on_batch(min(i + batch_size, len(paths)))
+        empty = torch.zeros(0, self.fused.dim)
+        return (torch.cat(plain) if plain else empty), (torch.cat(mirrored) if mirrored else empty), ok, failed
+
+    def _member_views(self, j: int, crops: list[Image.Image]) -> tuple[torch.Tensor, torch.Tensor]:
+        member = self.fused.members[j]
+        x = member.preprocess(torch.stack([pil_to_uint8(c, member.image_size) for c in crops]))
+        return member(x), member(x.flip(-1))
 
 
 def face_embedder(embedder: Embedder | FusedEmbedder, detect: bool | None = None, margin: float | None = None,

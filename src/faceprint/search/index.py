@@ -13,7 +13,7 @@ import numpy as np
 
 from faceprint.data.images import IMAGE_EXTENSIONS, ImageLoadError
 from faceprint.models import Embedder
-from faceprint.models.fusion import face_embedder
+from faceprint.models.fusion import FusedEmbedder, face_embedder
 from faceprint.models.pipeline import FaceCrop, FaceEmbedder, model_fingerprint, thumbnail
 from faceprint.search.store import FaceStore, IndexError_, Match
 
@@ -204,6 +204,8 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
     tmp = out.parent / f".{out.name}.building"
     faces = face_embedder(emb, detect=detect)  # None: as the model expects (a model for ready crops does not detect)
     spec = {**spec, "detect": faces.detect, "margin": faces.margin}
+    if isinstance(emb, FusedEmbedder):  # the weights too, so the index reopens with the same fusion
+        spec["weights"] = emb.name
     store = FaceStore(tmp, create=True, model_id=model_fingerprint(emb), dim=emb.dim, embedder=spec, kind=kind)
     began = store.meta.get("embedder") or {}
     if (began.get("detect"), began.get("margin")) != (faces.detect, faces.margin):  # a resumed build must cut alike
