@@ -213,3 +213,22 @@ def test_fusion_weights_default_in_either_order_and_eval_refuses_given_ones(monk
         fusion.FusedEmbedder.from_spec("a:0.2+b")
     result = CliRunner().invoke(app, ["eval", "--weights", "a:0.2+b:0.8", "--pairs", "p.txt"])
     assert result.exit_code != 0 and "give none" in result.output
+
+
+def test_fusion_on_whole_images_has_one_flip_layout(raw: Path, model: torch.nn.Module) -> None:
+    """--align none: whole images, each resized per model; flip rows are [plain ‖ mirrored] of the fused rows."""
+    from faceprint.data.images import load_rgb
+    from faceprint.models import FusedEmbedder
+
+    a, b = Embedder(model, 160), Embedder(SensitiveNet(8, 112, seed=3), 112)
+    fused = FusedEmbedder([a, b], [1, 3])
+    paths = sorted(raw.rglob("*.jpg"))[:4]
+    plain = np.hstack([np.sqrt(0.25) * a.embed(paths), np.sqrt(0.75) * b.embed(paths)])
+    rows, ok, failed = fused.embed_paths(paths)
+    np.testing.assert_allclose(rows, plain, atol=1e-6)
+    mirrored = [load_rgb(p).transpose(0) for p in paths]  # Image.FLIP_LEFT_RIGHT
+    mir = np.hstack([np.sqrt(0.25) * a.embed(mirrored), np.sqrt(0.75) * b.embed(mirrored)])
+    both = np.hstack([plain, mir]) / np.sqrt(2)
+    np.testing.assert_allclose(fused.embed_paths(paths, flip=True)[0], both, atol=1e-6)
+    with pytest.raises(ValueError, match="non-negative"):
+        FusedEmbedder([a, b], [float("nan"), 1])

@@ -15,11 +15,10 @@ from PIL import Image
 from faceprint.align import MTCNN
 from faceprint.align.detect import Detections
 from faceprint.align.folder import Policy, choose_face
-from faceprint.data.images import ImageLoadError
 from faceprint.data.transforms import pil_to_uint8
 from faceprint.models.embed import ImageInput
 from faceprint.models.embedder import Embedder
-from faceprint.models.pipeline import FaceCrop, FaceEmbedder, center_crop
+from faceprint.models.pipeline import FaceCrop, FaceEmbedder, center_crop, read_batches
 
 __all__ = ["DEFAULT_FUSION_WEIGHTS", "FusedEmbedder", "FusedFaces", "face_embedder", "parse_fusion"]
 
@@ -83,15 +82,10 @@ class FusedEmbedder:
     def embed_paths(self, paths: Sequence[Path], batch_size: int = 32, flip: bool = False,
                     on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, list[Path], list[tuple[Path, str]]]:
         """Whole image files (unreadable ones skipped and listed); rows as ``embed`` gives them."""
-        from faceprint.data.images import ImageLoadError, load_rgb
-
         images, ok, failed = [], [], []
-        for p in paths:
-            try:
-                images.append(load_rgb(p))
-                ok.append(Path(p))
-            except ImageLoadError as exc:
-                failed.append((Path(p), str(exc)))
+        for _, batch, names in read_batches(paths, batch_size, failed):
+            images += batch
+            ok += names
         rows = self.embed(images, batch_size, flip) if images else np.zeros((0, self.dim), np.float32)
         if on_batch is not None:
             on_batch(len(paths))
@@ -161,14 +155,7 @@ class FusedFaces(FaceEmbedder):
         """Plain and mirrored combined rows of each file's face nearest the centre: one detection, a crop per member."""
         self.no_face: list[Path] = []
         plain, mirrored, ok, failed = [], [], [], []
-        for i in range(0, len(paths), batch_size):
-            images, names = [], []
-            for p in paths[i : i + batch_size]:
-                try:
-                    images.append(self.load(p))
-                    names.append(Path(p))
-                except ImageLoadError as exc:
-                    failed.append((Path(p), str(exc)))
+        for done, images, names in read_batches(paths, batch_size, failed):
             dets = self.mtcnn.detect(images) if self.mtcnn is not None and images else [None] * len(images)
             cuts = []
             for name, image, det in zip(names, images, dets):
@@ -182,7 +169,7 @@ class FusedFaces(FaceEmbedder):
                 mirrored.append(torch.from_numpy(self.fused.combine([v[1] for v in views])))
                 ok += names
             if on_batch is not None:
-                on_batch(min(i + batch_size, len(paths)))
+                on_batch(done)
         empty = torch.zeros(0, self.fused.dim)
         return (torch.cat(plain) if plain else empty), (torch.cat(mirrored) if mirrored else empty), ok, failed
 

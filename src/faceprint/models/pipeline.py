@@ -8,7 +8,7 @@ margin, the ArcFace 5-point template, or the whole image for models that take re
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from faceprint.data.transforms import pil_to_uint8
 from faceprint.models.embed import flip_combine
 from faceprint.models.embedder import Embedder
 
-__all__ = ["FaceCrop", "FaceEmbedder", "ImageLoadError", "center_crop", "model_fingerprint", "thumbnail"]
+__all__ = ["FaceCrop", "FaceEmbedder", "ImageLoadError", "center_crop", "model_fingerprint", "read_batches", "thumbnail"]
 
 
 @dataclass
@@ -116,14 +116,7 @@ class FaceEmbedder:
         """
         self.no_face: list[Path] = []
         plain, mirrored, ok, failed = [], [], [], []
-        for i in range(0, len(paths), batch_size):
-            images, names = [], []
-            for p in paths[i : i + batch_size]:
-                try:
-                    images.append(load_rgb(p))
-                    names.append(Path(p))
-                except ImageLoadError as exc:
-                    failed.append((Path(p), str(exc)))
+        for done, images, names in read_batches(paths, batch_size, failed):
             crops, fallbacks = self.one_face(images)
             self.no_face += [names[k] for k in fallbacks]
             if crops:
@@ -132,7 +125,7 @@ class FaceEmbedder:
                 mirrored.append(self.embedder(x.flip(-1)))
                 ok += names
             if on_batch is not None:
-                on_batch(min(i + batch_size, len(paths)))
+                on_batch(done)
         empty = torch.zeros(0, self.embedder.dim)
         return (torch.cat(plain) if plain else empty), (torch.cat(mirrored) if mirrored else empty), ok, failed
 
@@ -146,6 +139,20 @@ class FaceEmbedder:
     def load(self, source: str | Path | bytes) -> Image.Image:
         """An RGB image from a path or raw bytes (raises ImageLoadError for bad data)."""
         return decode_bytes(source) if isinstance(source, bytes) else load_rgb(source)
+
+
+def read_batches(paths: Sequence[Path], batch_size: int, failed: list[tuple[Path, str]],
+                 ) -> Iterator[tuple[int, list[Image.Image], list[Path]]]:
+    """(files read so far, RGB images, their paths) per batch; unreadable files go to ``failed`` with the reason."""
+    for i in range(0, len(paths), batch_size):
+        images, names = [], []
+        for p in paths[i : i + batch_size]:
+            try:
+                images.append(load_rgb(p))
+                names.append(Path(p))
+            except ImageLoadError as exc:
+                failed.append((Path(p), str(exc)))
+        yield min(i + batch_size, len(paths)), images, names
 
 
 def thumbnail(crop: Image.Image, size: int = 96) -> bytes:
