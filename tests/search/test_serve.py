@@ -34,7 +34,7 @@ def test_search_returns_the_image_itself_first(client: TestClient, tiny_faces: P
     faces = r.json()["faces"]
     assert len(faces) == 1 and len(faces[0]["matches"]) == 3
     top = faces[0]["matches"][0]
-    assert top["path"] == str(probe) and top["distance"] < 1e-4 and top["same"] is True
+    assert "path" not in top and top["distance"] < 1e-4 and top["same"] is True  # no server paths by default
     assert top["identity"] == probe.parent.name
     thumb = client.get(top["thumb"])
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
@@ -77,10 +77,33 @@ def test_hostile_uploads(client: TestClient, tiny_faces: Path) -> None:
     assert client.post("/enroll", files={"file": ("x.png", probe, "image/png")}, data={"name": "../etc"}).status_code == 422
 
 
+def test_paths_only_when_asked_and_status_by_error_type(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)[0].close()
+    client = TestClient(create_app(tmp_path / "ix", ServeConfig(show_paths=True, token="sécret")))
+    probe = sorted(tiny_faces.rglob("*.png"))[7]
+    top = client.post("/search", files={"file": ("x.png", probe.read_bytes(), "image/png")}).json()["faces"][0]["matches"][0]
+    assert top["path"] == str(probe)
+    # a file *named* like a size problem is still a type problem: the status follows the error, not its text
+    r = client.post("/search", files={"file": ("limit bomb.png", b"not an image", "image/png")})
+    assert r.status_code == 415 and "limit bomb.png" in r.json()["detail"]
+    # a non-ASCII Authorization header is refused (401), not a 500; the right token (UTF-8) is accepted
+    for header in ("Bearer sëcret".encode("utf-8"), b"Bearer \xff\xfe"):
+        r = client.post("/enroll", files={"file": ("x.png", probe.read_bytes(), "image/png")}, data={"name": "A"},
+                        headers={"Authorization": header})
+        assert r.status_code == 401, r.text
+    r = client.post("/enroll", files={"file": ("x.png", probe.read_bytes(), "image/png")}, data={"name": "A"},
+                    headers={"Authorization": "Bearer sécret".encode("utf-8")})
+    assert r.status_code == 200, r.text
+
+
 def test_thumbnails_only_from_the_store(client: TestClient) -> None:
     assert client.get("/thumb/999999").status_code == 404
     assert client.get("/thumb/..%2F..%2Fetc%2Fpasswd").status_code in (404, 422)
     assert client.get("/thumb/../faces.sqlite").status_code == 404
+    index = client.app.state.index  # type: ignore[attr-defined]
+    assert client.get("/thumb/1").status_code == 200
+    index.store.remove(ids=[1])  # a removed face's thumbnail is not served, even if its file is still there
+    assert client.get("/thumb/1").status_code == 404
 
 
 def test_no_face_is_a_clear_422(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:

@@ -165,6 +165,8 @@ def serve_cmd(
                       help="Detect faces in uploads (default: as the index was built).")] = None,
     token_env: Annotated[str, typer.Option(help="Environment variable holding an API token for /enroll (unset: open).")]
     = "FACEPRINT_API_TOKEN",
+    show_paths: Annotated[bool, typer.Option(help="Include gallery file paths (the server's own) in search answers.")]
+    = False,
 ) -> None:
     """Serve the search page and the JSON API (/search, /enroll, /verify, /healthz; docs at /docs)."""
     import uvicorn
@@ -174,7 +176,7 @@ def serve_cmd(
     from faceprint.serve import ServeConfig
 
     token = os.environ.get(token_env) or None
-    app = create_app(index_dir, ServeConfig(token=token), detect=detect)
+    app = create_app(index_dir, ServeConfig(token=token, show_paths=show_paths), detect=detect)
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:
         err_console.print(f"[yellow]warning:[/] serving on {host} with /enroll open to anyone; set {token_env}")
     console.print(f"serving {index_dir} ({len(app.state.index.store)} faces) on http://{host}:{port}")

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "ImageLoadError", "decode_bytes", "load_rgb", "to_rgb"]
+__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "ImageLoadError", "ImageTooLargeError", "decode_bytes", "load_rgb",
+           "to_rgb"]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".pgm", ".ppm", ".pbm", ".tif", ".tiff", ".webp"})
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb limit
@@ -17,6 +18,10 @@ DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb limit
 
 class ImageLoadError(ValueError):
     """An image could not be read; the message says why in one line."""
+
+
+class ImageTooLargeError(ImageLoadError):
+    """The image is over the pixel limit or a decompression bomb (an upload answers 413, not 415)."""
 
 
 def _high_bit_depth_to_8bit(img: Image.Image) -> Image.Image:
@@ -76,7 +81,7 @@ def _decode(fp: Path | io.BytesIO, name: str, max_pixels: int, formats: tuple[st
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(fp, formats=list(formats) if formats else None) as img:
                 if img.width * img.height > max_pixels:
-                    raise ImageLoadError(f"{name}: {img.width}×{img.height} exceeds the {max_pixels:,}-pixel limit (decompression bomb?)")
+                    raise ImageTooLargeError(f"{name}: {img.width}×{img.height} exceeds the {max_pixels:,}-pixel limit (decompression bomb?)")
                 img.seek(0)
                 img.load()
                 img = ImageOps.exif_transpose(img) or img
@@ -89,6 +94,6 @@ def _decode(fp: Path | io.BytesIO, name: str, max_pixels: int, formats: tuple[st
         kinds = f" (accepted: {', '.join(formats)})" if formats else ""
         raise ImageLoadError(f"{name}: not an image Pillow can read{kinds}") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(f"{name}: refused as a decompression bomb ({exc})") from None
+        raise ImageTooLargeError(f"{name}: refused as a decompression bomb ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageLoadError(f"{name}: unreadable or truncated image ({exc})") from None

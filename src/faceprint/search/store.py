@@ -194,7 +194,9 @@ class FaceStore:
         return dict(self.db.execute("SELECT identity, COUNT(*) FROM faces WHERE identity IS NOT NULL GROUP BY identity"))
 
     def thumb_path(self, face_id: int) -> Path | None:
-        """The thumbnail of an indexed face (only ids of this store map to files)."""
+        """The thumbnail of a face in the database (a removed face's leftover file is not served)."""
+        if self.db.execute("SELECT 1 FROM faces WHERE id = ?", (int(face_id),)).fetchone() is None:
+            return None
         path = self.root / "thumbs" / f"{int(face_id)}.jpg"
         return path if path.is_file() else None
 

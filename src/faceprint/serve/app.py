@@ -17,7 +17,7 @@ from fastapi import FastAPI, File, Form, Header, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse
 
-from faceprint.data.images import ImageLoadError, decode_bytes
+from faceprint.data.images import ImageLoadError, ImageTooLargeError, decode_bytes
 from faceprint.search import FaceIndex, open_index
 from faceprint.models.pipeline import thumbnail
 from faceprint.serve.page import PAGE
@@ -34,6 +34,7 @@ class ServeConfig:
     max_k: int = 50
     formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
     token: str | None = None  # when set, /enroll needs "Authorization: Bearer <token>"
+    show_paths: bool = False  # gallery file paths in search answers (they are the server's own paths)
 
 
 def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: FaceIndex | None = None,
@@ -53,13 +54,13 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
     def decode(data: bytes, name: str):  # type: ignore[no-untyped-def]
         try:
             return decode_bytes(data, name or "upload", cfg.max_pixels, cfg.formats)
-        except ImageLoadError as exc:
-            code = 413 if "limit" in str(exc) or "bomb" in str(exc) else 415
-            raise HTTPException(code, str(exc)) from None
+        except ImageLoadError as exc:  # the type decides, never the text (it holds the client's file name)
+            raise HTTPException(413 if isinstance(exc, ImageTooLargeError) else 415, str(exc)) from None
 
     def match_json(m) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-        return {"id": m.face.id, "identity": m.face.identity, "path": m.face.path, "distance": round(m.distance, 4),
-                "same": m.distance < ix.threshold, "thumb": f"/thumb/{m.face.id}"}
+        out = {"id": m.face.id, "identity": m.face.identity, "distance": round(m.distance, 4),
+               "same": m.distance < ix.threshold, "thumb": f"/thumb/{m.face.id}"}
+        return {**out, "path": m.face.path} if cfg.show_paths else out
 
     def search_sync(img, k: int) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
         with lock:
@@ -89,7 +90,8 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
     async def enroll(file: UploadFile = File(...), name: str = Form(...),
                      authorization: str | None = Header(None)) -> dict[str, Any]:
         """Add the largest face of the photo to the index under ``name`` (needs the API token when one is set)."""
-        if cfg.token is not None and not hmac.compare_digest(authorization or "", f"Bearer {cfg.token}"):
+        given = (authorization or "").encode("latin-1", "replace")  # the header's raw bytes: non-ASCII is no 500
+        if cfg.token is not None and not hmac.compare_digest(given, f"Bearer {cfg.token}".encode()):
             raise HTTPException(401, "enrolling needs the API token: Authorization: Bearer <token>")
         name = name.strip()
         if not name or len(name) > 200 or "/" in name:
