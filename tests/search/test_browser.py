@@ -62,3 +62,82 @@ def test_upload_in_a_real_browser(tiny_faces: Path, tmp_path: Path, tiny_weights
         server.should_exit = True
         thread.join(timeout=10)
     assert (ARTIFACTS / "search_page.png").stat().st_size > 1000
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")
+def test_another_origin_cannot_enroll_in_a_real_browser(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    """A page on another origin (another port of 127.0.0.1) posts a form and a fetch to /enroll: both reach the
+    server and are refused, nothing is added; the server's own page enrols."""
+    import functools
+    import http.server
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    uvicorn = pytest.importorskip("uvicorn")
+    from faceprint.serve import create_app
+
+    build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)[0].close()
+    app, seen = create_app(tmp_path / "ix"), []
+
+    @app.middleware("http")
+    async def record(request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        if request.url.path == "/enroll":
+            seen.append((request.headers.get("sec-fetch-site"), response.status_code))
+        return response
+
+    port, evil_port = _free_port(), _free_port()
+    probe = sorted(tiny_faces.rglob("*.png"))[10]
+    site = tmp_path / "evil"
+    site.mkdir()
+    (site / "face.png").write_bytes(probe.read_bytes())
+    (site / "index.html").write_text(f"""<html><body>
+<form id="f" action="http://127.0.0.1:{port}/enroll" method="post" enctype="multipart/form-data">
+<input name="name" value="mallory"><input id="file" type="file" name="file"><button id="go">go</button></form>
+<script>
+async function viaFetch() {{
+  const blob = await (await fetch("/face.png")).blob();
+  const form = new FormData(); form.append("name", "mallory2"); form.append("file", blob, "x.png");
+  await fetch("http://127.0.0.1:{port}/enroll", {{method: "POST", body: form, mode: "no-cors"}});
+  return "sent";
+}}
+</script></body></html>""")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    evil = http.server.ThreadingHTTPServer(("127.0.0.1", evil_port), handler)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threads = [threading.Thread(target=server.run, daemon=True), threading.Thread(target=evil.serve_forever, daemon=True)]
+    for t in threads:
+        t.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.1)
+    store = app.state.index.store
+    before = len(store)
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{evil_port}/")
+            page.set_input_files("#file", str(probe))
+            with page.expect_navigation():
+                page.click("#go")
+            page.goto(f"http://127.0.0.1:{evil_port}/")
+            assert page.evaluate("viaFetch()") == "sent"
+            for _ in range(50):  # the no-cors fetch resolves before the server has answered
+                if len(seen) >= 2:
+                    break
+                time.sleep(0.1)
+            assert len(store) == before
+            assert seen == [("cross-site", 403), ("cross-site", 403)] or seen == [("same-site", 403), ("same-site", 403)]
+            page.goto(f"http://127.0.0.1:{port}/")  # the server's own page
+            page.fill("#enroll-name", "Ada")
+            page.set_input_files("#enroll-file", str(probe))
+            page.click("#enroll-go")
+            page.wait_for_function("document.querySelector('#enroll-status').textContent.includes('enrolled')",
+                                   timeout=30_000)
+            browser.close()
+    finally:
+        server.should_exit = True
+        evil.shutdown()
+        threads[0].join(timeout=10)
+    assert len(store) == before + 1 and seen[-1] == ("same-origin", 200)

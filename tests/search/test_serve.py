@@ -123,3 +123,34 @@ def test_openapi_lists_the_api(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/search", "/enroll", "/verify", "/healthz"} <= set(paths)
     assert "faceprint" in client.get("/").text
+
+
+def test_cross_site_writes_are_refused(client: TestClient, tiny_faces: Path) -> None:
+    """What a browser adds to another site's form post or fetch (Sec-Fetch-Site, Origin) is refused before any
+    work; this server's own page and non-browser clients go through."""
+    probe = sorted(tiny_faces.rglob("*.png"))[3].read_bytes()
+    index = client.app.state.index  # type: ignore[attr-defined]
+    before = len(index.store)
+
+    def enroll(headers: dict[str, str]) -> int:
+        return client.post("/enroll", files={"file": ("x.png", probe, "image/png")}, data={"name": "B"},
+                           headers=headers).status_code
+
+    assert enroll({"Sec-Fetch-Site": "cross-site", "Origin": "http://127.0.0.1:9999"}) == 403
+    assert enroll({"Sec-Fetch-Site": "same-site"}) == 403
+    assert enroll({"Origin": "http://evil.example"}) == 403
+    assert enroll({"Origin": "null"}) == 403
+    assert len(index.store) == before  # nothing was added
+    assert enroll({"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"}) == 200  # the page itself
+    assert enroll({}) == 200  # curl and other clients send neither header
+    assert len(index.store) == before + 2
+
+
+def test_serving_beyond_loopback_needs_a_token_or_insecure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from faceprint.cli.main import app
+
+    monkeypatch.delenv("FACEPRINT_API_TOKEN", raising=False)
+    r = CliRunner().invoke(app, ["serve", str(tmp_path / "ix"), "--host", "0.0.0.0"])
+    assert r.exit_code != 0 and "--insecure" in r.output

@@ -167,6 +167,8 @@ def serve_cmd(
     = "FACEPRINT_API_TOKEN",
     show_paths: Annotated[bool, typer.Option(help="Include gallery file paths (the server's own) in search answers.")]
     = False,
+    insecure: Annotated[bool, typer.Option(help="Serve beyond this machine without an API token (anyone may enroll).")]
+    = False,
 ) -> None:
     """Serve the search page and the JSON API (/search, /enroll, /verify, /healthz; docs at /docs)."""
     import uvicorn
@@ -176,9 +178,12 @@ def serve_cmd(
     from faceprint.serve import ServeConfig
 
     token = os.environ.get(token_env) or None
-    app = create_app(index_dir, ServeConfig(token=token, show_paths=show_paths), detect=detect)
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:
-        err_console.print(f"[yellow]warning:[/] serving on {host} with /enroll open to anyone; set {token_env}")
+        if not insecure:
+            raise typer.BadParameter(f"serving on {host} lets anyone who reaches it enroll faces: set {token_env} "
+                                     "to an API token, or pass --insecure to accept that")
+        err_console.print(f"[yellow]warning:[/] serving on {host} with /enroll open to anyone (--insecure)")
+    app = create_app(index_dir, ServeConfig(token=token, show_paths=show_paths), detect=detect)
     console.print(f"serving {index_dir} ({len(app.state.index.store)} faces) on http://{host}:{port}")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, File, Form, Header, HTTPException, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse
 
@@ -22,7 +22,22 @@ from faceprint.search import FaceIndex, open_index
 from faceprint.models.pipeline import thumbnail
 from faceprint.serve.page import PAGE
 
-__all__ = ["ServeConfig", "create_app"]
+__all__ = ["ServeConfig", "create_app", "refuse_cross_site"]
+
+
+def refuse_cross_site(request: Request) -> None:
+    """Writes only from this server's own pages (or from non-browser clients, which send neither header).
+
+    A browser marks a request another site's page makes (a form post, a fetch) with ``Sec-Fetch-Site: cross-site``
+    or ``same-site`` and an ``Origin`` naming that page; CORS does not stop a simple multipart POST, this does.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        raise HTTPException(403, f"cross-site request refused (Sec-Fetch-Site: {site})")
+    origin = request.headers.get("origin")
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    if origin is not None and origin.rstrip("/") != own:
+        raise HTTPException(403, f"cross-site request refused (Origin {origin} is not {own})")
 
 
 @dataclass(frozen=True)
@@ -87,8 +102,8 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
         return {"threshold": ix.threshold, "faces": faces}
 
     @app.post("/enroll")
-    async def enroll(file: UploadFile = File(...), name: str = Form(...),
-                     authorization: str | None = Header(None)) -> dict[str, Any]:
+    async def enroll(file: UploadFile = File(...), name: str = Form(...), authorization: str | None = Header(None),
+                     _: None = Depends(refuse_cross_site)) -> dict[str, Any]:
         """Add the largest face of the photo to the index under ``name`` (needs the API token when one is set)."""
         given = (authorization or "").encode("latin-1", "replace")  # the header's raw bytes: non-ASCII is no 500
         if cfg.token is not None and not hmac.compare_digest(given, f"Bearer {cfg.token}".encode()):
