@@ -46,12 +46,21 @@ def test_palette_transparency_composited_on_white(tmp_path: Path) -> None:
     assert (out == 255).all()
 
 
-def test_exif_orientation_is_honoured(tmp_path: Path) -> None:
-    img = Image.new("RGB", (40, 20), "red")
+@pytest.mark.parametrize(("orientation", "corner"), [(6, (-1, 0)), (8, (0, -1)), (3, (-1, -1)), (1, (0, 0))])
+def test_exif_orientation_is_honoured(tmp_path: Path, orientation: int, corner: tuple[int, int]) -> None:
+    """The stored top-left block (blue) must end where the orientation puts it, not only the size swap:
+    6 turns the image 90° clockwise (top-left → top-right), 8 counter-clockwise (→ bottom-left), 3 by 180°."""
+    arr = np.zeros((20, 40, 3), np.uint8)
+    arr[...] = (255, 0, 0)
+    arr[:6, :6] = (0, 0, 255)
     exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90° clockwise on display
-    out = load_rgb(_save(tmp_path / "x.jpg", img, exif=exif))
-    assert out.size == (20, 40)
+    exif[0x0112] = orientation
+    out = np.asarray(load_rgb(_save(tmp_path / "x.png", Image.fromarray(arr), exif=exif)))
+    assert out.shape[:2] == ((40, 20) if orientation in (6, 8) else (20, 40))
+    x, y = corner  # column and row of the corner that must be blue (0 first, -1 last)
+    row, col = (2 if y == 0 else out.shape[0] - 3), (2 if x == 0 else out.shape[1] - 3)
+    assert out[row, col, 2] > 200 and out[row, col, 0] < 60
+    assert (out[:, :, 2] > 200).sum() == 36  # exactly the block, nothing else moved in
 
 
 def test_animated_gif_first_frame(tmp_path: Path) -> None:

@@ -94,6 +94,19 @@ def test_calibrated_threshold_is_the_far_quantile_of_impostor_pairs() -> None:
     assert calibrate_threshold(x[:3], ["a", "a", "a"]) is None
 
 
+def test_default_far_is_met_within_20_percent() -> None:
+    """The default FAR 1e-3, on a small gallery (every pair) and a large one (sampled pairs), against all pairs."""
+    rng = np.random.default_rng(1)
+    for ids, per in ((60, 5), (400, 5)):
+        x = np.repeat(_unit(ids, 16), per, 0) + 0.25 * rng.normal(size=(ids * per, 16))
+        x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+        labels = np.repeat(np.arange(ids), per)
+        t = calibrate_threshold(x, [f"id{i}" for i in labels])
+        d = ((x[:, None] - x[None]) ** 2).sum(-1)
+        impostor = d[np.not_equal.outer(labels, labels)]
+        assert abs(np.mean(impostor < t) / 1e-3 - 1) < 0.2, (ids, np.mean(impostor < t))
+
+
 def test_build_search_and_model_check(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
     index, report = build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)
     assert report.faces == 144 and report.images == 144 and not report.problems

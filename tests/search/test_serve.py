@@ -154,3 +154,46 @@ def test_serving_beyond_loopback_needs_a_token_or_insecure(tmp_path: Path, monke
     monkeypatch.delenv("FACEPRINT_API_TOKEN", raising=False)
     r = CliRunner().invoke(app, ["serve", str(tmp_path / "ix"), "--host", "0.0.0.0"])
     assert r.exit_code != 0 and "--insecure" in r.output
+
+
+def test_raw_traversal_requests_reach_the_app_unnormalised(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    """Raw HTTP (http.client sends the path as given): the app sees the `..` and answers 404, never a file."""
+    import http.client
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)[0].close()
+    app, seen = create_app(tmp_path / "ix"), []
+
+    @app.middleware("http")
+    async def record(request, call_next):  # type: ignore[no-untyped-def]
+        seen.append(request.scope.get("raw_path", b"").decode("latin-1"))
+        return await call_next(request)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.1)
+    answers = {}
+    try:
+        for target in ("/thumb/../faces.sqlite", "/thumb/..%2F..%2Fetc%2Fpasswd", "/thumb/1/../../faces.sqlite"):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", target)
+            response = conn.getresponse()
+            answers[target] = (response.status, response.read())
+            conn.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    for target, (status, body) in answers.items():
+        assert target in seen  # it reached the app as sent
+        assert status == 404 and b"SQLite format" not in body and b"root:" not in body, target
