@@ -53,6 +53,20 @@ def kill_and_resume(data: Path, out: Path, steps: int, seed: int) -> tuple[bool,
     return killed, load_checkpoint(out)["model"]
 
 
+def kill_at_checkpoint(data: Path, out: Path, steps: int, at: int) -> dict[str, torch.Tensor]:
+    """Train with a fault point that SIGKILLs right after checkpoint ``at`` is written, check the kill landed there,
+    resume to the end; the final weights."""
+    proc = faceprint(*train_args(data, out, steps), env={"FACEPRINT_FAULT": f"train.checkpoint@{at}"})
+    log, _ = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, log)  # killed, not finished
+    assert load_checkpoint(out)["step"] == at  # ... exactly after checkpoint `at`, mid-run
+    resume = faceprint(*train_args(data, out, steps), "--resume")
+    log, _ = resume.communicate(timeout=300)
+    if resume.returncode != 0:
+        raise RuntimeError(log)
+    return load_checkpoint(out)["model"]
+
+
 def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from faceprint.faults import fault_point
 from faceprint.io import atomic_path
 
 __all__ = ["Face", "FaceStore", "IndexError_", "Match", "KINDS"]
@@ -149,10 +150,12 @@ class FaceStore:
                     "INSERT INTO faces (path, identity, box, model_id, added_at, vector) VALUES (?, ?, ?, ?, ?, ?)",
                     (p, ident, json.dumps(box) if box is not None else None, self.model_id, now, v.tobytes()))
                 ids.append(int(cur.lastrowid))
+            fault_point("store.add.rows")  # rows inserted, transaction open
             for i, thumb in zip(ids, thumbs or []):
                 if thumb is not None:
                     with atomic_path(self.root / "thumbs" / f"{i}.jpg") as tmp:
                         tmp.write_bytes(thumb)
+                    fault_point("store.add.thumbs")  # some thumbnails written, transaction open
             self._bump()
         if sync:
             self.sync()

@@ -19,6 +19,7 @@ from faceprint.data.offline import OfflineTripletSampler
 from faceprint.data.sampler import PKSampler
 from faceprint.data.transforms import Augment
 from faceprint.evaluation.report import evaluate_folder
+from faceprint.faults import fault_point
 from faceprint.io import atomic_write_json
 from faceprint.losses import LossResult
 from faceprint.training.accel import Accel
@@ -133,6 +134,7 @@ class Trainer:
     def save(self) -> Path:
         """Write a checkpoint for the current step and prune old ones."""
         path = save_checkpoint(self.run_dir / "checkpoints" / f"step_{self.step:07d}.pt", self._state())
+        fault_point("train.checkpoint")  # a checkpoint written, training still running
         self.last_checkpoint = path
         for old in find_checkpoints(self.run_dir)[: -max(self.cfg.train.keep_checkpoints, 1)]:
             old.unlink(missing_ok=True)
