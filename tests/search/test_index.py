@@ -64,6 +64,15 @@ def test_bad_vectors_add_nothing(tmp_path: Path) -> None:
     assert len(store) == 0
 
 
+def test_a_reused_id_never_shows_a_leftover_thumbnail(tmp_path: Path) -> None:
+    """Ids of a killed add come back (SQLite rolls its sequence back); an add without thumbnails clears old files."""
+    store = FaceStore(tmp_path / "ix", create=True, model_id="m", dim=4)
+    (tmp_path / "ix" / "thumbs").mkdir(exist_ok=True)
+    (tmp_path / "ix" / "thumbs" / "1.jpg").write_bytes(b"a killed add's thumbnail")
+    (face_id,) = store.add(_unit(1, 4), ["a"], ["A"], [None])
+    assert face_id == 1 and store.thumb_path(1) is None and not (tmp_path / "ix" / "thumbs" / "1.jpg").exists()
+
+
 @pytest.mark.parametrize("kind", ["ivf", "hnsw"])
 def test_approximate_kinds_find_exact_neighbours_mostly(kind: str) -> None:
     rng = np.random.default_rng(0)  # clustered like face embeddings: 300 identities × 10 images
@@ -103,7 +112,8 @@ def test_default_far_is_met_within_20_percent() -> None:
         t = calibrate_threshold(x, [f"id{i}" for i in labels])
         d = ((x[:, None] - x[None]) ** 2).sum(-1)
         impostor = d[np.not_equal.outer(labels, labels)]
-        assert abs(np.mean(impostor < t) / 1e-3 - 1) < 0.2, (ids, np.mean(impostor < t))
+        tolerance = 0.03 if ids * per <= 1400 else 0.08  # every pair / one million sampled pairs
+        assert abs(np.mean(impostor < t) / 1e-3 - 1) < tolerance, (ids, np.mean(impostor < t))
 
 
 def test_build_search_and_model_check(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:

@@ -143,7 +143,22 @@ def test_cross_site_writes_are_refused(client: TestClient, tiny_faces: Path) -> 
     assert len(index.store) == before  # nothing was added
     assert enroll({"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"}) == 200  # the page itself
     assert enroll({}) == 200  # curl and other clients send neither header
-    assert len(index.store) == before + 2
+    assert enroll({"Sec-Fetch-Site": "none"}) == 200  # typed into the address bar / a bookmark
+    assert enroll({"Origin": "HTTP://TestServer:80/"}) == 200  # an older browser: Origin alone, normalised
+    assert len(index.store) == before + 4
+
+
+def test_dns_rebinding_is_refused_by_host(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    """A rebinding page reaches 127.0.0.1 under its own name: with allowed hosts set (as `faceprint serve` does),
+    a foreign Host header is refused before any route, reads included."""
+    build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)[0].close()
+    client = TestClient(create_app(tmp_path / "ix", ServeConfig(allowed_hosts=("testserver", "127.0.0.1"))))
+    assert client.get("/healthz").status_code == 200
+    rebound = {"Host": "attacker.example:8000", "Origin": "http://attacker.example:8000", "Sec-Fetch-Site": "same-origin"}
+    assert client.get("/healthz", headers=rebound).status_code == 400
+    probe = sorted(tiny_faces.rglob("*.png"))[0].read_bytes()
+    r = client.post("/enroll", files={"file": ("x.png", probe, "image/png")}, data={"name": "M"}, headers=rebound)
+    assert r.status_code == 400
 
 
 def test_serving_beyond_loopback_needs_a_token_or_insecure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -197,3 +212,27 @@ def test_raw_traversal_requests_reach_the_app_unnormalised(tiny_faces: Path, tmp
     for target, (status, body) in answers.items():
         assert target in seen  # it reached the app as sent
         assert status == 404 and b"SQLite format" not in body and b"root:" not in body, target
+
+
+
+def test_serve_starts_on_loopback_with_a_token_or_insecure(tiny_faces: Path, tmp_path: Path, tiny_weights: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from faceprint.cli.main import app
+
+    build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)[0].close()
+    started: list[tuple[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda asgi, host, port, log_level: started.append((host, asgi)))
+    monkeypatch.delenv("FACEPRINT_API_TOKEN", raising=False)
+    for args, env in ((["--host", "127.0.0.1"], None), (["--host", "0.0.0.0", "--insecure"], None),
+                      (["--host", "0.0.0.0"], "s3cret")):
+        if env:
+            monkeypatch.setenv("FACEPRINT_API_TOKEN", env)
+        r = CliRunner().invoke(app, ["serve", str(tmp_path / "ix"), *args])
+        assert r.exit_code == 0, r.output
+    assert [h for h, _ in started] == ["127.0.0.1", "0.0.0.0", "0.0.0.0"]
+    loopback = TestClient(started[0][1])  # type: ignore[arg-type]
+    assert loopback.get("/healthz", headers={"Host": "127.0.0.1:8000"}).status_code == 200
+    assert loopback.get("/healthz", headers={"Host": "attacker.example"}).status_code == 400

@@ -169,6 +169,8 @@ def serve_cmd(
     = False,
     insecure: Annotated[bool, typer.Option(help="Serve beyond this machine without an API token (anyone may enroll).")]
     = False,
+    allowed_host: Annotated[Optional[list[str]], typer.Option(help="Another Host name clients use (e.g. behind a proxy); "
+                            "loopback names and --host are always allowed.")] = None,
 ) -> None:
     """Serve the search page and the JSON API (/search, /enroll, /verify, /healthz; docs at /docs)."""
     import uvicorn
@@ -183,7 +185,10 @@ def serve_cmd(
             raise typer.BadParameter(f"serving on {host} lets anyone who reaches it enroll faces: set {token_env} "
                                      "to an API token, or pass --insecure to accept that")
         err_console.print(f"[yellow]warning:[/] serving on {host} with /enroll open to anyone (--insecure)")
-    app = create_app(index_dir, ServeConfig(token=token, show_paths=show_paths), detect=detect)
+    hosts = ("127.0.0.1", "localhost", "::1", "[::1]", host, *(allowed_host or []))
+    if host in ("0.0.0.0", "::"):
+        hosts = ("*",)  # every interface: the Host name cannot be known; the token guards writes
+    app = create_app(index_dir, ServeConfig(token=token, show_paths=show_paths, allowed_hosts=hosts), detect=detect)
     console.print(f"serving {index_dir} ({len(app.state.index.store)} faces) on http://{host}:{port}")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -151,11 +151,13 @@ class FaceStore:
                     (p, ident, json.dumps(box) if box is not None else None, self.model_id, now, v.tobytes()))
                 ids.append(int(cur.lastrowid))
             fault_point("store.add.rows")  # rows inserted, transaction open
-            for i, thumb in zip(ids, thumbs or []):
-                if thumb is not None:
-                    with atomic_path(self.root / "thumbs" / f"{i}.jpg") as tmp:
-                        tmp.write_bytes(thumb)
-                    fault_point("store.add.thumbs")  # some thumbnails written, transaction open
+            for i, thumb in zip(ids, thumbs or [None] * len(ids)):
+                if thumb is None:  # an id of a killed add can come back: never show its leftover thumbnail
+                    (self.root / "thumbs" / f"{i}.jpg").unlink(missing_ok=True)
+                    continue
+                with atomic_path(self.root / "thumbs" / f"{i}.jpg") as tmp:
+                    tmp.write_bytes(thumb)
+                fault_point("store.add.thumbs")  # some thumbnails written, transaction open
             self._bump()
         if sync:
             self.sync()

@@ -32,12 +32,21 @@ def refuse_cross_site(request: Request) -> None:
     or ``same-site`` and an ``Origin`` naming that page; CORS does not stop a simple multipart POST, this does.
     """
     site = request.headers.get("sec-fetch-site")
-    if site is not None and site not in ("same-origin", "none"):
-        raise HTTPException(403, f"cross-site request refused (Sec-Fetch-Site: {site})")
+    if site is not None:  # modern browsers: decide on it alone (a proxy rewriting Host cannot confuse it)
+        if site not in ("same-origin", "none"):
+            raise HTTPException(403, f"cross-site request refused (Sec-Fetch-Site: {site})")
+        return
     origin = request.headers.get("origin")
-    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-    if origin is not None and origin.rstrip("/") != own:
+    own = _origin(f"{request.url.scheme}://{request.headers.get('host', '')}")
+    if origin is not None and _origin(origin) != own:
         raise HTTPException(403, f"cross-site request refused (Origin {origin} is not {own})")
+
+
+def _origin(value: str) -> str:
+    """scheme://host:port in lower case with the default port written out, for comparing origins."""
+    scheme, _, rest = value.strip().rstrip("/").lower().partition("://")
+    host, _, port = rest.rpartition(":") if rest.rsplit("]", 1)[-1].count(":") else (rest, "", "")
+    return f"{scheme}://{host}:{port or {'http': '80', 'https': '443'}.get(scheme, '')}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,7 @@ class ServeConfig:
     formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
     token: str | None = None  # when set, /enroll needs "Authorization: Bearer <token>"
     show_paths: bool = False  # gallery file paths in search answers (they are the server's own paths)
+    allowed_hosts: tuple[str, ...] | None = None  # Host headers served (DNS-rebinding guard); None: any
 
 
 def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: FaceIndex | None = None,
@@ -59,6 +69,11 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
     ix = index or open_index(index_dir, detect=detect)
     lock = threading.Lock()
     app = FastAPI(title="faceprint", description="Face search over a faceprint index.", version="1")
+    if cfg.allowed_hosts is not None:  # a rebinding page names its own host: refused before any route runs
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(cfg.allowed_hosts))
+    expected = f"Bearer {cfg.token}".encode("utf-8", "surrogateescape") if cfg.token is not None else None
 
     async def read_upload(upload: UploadFile) -> bytes:
         data = await upload.read(cfg.max_upload_bytes + 1)
@@ -105,8 +120,8 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
     async def enroll(file: UploadFile = File(...), name: str = Form(...), authorization: str | None = Header(None),
                      _: None = Depends(refuse_cross_site)) -> dict[str, Any]:
         """Add the largest face of the photo to the index under ``name`` (needs the API token when one is set)."""
-        given = (authorization or "").encode("latin-1", "replace")  # the header's raw bytes: non-ASCII is no 500
-        if cfg.token is not None and not hmac.compare_digest(given, f"Bearer {cfg.token}".encode()):
+        given = (authorization or "").encode("latin-1")  # Starlette decodes headers as latin-1: the raw bytes again
+        if expected is not None and not hmac.compare_digest(given, expected):
             raise HTTPException(401, "enrolling needs the API token: Authorization: Bearer <token>")
         name = name.strip()
         if not name or len(name) > 200 or "/" in name:
