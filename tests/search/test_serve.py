@@ -236,3 +236,90 @@ def test_serve_starts_on_loopback_with_a_token_or_insecure(tiny_faces: Path, tmp
     loopback = TestClient(started[0][1])  # type: ignore[arg-type]
     assert loopback.get("/healthz", headers={"Host": "127.0.0.1:8000"}).status_code == 200
     assert loopback.get("/healthz", headers={"Host": "attacker.example"}).status_code == 400
+
+
+def _live(app):  # type: ignore[no-untyped-def]
+    """Serve ``app`` on a free 127.0.0.1 port in a thread: (port, stop)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.1)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    return port, stop
+
+
+def test_bodies_over_the_limit_are_refused_before_being_read(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    """A declared 1 GB body gets 413 while not a byte of it was sent; a streamed (chunked) body is cut at the limit."""
+    import http.client
+
+    build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)[0].close()
+    app = create_app(tmp_path / "ix", ServeConfig(max_upload_bytes=100_000))
+    port, stop = _live(app)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.putrequest("POST", "/search")
+        conn.putheader("Content-Type", "multipart/form-data; boundary=x")
+        conn.putheader("Content-Length", str(10**9))
+        conn.endheaders()  # headers only: the server must answer without waiting for the body
+        response = conn.getresponse()
+        assert response.status == 413 and b"declared" in response.read()
+        conn.close()
+    finally:
+        stop()
+    client = TestClient(app)
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(100):  # 100 × 64 KB = 6.4 MB, far over the 1.2 MB cap, with no Content-Length
+            yield b"\0" * 65536
+
+    r = client.post("/search", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 413 and "declared" not in r.text
+
+
+def test_a_full_queue_answers_503_with_retry_after(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    """max_pending requests in flight: the next one is refused at once (503, Retry-After), not queued without bound."""
+    import threading
+
+    from faceprint.search import open_index
+
+    build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)[0].close()
+    index = open_index(tmp_path / "ix")
+    entered, release = threading.Event(), threading.Event()
+    real = index.faces.embed_crops
+
+    def slow(crops):  # type: ignore[no-untyped-def]
+        entered.set()
+        release.wait(30)
+        return real(crops)
+
+    index.faces.embed_crops = slow  # type: ignore[method-assign]
+    client = TestClient(create_app(tmp_path / "ix", ServeConfig(max_pending=1), index=index))
+    probe = sorted(tiny_faces.rglob("*.png"))[0].read_bytes()
+    first: list[int] = []
+    worker = threading.Thread(target=lambda: first.append(
+        client.post("/search", files={"file": ("a.png", probe, "image/png")}).status_code))
+    worker.start()
+    assert entered.wait(30)  # the first request is inside the model work
+    r = client.post("/search", files={"file": ("b.png", probe, "image/png")})
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert client.get("/healthz").status_code == 200  # reads are not queued behind it
+    release.set()
+    worker.join(30)
+    assert first == [200]
+    assert client.post("/search", files={"file": ("c.png", probe, "image/png")}).status_code == 200

@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from faceprint.data.images import ImageLoadError, ImageTooLargeError, decode_bytes
 from faceprint.search import FaceIndex, open_index
+from faceprint.serve.limits import BodyLimits
 from faceprint.models.pipeline import thumbnail
 from faceprint.serve.page import PAGE
 
@@ -60,6 +61,7 @@ class ServeConfig:
     token: str | None = None  # when set, /enroll needs "Authorization: Bearer <token>"
     show_paths: bool = False  # gallery file paths in search answers (they are the server's own paths)
     allowed_hosts: tuple[str, ...] | None = None  # Host headers served (DNS-rebinding guard); None: any
+    max_pending: int = 32  # POST requests in flight before new ones get 503 + Retry-After (memory bound)
 
 
 def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: FaceIndex | None = None,
@@ -69,6 +71,8 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
     ix = index or open_index(index_dir, detect=detect)
     lock = threading.Lock()
     app = FastAPI(title="faceprint", description="Face search over a faceprint index.", version="1")
+    # at most two files per request (verify) plus multipart framing; bodies are cut there, before parsing
+    app.add_middleware(BodyLimits, max_body=2 * cfg.max_upload_bytes + (1 << 20), max_pending=cfg.max_pending)
     if cfg.allowed_hosts is not None:  # a rebinding page names its own host: refused before any route runs
         from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -110,7 +114,7 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
         """Every face in the photo with its k nearest indexed faces and same/different verdicts."""
         if not 1 <= k <= cfg.max_k:
             raise HTTPException(422, f"k must be between 1 and {cfg.max_k}")
-        img = decode(await read_upload(file), file.filename or "upload")
+        img = await run_in_threadpool(decode, await read_upload(file), file.filename or "upload")
         faces = await run_in_threadpool(search_sync, img, k)
         if not faces:
             raise HTTPException(422, "no face found in the photo")
@@ -127,7 +131,7 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
         if not name or len(name) > 200 or "/" in name:
             raise HTTPException(422, "name must be 1–200 characters without '/'")
         data = await read_upload(file)
-        img = decode(data, file.filename or "upload")
+        img = await run_in_threadpool(decode, data, file.filename or "upload")
 
         def work() -> dict[str, Any]:
             with lock:
@@ -144,7 +148,7 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
     @app.post("/verify")
     async def verify(file_a: UploadFile = File(...), file_b: UploadFile = File(...)) -> dict[str, Any]:
         """Are the largest faces of two photos the same person?"""
-        imgs = [decode(await read_upload(f), f.filename or "upload") for f in (file_a, file_b)]
+        imgs = [await run_in_threadpool(decode, await read_upload(f), f.filename or "upload") for f in (file_a, file_b)]
 
         def work() -> dict[str, Any]:
             with lock:
