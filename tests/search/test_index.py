@@ -46,10 +46,13 @@ def test_reopen_rebuilds_a_stale_or_missing_faiss_file(tmp_path: Path) -> None:
     vecs = _unit(20, 8)
     store.add(vecs, [f"p{i}" for i in range(20)], [None] * 20, [None] * 20)
     store.close()
-    (tmp_path / "ix" / "vectors.faiss").write_bytes(b"garbage")
+    current = tmp_path / "ix" / json.loads((tmp_path / "ix" / "vectors.json").read_text())["file"]
+    assert current.is_file()
+    current.write_bytes(b"garbage")
     again = FaceStore(tmp_path / "ix")
     assert again.search(vecs[:1], k=1)[0][0].distance < 1e-5
-    (tmp_path / "ix" / "vectors.faiss").unlink()
+    for f in (tmp_path / "ix").glob("vectors-*.faiss"):
+        f.unlink()
     assert len(FaceStore(tmp_path / "ix").search(vecs[:2], k=3)[1]) == 3
 
 
@@ -240,9 +243,70 @@ def test_resumed_build_with_other_detection_flags_is_refused(tiny_faces: Path, t
     with pytest.raises(IndexError_, match="begun with detect=True"):
         build(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)
     assert building.exists() and not (tmp_path / "ix").exists()  # nothing of the leftover build was lost
+    other = tmp_path / ".other.building"  # a leftover of another gallery, same flags
+    FaceStore(other, create=True, model_id=open_model_id(tiny_weights), dim=16,
+              embedder={"weights": tiny_weights, "detect": False, "margin": 6.4, "source": str(tmp_path / "elsewhere")}).close()
+    with pytest.raises(IndexError_, match="same gallery"):
+        build(tiny_faces, tmp_path / "other", {"weights": tiny_weights}, detect=False)
 
 
 def open_model_id(name: str) -> str:
     from faceprint.models import model_fingerprint
 
     return model_fingerprint(Embedder.from_pretrained(name))
+
+
+
+def test_an_open_index_sees_another_processes_adds(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    ix = tmp_path / "ix"
+    first, second = sorted(tiny_faces.iterdir())[:2]
+    build_index(first, ix, {"weights": tiny_weights}, detect=False)[0].close()
+    live = open_index(ix)  # as a running server holds it
+    probe = sorted(second.iterdir())[0]
+    assert live.query(probe, k=1)[0].matches[0].face.path != str(probe)
+    out = subprocess.run([sys.executable, "-m", "faceprint", "index", "add", str(ix), str(second)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert live.query(probe, k=1)[0].matches[0].face.path == str(probe)  # caught up on its next search
+    assert len(list(ix.glob("vectors-*.faiss"))) == 1  # one FAISS file, the one vectors.json names
+
+
+def test_a_second_writer_waits_for_the_first_then_goes_on(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    from faceprint.search.lock import writer_lock
+
+    ix = tmp_path / "ix"
+    first, second = sorted(tiny_faces.iterdir())[:2]
+    build_index(first, ix, {"weights": tiny_weights}, detect=False)[0].close()
+    with writer_lock(ix):  # this test is the first writer
+        proc = subprocess.Popen([sys.executable, "-m", "faceprint", "index", "add", str(ix), str(second)],
+                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        line = proc.stderr.readline()  # type: ignore[union-attr]
+        assert "waiting: another process is writing" in line and proc.poll() is None
+        assert len(FaceStore(ix)) == 6  # nothing added while we hold the lock
+    assert proc.wait(timeout=300) == 0
+    assert len(FaceStore(ix)) == 12
+    store = FaceStore(ix)
+    store.lock_timeout = 0.3
+    with writer_lock(ix), pytest.raises(IndexError_, match="another process has been writing"):
+        store.add(_unit(1, 16), ["x"], [None], [None])
+    assert len(store) == 12
+
+
+def test_two_processes_adding_the_same_photos_add_each_once(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    ix = tmp_path / "ix"
+    first = sorted(tiny_faces.iterdir())[0]
+    build_index(first, ix, {"weights": tiny_weights}, detect=False)[0].close()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for p in sorted(tiny_faces.rglob("*.png"))[6:66]:
+        (photos / f"{p.parent.name}_{p.name}").symlink_to(p)
+    from faceprint.search.lock import writer_lock
+
+    cmd = [sys.executable, "-m", "faceprint", "index", "add", str(ix), str(photos), "--identity", "X"]
+    with writer_lock(ix):  # both processes look up what is indexed, embed, and then wait here to commit
+        procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        assert all("waiting" in p.stderr.readline() for p in procs)  # type: ignore[union-attr]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    store = FaceStore(ix)
+    paths = [r[0] for r in store.db.execute("SELECT path FROM faces")]
+    assert len(paths) == 6 + 60 and len(set(paths)) == len(paths)  # none lost, none twice

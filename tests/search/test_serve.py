@@ -323,3 +323,15 @@ def test_a_full_queue_answers_503_with_retry_after(tiny_faces: Path, tmp_path: P
     worker.join(30)
     assert first == [200]
     assert client.post("/search", files={"file": ("c.png", probe, "image/png")}).status_code == 200
+
+
+def test_a_write_blocked_by_another_process_is_503(client: TestClient, tiny_faces: Path) -> None:
+    from faceprint.search.lock import writer_lock
+
+    index = client.app.state.index  # type: ignore[attr-defined]
+    index.store.lock_timeout = 0.2
+    probe = sorted(tiny_faces.rglob("*.png"))[3].read_bytes()
+    with writer_lock(index.store.root):  # another writer holds the index
+        r = client.post("/enroll", files={"file": ("x.png", probe, "image/png")}, data={"name": "B"})
+    assert r.status_code == 503 and "another process" in r.json()["detail"] and r.headers["retry-after"] == "5"
+    assert client.post("/enroll", files={"file": ("x.png", probe, "image/png")}, data={"name": "B"}).status_code == 200

@@ -150,9 +150,9 @@ class FaceIndex:
 
     def _commit(self, pending: list, report: AddReport, sync: bool = True) -> None:  # type: ignore[type-arg]
         vecs = np.stack([p[0] for p in pending])
-        self.store.add(vecs, [p[1] for p in pending], [p[2] for p in pending], [p[3] for p in pending],
-                       [p[4] for p in pending], sync=sync)
-        report.faces += len(pending)
+        ids = self.store.add(vecs, [p[1] for p in pending], [p[2] for p in pending], [p[3] for p in pending],
+                             [p[4] for p in pending], sync=sync, unique_paths=True)
+        report.faces += len(ids)  # faces of paths another process added meanwhile are not added twice
         pending.clear()
 
     def query(self, image: Any, k: int = 5) -> list[QueryFace]:
@@ -210,15 +210,17 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
     emb = embedder or Embedder.from_spec(spec)
     tmp = out.parent / f".{out.name}.building"
     faces = face_embedder(emb, detect=detect)  # None: as the model expects (a model for ready crops does not detect)
-    spec = {**spec, "detect": faces.detect, "margin": faces.margin}
+    spec = {**spec, "detect": faces.detect, "margin": faces.margin, "source": str(Path(gallery).resolve())}
     if isinstance(emb, FusedEmbedder):  # the weights too, so the index reopens with the same fusion
         spec["weights"] = emb.name
     store = FaceStore(tmp, create=True, model_id=model_fingerprint(emb), dim=emb.dim, embedder=spec, kind=kind)
     began = store.meta.get("embedder") or {}
-    if (began.get("detect"), began.get("margin")) != (faces.detect, faces.margin):  # a resumed build must cut alike
+    wanted = {k: spec[k] for k in ("detect", "margin", "source")}
+    if {k: began.get(k, wanted[k] if k == "source" else None) for k in wanted} != wanted:  # resumed builds must match
         store.close()
-        raise IndexError_(f"{tmp} holds a build begun with detect={began.get('detect')}, margin={began.get('margin')}; "
-                          f"rerun with the same flags to resume it, or delete {tmp} to start over")
+        raise IndexError_(f"{tmp} holds a build begun with detect={began.get('detect')}, margin={began.get('margin')}, "
+                          f"source {began.get('source')}; rerun with the same gallery and flags to resume it, or "
+                          f"delete {tmp} to start over")
     index = FaceIndex(store, faces)
     report = index.add_images(images, progress=progress, atomic=False)
     if store.meta.get("threshold") is None:

@@ -1,9 +1,10 @@
 """A persistent face index: SQLite holds every face (metadata and vector), FAISS is a derived search structure.
 
 Layout of an index folder: ``faces.sqlite`` (the source of truth, one transaction per add/remove, so a
-kill mid-way rolls back and leaves the previous index), ``vectors.faiss`` (written atomically after each
-commit and tagged with the database generation; rebuilt from SQLite when missing or stale) and
-``thumbs/<id>.jpg`` face thumbnails.
+kill mid-way rolls back and leaves the previous index), ``vectors-<generation>.faiss`` with ``vectors.json``
+naming it (written atomically after each commit; rebuilt from SQLite when missing or stale; every open
+store catches up when the generation moves, whichever process wrote), ``write.lock`` (one writer at a
+time across processes) and ``thumbs/<id>.jpg`` face thumbnails.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 from faceprint.faults import fault_point
 from faceprint.io import atomic_path
+from faceprint.search.lock import WriterBusyError, writer_lock
 
 __all__ = ["Face", "FaceStore", "IndexError_", "Match", "KINDS"]
 
@@ -71,6 +73,7 @@ class FaceStore:
     def __init__(self, root: str | Path, create: bool = False, model_id: str | None = None, dim: int | None = None,
                  embedder: dict[str, Any] | None = None, kind: str = "auto") -> None:
         self.root = Path(root)
+        self.lock_timeout = 60.0  # seconds a writer waits for another process's write to end
         db = self.root / "faces.sqlite"
         if not create and not db.is_file():
             raise IndexError_(f"{self.root} is not a faceprint index (no faces.sqlite); build one with `faceprint index build`")
@@ -97,7 +100,7 @@ class FaceStore:
             raise IndexError_(f"{self.root} was built with model {m['model_id'][:12]}… ({m['embedder']}); "
                               f"this model is {model_id[:12]}…: use the same weights or build a new index")
         self.dim, self.kind, self.model_id = int(m["dim"]), str(m["kind"]), str(m["model_id"])
-        self._faiss = None
+        self._faiss, self._gen = None, -1
         self._load_faiss()
 
     # metadata -------------------------------------------------------------------------------
@@ -121,9 +124,12 @@ class FaceStore:
     # transactions ---------------------------------------------------------------------------
     @contextlib.contextmanager
     def _txn(self) -> Iterator[None]:
-        """One SQLite write transaction (rolled back on any error), serialized across threads."""
-        with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
+        """One SQLite write transaction (rolled back on any error), serialized across threads and processes."""
+        with self._lock, self._writer():
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:  # e.g. a writer of an older faceprint without the lock
+                raise IndexError_(f"{self.root}: the index database is busy or unwritable ({exc})") from None
             try:
                 yield
             except BaseException:
@@ -131,12 +137,23 @@ class FaceStore:
                 raise
             self.db.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[None]:
+        try:
+            with writer_lock(self.root, self.lock_timeout):
+                yield
+        except WriterBusyError as exc:
+            raise IndexError_(str(exc)) from None
+
     # faces ----------------------------------------------------------------------------------
     def add(self, vectors: np.ndarray, paths: list[str], identities: list[str | None],
-            boxes: list[list[float] | None], thumbs: list[bytes | None] | None = None, sync: bool = True) -> list[int]:
+            boxes: list[list[float] | None], thumbs: list[bytes | None] | None = None, sync: bool = True,
+            unique_paths: bool = False) -> list[int]:
         """Add faces in one transaction; returns their ids. Nothing is added if anything fails.
 
         ``sync=False`` leaves the FAISS file stale (a bulk build syncs once at the end; a reopen rebuilds it).
+        ``unique_paths``: faces of an image path already in the index (another process may have added it since
+        the caller looked) are dropped, checked inside the transaction.
         """
         vectors = np.ascontiguousarray(vectors, np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(vectors) != len(paths):
@@ -144,14 +161,21 @@ class FaceStore:
         if not np.isfinite(vectors).all():
             raise IndexError_("vectors contain NaN or inf")
         now, ids = time.time(), []
+        thumbs = list(thumbs) if thumbs is not None else [None] * len(paths)
         with self._txn():
+            if unique_paths:
+                there = {r[0] for r in self.db.execute("SELECT DISTINCT path FROM faces WHERE path IN "
+                                                       "(SELECT value FROM json_each(?))", (json.dumps(list(paths)),))}
+                keep = [i for i, p in enumerate(paths) if p not in there]
+                vectors, paths = vectors[keep], [paths[i] for i in keep]
+                identities, boxes, thumbs = [identities[i] for i in keep], [boxes[i] for i in keep], [thumbs[i] for i in keep]
             for v, p, ident, box in zip(vectors, paths, identities, boxes):
                 cur = self.db.execute(
                     "INSERT INTO faces (path, identity, box, model_id, added_at, vector) VALUES (?, ?, ?, ?, ?, ?)",
                     (p, ident, json.dumps(box) if box is not None else None, self.model_id, now, v.tobytes()))
                 ids.append(int(cur.lastrowid))
             fault_point("store.add.rows")  # rows inserted, transaction open
-            for i, thumb in zip(ids, thumbs or [None] * len(ids)):
+            for i, thumb in zip(ids, thumbs):
                 if thumb is None:  # an id of a killed add can come back: never show its leftover thumbnail
                     (self.root / "thumbs" / f"{i}.jpg").unlink(missing_ok=True)
                     continue
@@ -206,43 +230,69 @@ class FaceStore:
         return path if path.is_file() else None
 
     # FAISS ----------------------------------------------------------------------------------
-    def _build_faiss(self):  # type: ignore[no-untyped-def]
-        from faceprint.search.ann import build_ann
+    def _snapshot(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """(ids, vectors, generation) read in one transaction, so the vectors are exactly that generation's."""
+        with self._lock:
+            self.db.execute("BEGIN")
+            try:
+                ids, vecs, _ = self.all_vectors()
+                gen = int(json.loads(self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]))
+            finally:
+                self.db.execute("COMMIT")
+        return ids, vecs, gen
 
-        ids, vecs, _ = self.all_vectors()
-        return build_ann(vecs, ids, self.kind)
+    def _generation(self) -> int:
+        return int(json.loads(self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]))
 
     def _load_faiss(self) -> None:
+        """The FAISS file of the database's generation (named after it, so it never pairs with another), else a
+        rebuild from the database."""
         import faiss
 
-        path, gen = self.root / "vectors.faiss", int(self.meta["generation"])
-        tag = self.root / "vectors.json"
+        gen, tag = self._generation(), self.root / "vectors.json"
         try:
-            if path.is_file() and tag.is_file() and json.loads(tag.read_text()).get("generation") == gen:
-                self._faiss = faiss.read_index(str(path))
+            named = json.loads(tag.read_text()) if tag.is_file() else {}
+            path = self.root / str(named.get("file", ""))
+            if named.get("generation") == gen and named.get("file") and path.is_file():
+                self._faiss, self._gen = faiss.read_index(str(path)), gen
                 return
         except (RuntimeError, ValueError, OSError):
-            pass  # stale or damaged: rebuilt from the database below
+            pass  # stale, damaged or removed by a newer writer: rebuilt from the database below
         self.sync()
 
+    def refresh(self) -> None:
+        """Catch up with adds and removes made since the FAISS structure was loaded (by this or another process)."""
+        if self._generation() != self._gen:
+            with self._lock:
+                if self._generation() != self._gen:
+                    self._load_faiss()
+
     def sync(self) -> None:
-        """Rebuild the FAISS structure from the database and write it atomically, tagged with the generation."""
+        """Rebuild the FAISS structure from one snapshot of the database; write it as ``vectors-<generation>.faiss``
+        and then point ``vectors.json`` at it (both atomic), removing older files."""
         import faiss
 
+        from faceprint.search.ann import build_ann
+
         with self._lock:
-            index = self._build_faiss()
-            gen = int(self.meta["generation"])
-            with atomic_path(self.root / "vectors.faiss") as tmp:
+            ids, vecs, gen = self._snapshot()
+            index = build_ann(vecs, ids, self.kind)
+            name = f"vectors-{gen}.faiss"
+            with atomic_path(self.root / name) as tmp:
                 faiss.write_index(index, str(tmp))
             with atomic_path(self.root / "vectors.json") as tmp:
-                tmp.write_text(json.dumps({"generation": gen, "count": int(index.ntotal), "kind": self.kind}))
-            self._faiss = index
+                tmp.write_text(json.dumps({"generation": gen, "file": name, "count": int(index.ntotal), "kind": self.kind}))
+            for old in self.root.glob("vectors-*.faiss"):
+                if old.name != name:
+                    old.unlink(missing_ok=True)
+            self._faiss, self._gen = index, gen
 
     def search(self, queries: np.ndarray, k: int = 5) -> list[list[Match]]:
         """The ``k`` nearest faces of each query vector (squared L2 on unit vectors)."""
         q = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
         if q.shape[1] != self.dim:
             raise IndexError_(f"query dimension {q.shape[1]} != index dimension {self.dim}")
+        self.refresh()
         with self._lock:
             index = self._faiss
             if index is None or index.ntotal == 0:

@@ -15,10 +15,10 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from faceprint.data.images import ImageLoadError, ImageTooLargeError, decode_bytes
-from faceprint.search import FaceIndex, open_index
+from faceprint.search import FaceIndex, IndexError_, open_index
 from faceprint.serve.limits import BodyLimits
 from faceprint.models.pipeline import thumbnail
 from faceprint.serve.page import PAGE
@@ -78,6 +78,10 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
 
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(cfg.allowed_hosts))
     expected = f"Bearer {cfg.token}".encode("utf-8", "surrogateescape") if cfg.token is not None else None
+
+    @app.exception_handler(IndexError_)
+    async def index_busy(request: Request, exc: IndexError_) -> JSONResponse:  # e.g. another process writing
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
 
     async def read_upload(upload: UploadFile) -> bytes:
         data = await upload.read(cfg.max_upload_bytes + 1)

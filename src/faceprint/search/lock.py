@@ -1,0 +1,47 @@
+"""One writer at a time across processes: an advisory ``flock`` on ``<index>/write.lock``.
+
+A second writer waits (and says so once on stderr) and stops with one line after ``timeout`` seconds.
+The lock is released by the kernel when its holder dies, so a killed writer never blocks the next one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["WriterBusyError", "writer_lock"]
+
+
+class WriterBusyError(RuntimeError):
+    """Another process held the index's writer lock for longer than the timeout."""
+
+
+@contextlib.contextmanager
+def writer_lock(root: Path, timeout: float = 60.0, poll: float = 0.05) -> Iterator[None]:
+    """Hold the index's cross-process writer lock for the duration of the block."""
+    fd = os.open(root / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline, said = time.monotonic() + timeout, False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WriterBusyError(f"{root}: another process has been writing this index for {timeout:.0f} s; "
+                                          "try again when it is done") from None
+                if not said:
+                    print(f"waiting: another process is writing {root}", file=sys.stderr, flush=True)
+                    said = True
+                time.sleep(poll)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
