@@ -7,7 +7,6 @@ The screenshot is kept under tests/artifacts/ (ignored by git) for a human to lo
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
@@ -15,52 +14,34 @@ from pathlib import Path
 import pytest
 
 from faceprint.search import build_index
+from tests.search.conftest import live_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")
 def test_upload_in_a_real_browser(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
     playwright = pytest.importorskip("playwright.sync_api")
-    uvicorn = pytest.importorskip("uvicorn")
     from faceprint.serve import create_app
 
     build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)[0].close()
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(tmp_path / "ix"), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.1)
     probe = sorted(tiny_faces.rglob("*.png"))[10]
-    try:
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.set_input_files("#file", str(probe))
-            page.wait_for_selector(".match", timeout=30_000)
-            names = page.locator(".match .name").all_inner_texts()
-            verdicts = page.locator(".match .verdict").all_inner_texts()
-            assert len(names) == 5 and names[0] == probe.parent.name and verdicts[0] == "same"
-            first_thumb = page.locator(".match img").first
-            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=first_thumb.element_handle())
-            assert "face(s)" in page.inner_text("#status")
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "search_page.png"), full_page=True)
-            browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with live_server(create_app(tmp_path / "ix")) as port, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.set_input_files("#file", str(probe))
+        page.wait_for_selector(".match", timeout=30_000)
+        names = page.locator(".match .name").all_inner_texts()
+        verdicts = page.locator(".match .verdict").all_inner_texts()
+        assert len(names) == 5 and names[0] == probe.parent.name and verdicts[0] == "same"
+        first_thumb = page.locator(".match img").first
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=first_thumb.element_handle())
+        assert "face(s)" in page.inner_text("#status")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "search_page.png"), full_page=True)
+        browser.close()
     assert (ARTIFACTS / "search_page.png").stat().st_size > 1000
 
 
@@ -72,7 +53,6 @@ def test_another_origin_cannot_enroll_in_a_real_browser(tiny_faces: Path, tmp_pa
     import http.server
 
     playwright = pytest.importorskip("playwright.sync_api")
-    uvicorn = pytest.importorskip("uvicorn")
     from faceprint.serve import create_app
 
     build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)[0].close()
@@ -85,36 +65,19 @@ def test_another_origin_cannot_enroll_in_a_real_browser(tiny_faces: Path, tmp_pa
             seen.append((request.headers.get("sec-fetch-site"), response.status_code))
         return response
 
-    port, evil_port = _free_port(), _free_port()
     probe = sorted(tiny_faces.rglob("*.png"))[10]
     site = tmp_path / "evil"
     site.mkdir()
     (site / "face.png").write_bytes(probe.read_bytes())
-    (site / "index.html").write_text(f"""<html><body>
-<form id="f" action="http://127.0.0.1:{port}/enroll" method="post" enctype="multipart/form-data">
-<input name="name" value="mallory"><input id="file" type="file" name="file"><button id="go">go</button></form>
-<script>
-async function viaFetch() {{
-  const blob = await (await fetch("/face.png")).blob();
-  const form = new FormData(); form.append("name", "mallory2"); form.append("file", blob, "x.png");
-  await fetch("http://127.0.0.1:{port}/enroll", {{method: "POST", body: form, mode: "no-cors"}});
-  return "sent";
-}}
-</script></body></html>""")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    evil = http.server.ThreadingHTTPServer(("127.0.0.1", evil_port), handler)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threads = [threading.Thread(target=server.run, daemon=True), threading.Thread(target=evil.serve_forever, daemon=True)]
-    for t in threads:
-        t.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.1)
+    evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    evil_port = evil.server_address[1]
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
     store = app.state.index.store
     before = len(store)
     try:
-        with playwright.sync_playwright() as p:
+        with live_server(app) as port, playwright.sync_playwright() as p:
+            (site / "index.html").write_text(_evil_page(port))
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{evil_port}/")
@@ -137,7 +100,20 @@ async function viaFetch() {{
                                    timeout=30_000)
             browser.close()
     finally:
-        server.should_exit = True
         evil.shutdown()
-        threads[0].join(timeout=10)
     assert len(store) == before + 1 and seen[-1] == ("same-origin", 200)
+
+
+def _evil_page(port: int) -> str:
+    """Another site's page: a multipart form and a no-cors fetch aimed at the faceprint server on ``port``."""
+    return f"""<html><body>
+<form id="f" action="http://127.0.0.1:{port}/enroll" method="post" enctype="multipart/form-data">
+<input name="name" value="mallory"><input id="file" type="file" name="file"><button id="go">go</button></form>
+<script>
+async function viaFetch() {{
+  const blob = await (await fetch("/face.png")).blob();
+  const form = new FormData(); form.append("name", "mallory2"); form.append("file", blob, "x.png");
+  await fetch("http://127.0.0.1:{port}/enroll", {{method: "POST", body: form, mode: "no-cors"}});
+  return "sent";
+}}
+</script></body></html>"""

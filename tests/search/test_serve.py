@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from faceprint.search import build_index  # noqa: E402
 from faceprint.serve import ServeConfig, create_app  # noqa: E402
+from tests.search.conftest import live_server  # noqa: E402
 
 
 @pytest.fixture()
@@ -174,11 +175,6 @@ def test_serving_beyond_loopback_needs_a_token_or_insecure(tmp_path: Path, monke
 def test_raw_traversal_requests_reach_the_app_unnormalised(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
     """Raw HTTP (http.client sends the path as given): the app sees the `..` and answers 404, never a file."""
     import http.client
-    import socket
-    import threading
-    import time
-
-    import uvicorn
 
     build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)[0].close()
     app, seen = create_app(tmp_path / "ix"), []
@@ -188,31 +184,17 @@ def test_raw_traversal_requests_reach_the_app_unnormalised(tiny_faces: Path, tmp
         seen.append(request.scope.get("raw_path", b"").decode("latin-1"))
         return await call_next(request)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.1)
     answers = {}
-    try:
+    with live_server(app) as port:
         for target in ("/thumb/../faces.sqlite", "/thumb/..%2F..%2Fetc%2Fpasswd", "/thumb/1/../../faces.sqlite"):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             conn.request("GET", target)
             response = conn.getresponse()
             answers[target] = (response.status, response.read())
             conn.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
     for target, (status, body) in answers.items():
         assert target in seen  # it reached the app as sent
         assert status == 404 and b"SQLite format" not in body and b"root:" not in body, target
-
 
 
 def test_serve_starts_on_loopback_with_a_token_or_insecure(tiny_faces: Path, tmp_path: Path, tiny_weights: str,
@@ -238,40 +220,13 @@ def test_serve_starts_on_loopback_with_a_token_or_insecure(tiny_faces: Path, tmp
     assert loopback.get("/healthz", headers={"Host": "attacker.example"}).status_code == 400
 
 
-def _live(app):  # type: ignore[no-untyped-def]
-    """Serve ``app`` on a free 127.0.0.1 port in a thread: (port, stop)."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.1)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-    return port, stop
-
-
 def test_bodies_over_the_limit_are_refused_before_being_read(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
     """A declared 1 GB body gets 413 while not a byte of it was sent; a streamed (chunked) body is cut at the limit."""
     import http.client
 
     build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)[0].close()
     app = create_app(tmp_path / "ix", ServeConfig(max_upload_bytes=100_000))
-    port, stop = _live(app)
-    try:
+    with live_server(app) as port:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         conn.putrequest("POST", "/search")
         conn.putheader("Content-Type", "multipart/form-data; boundary=x")
@@ -280,8 +235,6 @@ def test_bodies_over_the_limit_are_refused_before_being_read(tiny_faces: Path, t
         response = conn.getresponse()
         assert response.status == 413 and b"declared" in response.read()
         conn.close()
-    finally:
-        stop()
     client = TestClient(app)
 
     def chunks():  # type: ignore[no-untyped-def]
