@@ -6,7 +6,10 @@ benchmarks/lfw.py leaves in its work folder when present, else the images aligne
 a separate process (`faceprint serve INDEX --detect`) on 127.0.0.1; every request uploads a different
 original LFW photo (the server detects, aligns, embeds and searches). With --screenshot, headless Chromium
 also uploads the group photo and saves the page.
-JSON: errors, p50_ms, p99_ms, rps, requests, wall_s, single_request_p50_ms (10 sequential requests first), gallery_faces.
+JSON: errors, p50_ms, p99_ms, rps, requests, wall_s, single_request_p50_ms (10 sequential requests first), gallery_faces;
+and enroll_index_ms_10k / enroll_index_ms_100k: the index part of one /enroll (one face with its thumbnail into a
+store of 10k / 100k 512-d faces: the transaction and the in-place FAISS update), median of 30. --enroll-only
+measures just those.
 """
 
 from __future__ import annotations
@@ -64,6 +67,35 @@ def screenshot(port: int, image: Path, out: Path) -> None:
         browser.close()
 
 
+def enroll_index_ms(n: int, work: Path, trials: int = 30) -> float:
+    """Median ms to add one face (vector + thumbnail) to a store that already holds ``n`` random faces."""
+    from faceprint.search import FaceStore
+
+    root = work / f"enroll-{n}"
+    rng = np.random.default_rng(0)
+    if not root.exists():
+        store = FaceStore(root, create=True, model_id="bench", dim=512, kind="flat")
+        for i in range(0, n, 10_000):
+            v = rng.normal(size=(min(10_000, n - i), 512)).astype(np.float32)
+            v /= np.linalg.norm(v, axis=1, keepdims=True)
+            store.add(v, [f"g{i + j}" for j in range(len(v))], [f"id{(i + j) // 10}" for j in range(len(v))],
+                      [None] * len(v), sync=False)
+        store.sync()
+        store.close()
+    store = FaceStore(root)
+    thumb = bytes(3000)
+    times = []
+    for t in range(trials):
+        v = rng.normal(size=(1, 512)).astype(np.float32)
+        v /= np.linalg.norm(v)
+        t0 = time.perf_counter()
+        store.add(v, [f"enroll-{t}-{time.time()}"], ["new"], [None], [thumb])
+        times.append((time.perf_counter() - t0) * 1000)
+    assert store._faiss.ntotal == len(store)  # the structure really holds the new faces
+    store.close()
+    return round(float(np.median(times)), 2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, required=True)
@@ -71,7 +103,15 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "faceprint-serve")
     ap.add_argument("--aligned", type=Path, default=Path(tempfile.gettempdir()) / "faceprint-lfw-mtcnn-160-m32")
     ap.add_argument("--screenshot", type=Path)
+    ap.add_argument("--enroll-only", action="store_true", help="measure only the /enroll index latency at 10k and 100k")
     args = ap.parse_args()
+    enroll = {f"enroll_index_ms_{k}": enroll_index_ms(n, args.work) for k, n in (("10k", 10_000), ("100k", 100_000))}
+    print(enroll)
+    if args.enroll_only:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        old = json.loads(args.json.read_text()) if args.json.is_file() else {}
+        args.json.write_text(json.dumps({**old, **enroll}, indent=2) + "\n")
+        return
     os.environ["FACEPRINT_HOME"] = str(args.work / "home")
     index_dir = args.work / "lfw-index"
     if not index_dir.exists():
@@ -100,7 +140,7 @@ def main() -> None:
         result = {"requests": args.requests, "errors": errors, "p50_ms": round(float(np.percentile(ms, 50)), 1),
                   "p99_ms": round(float(np.percentile(ms, 99)), 1), "rps": round(args.requests / wall, 2),
                   "wall_s": round(wall, 1), "single_request_p50_ms": round(float(np.median(single)), 1),
-                  "gallery_faces": faces,
+                  "gallery_faces": faces, **enroll,
                   "note": "all requests sent at once; the server runs one model call at a time on 2 cores"}
         print(json.dumps(result, indent=2))
         if args.screenshot:

@@ -310,3 +310,42 @@ def test_two_processes_adding_the_same_photos_add_each_once(tiny_faces: Path, tm
     store = FaceStore(ix)
     paths = [r[0] for r in store.db.execute("SELECT path FROM faces")]
     assert len(paths) == 6 + 60 and len(set(paths)) == len(paths)  # none lost, none twice
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf", "hnsw"])
+def test_adds_and_removes_update_faiss_in_place_and_match_a_rebuild(kind: str, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """After adds and removes the in-memory structure answers as exact search over the database; adds never
+    rebuild it, removals rebuild only IVF and HNSW (FAISS cannot drop their ids in place behind an id map), and a
+    reopen loads the file close wrote."""
+    from faceprint.search.ann import build_ann
+
+    store = FaceStore(tmp_path / "ix", create=True, model_id="m", dim=8, kind=kind)
+    first = _unit(1200, 8)
+    store.add(first, [f"a{i}" for i in range(1200)], ["A"] * 1200, [None] * 1200, sync=False)
+    store.sync()
+    rebuilds = []
+    real = store._load_faiss
+    monkeypatch.setattr(store, "_load_faiss", lambda: (rebuilds.append(1), real())[1])
+    more = _unit(30, 8, seed=1)
+    store.add(more, [f"b{i}" for i in range(30)], ["B"] * 30, [None] * 30)
+    assert store.remove(identity="B") == 30
+    store.add(more[:5], [f"c{i}" for i in range(5)], ["C"] * 5, [None] * 5)
+    store.remove(ids=[1, 2, 3])
+    assert rebuilds == ([] if kind == "flat" else [1, 1])  # adds never rebuild; removals only rebuild IVF/HNSW
+    ids, vecs, _ = store.all_vectors()
+    exact = build_ann(vecs, ids, "flat")
+    q = _unit(20, 8, seed=2)
+    want = exact.search(q, 5)[1]
+    if kind == "ivf":  # probe every list: an exhaustive IVF must equal exact search, removals and adds included
+        import faiss
+
+        base = faiss.downcast_index(store._faiss.index)
+        base.nprobe = base.nlist
+    got = np.array([[m.face.id for m in row] for row in store.search(q, k=5)])
+    assert store._faiss.ntotal == len(store) == 1200 - 3 + 5
+    agree = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(got, want)])
+    assert agree == 1.0 if kind != "hnsw" else agree > 0.9
+    store.close()
+    again = FaceStore(tmp_path / "ix")
+    assert again._faiss.ntotal == 1202 and again._stale is False  # loaded from the file close wrote, not rebuilt

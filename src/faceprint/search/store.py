@@ -100,7 +100,7 @@ class FaceStore:
             raise IndexError_(f"{self.root} was built with model {m['model_id'][:12]}… ({m['embedder']}); "
                               f"this model is {model_id[:12]}…: use the same weights or build a new index")
         self.dim, self.kind, self.model_id = int(m["dim"]), str(m["kind"]), str(m["model_id"])
-        self._faiss, self._gen = None, -1
+        self._faiss, self._gen, self._max_id, self._stale = None, -1, 0, False
         self._load_faiss()
 
     # metadata -------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ class FaceStore:
                 fault_point("store.add.thumbs")  # some thumbnails written, transaction open
             self._bump()
         if sync:
-            self.sync()
+            self.refresh()  # catches up incrementally: this add's rows (and any other process's) go into FAISS
         return ids
 
     def remove(self, ids: list[int] | None = None, path: str | None = None, identity: str | None = None) -> int:
@@ -197,7 +197,16 @@ class FaceStore:
             self._bump()
         for i in found:
             (self.root / "thumbs" / f"{i}.jpg").unlink(missing_ok=True)
-        self.sync()
+        with self._lock:  # an exact (flat) structure drops ids in place; IVF and HNSW behind an id map cannot
+            # (FAISS's id map shifts its table while their internal ids stay put), so they are rebuilt
+            import faiss
+
+            inner = faiss.downcast_index(self._faiss.index) if self._faiss is not None else None
+            if isinstance(inner, faiss.IndexFlat) and found:
+                self._faiss.remove_ids(np.asarray(found, np.int64))
+            elif found:
+                self._gen = -1
+        self.refresh()
         return len(found)
 
     def _bump(self) -> None:
@@ -241,6 +250,9 @@ class FaceStore:
                 self.db.execute("COMMIT")
         return ids, vecs, gen
 
+    def _db_max_id(self) -> int:
+        return int(self.db.execute("SELECT COALESCE(MAX(id), 0) FROM faces").fetchone()[0])
+
     def _generation(self) -> int:
         return int(json.loads(self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]))
 
@@ -255,17 +267,36 @@ class FaceStore:
             path = self.root / str(named.get("file", ""))
             if named.get("generation") == gen and named.get("file") and path.is_file():
                 self._faiss, self._gen = faiss.read_index(str(path)), gen
+                self._max_id, self._stale = int(named.get("max_id", self._db_max_id())), False
                 return
         except (RuntimeError, ValueError, OSError):
             pass  # stale, damaged or removed by a newer writer: rebuilt from the database below
         self.sync()
 
     def refresh(self) -> None:
-        """Catch up with adds and removes made since the FAISS structure was loaded (by this or another process)."""
-        if self._generation() != self._gen:
-            with self._lock:
-                if self._generation() != self._gen:
-                    self._load_faiss()
+        """Catch up with adds and removes made since the FAISS structure was loaded (by this or another process):
+        rows added since are added in place; if anything else changed (a removal elsewhere), rebuild."""
+        if self._generation() == self._gen:
+            return
+        with self._lock:
+            self.db.execute("BEGIN")
+            try:
+                gen = self._generation()
+                rows = self.db.execute("SELECT id, vector FROM faces WHERE id > ? ORDER BY id", (self._max_id,)).fetchall()
+                total = len(self)
+            finally:
+                self.db.execute("COMMIT")
+            if gen == self._gen:
+                return
+            if self._faiss is not None and self._gen >= 0 and self._faiss.ntotal + len(rows) == total:
+                if rows:
+                    ids = np.array([r[0] for r in rows], np.int64)
+                    vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), self.dim)
+                    self._faiss.add_with_ids(vecs, ids)
+                    self._max_id = int(ids[-1])
+                self._gen, self._stale = gen, True
+                return
+            self._load_faiss()
 
     def sync(self) -> None:
         """Rebuild the FAISS structure from one snapshot of the database; write it as ``vectors-<generation>.faiss``
@@ -281,11 +312,13 @@ class FaceStore:
             with atomic_path(self.root / name) as tmp:
                 faiss.write_index(index, str(tmp))
             with atomic_path(self.root / "vectors.json") as tmp:
-                tmp.write_text(json.dumps({"generation": gen, "file": name, "count": int(index.ntotal), "kind": self.kind}))
+                tmp.write_text(json.dumps({"generation": gen, "file": name, "count": int(index.ntotal), "kind": self.kind,
+                                           "max_id": int(ids.max()) if len(ids) else 0}))
             for old in self.root.glob("vectors-*.faiss"):
                 if old.name != name:
                     old.unlink(missing_ok=True)
-            self._faiss, self._gen = index, gen
+            self._faiss, self._gen, self._stale = index, gen, False
+            self._max_id = int(ids.max()) if len(ids) else 0
 
     def search(self, queries: np.ndarray, k: int = 5) -> list[list[Match]]:
         """The ``k`` nearest faces of each query vector (squared L2 on unit vectors)."""
@@ -297,9 +330,10 @@ class FaceStore:
             index = self._faiss
             if index is None or index.ntotal == 0:
                 return [[] for _ in q]
-            sims, ids = index.search(q, min(k, int(index.ntotal)))
+            # a few spare results: approximate structures after in-place removals can leave empty (-1) slots
+            sims, ids = index.search(q, min(k + 8, int(index.ntotal)))
         faces = self.faces([int(i) for i in ids.ravel() if i >= 0])
-        return [[Match(faces[int(i)], float(max(2 - 2 * s, 0.0))) for s, i in zip(srow, irow) if int(i) in faces]
+        return [[Match(faces[int(i)], float(max(2 - 2 * s, 0.0))) for s, i in zip(srow, irow) if int(i) in faces][:k]
                 for srow, irow in zip(sims, ids)]
 
     def info(self) -> dict[str, Any]:
@@ -309,4 +343,7 @@ class FaceStore:
                 "threshold": m.get("threshold"), "generation": m.get("generation")}
 
     def close(self) -> None:
+        """Write the FAISS file if adds were applied in memory since it was written (the next open loads it), close."""
+        if self._stale and self._gen == self._generation():
+            self.sync()
         self.db.close()
