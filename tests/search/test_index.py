@@ -268,7 +268,9 @@ def test_an_open_index_sees_another_processes_adds(tiny_faces: Path, tmp_path: P
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert live.query(probe, k=1)[0].matches[0].face.path == str(probe)  # caught up on its next search
-    assert len(list(ix.glob("vectors-*.faiss"))) == 1  # one FAISS file, the one vectors.json names
+    assert len(list(ix.glob("vectors-*.faiss"))) == 1  # one FAISS file, the one vectors.json names ...
+    named = json.loads((ix / "vectors.json").read_text())
+    assert named["generation"] == FaceStore(ix).meta["generation"]  # ... and it is current: `index add` wrote it
 
 
 def test_a_second_writer_waits_for_the_first_then_goes_on(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
@@ -315,37 +317,40 @@ def test_two_processes_adding_the_same_photos_add_each_once(tiny_faces: Path, tm
 @pytest.mark.parametrize("kind", ["flat", "ivf", "hnsw"])
 def test_adds_and_removes_update_faiss_in_place_and_match_a_rebuild(kind: str, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """After adds and removes the in-memory structure answers as exact search over the database; adds never
-    rebuild it, removals rebuild only IVF and HNSW (FAISS cannot drop their ids in place behind an id map), and a
-    reopen loads the file close wrote."""
-    from faceprint.search.ann import build_ann
+    """Adds never rebuild the structure and it then answers as exact search over the database; removals drop ids
+    in place from the exact structure and rebuild IVF and HNSW (FAISS cannot drop their ids behind an id map);
+    a reopen loads the file close wrote, without rebuilding."""
+    import faiss
+
+    from faceprint.search import ann
 
     store = FaceStore(tmp_path / "ix", create=True, model_id="m", dim=8, kind=kind)
-    first = _unit(1200, 8)
-    store.add(first, [f"a{i}" for i in range(1200)], ["A"] * 1200, [None] * 1200, sync=False)
+    store.add(_unit(1200, 8), [f"a{i}" for i in range(1200)], ["A"] * 1200, [None] * 1200, sync=False)
     store.sync()
-    rebuilds = []
-    real = store._load_faiss
-    monkeypatch.setattr(store, "_load_faiss", lambda: (rebuilds.append(1), real())[1])
-    more = _unit(30, 8, seed=1)
-    store.add(more, [f"b{i}" for i in range(30)], ["B"] * 30, [None] * 30)
-    assert store.remove(identity="B") == 30
-    store.add(more[:5], [f"c{i}" for i in range(5)], ["C"] * 5, [None] * 5)
-    store.remove(ids=[1, 2, 3])
-    assert rebuilds == ([] if kind == "flat" else [1, 1])  # adds never rebuild; removals only rebuild IVF/HNSW
-    ids, vecs, _ = store.all_vectors()
-    exact = build_ann(vecs, ids, "flat")
-    q = _unit(20, 8, seed=2)
-    want = exact.search(q, 5)[1]
-    if kind == "ivf":  # probe every list: an exhaustive IVF must equal exact search, removals and adds included
-        import faiss
+    builds = []
+    real_build = ann.build_ann
+    monkeypatch.setattr(ann, "build_ann", lambda *a, **k: (builds.append(1), real_build(*a, **k))[1])
 
-        base = faiss.downcast_index(store._faiss.index)
-        base.nprobe = base.nlist
-    got = np.array([[m.face.id for m in row] for row in store.search(q, k=5)])
-    assert store._faiss.ntotal == len(store) == 1200 - 3 + 5
-    agree = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(got, want)])
-    assert agree == 1.0 if kind != "hnsw" else agree > 0.9
+    def exact_agreement() -> float:
+        if kind == "ivf":  # probe every list: an exhaustive IVF must equal exact search
+            base = faiss.downcast_index(store._faiss.index)
+            base.nprobe = base.nlist
+        ids, vecs, _ = store.all_vectors()
+        q = _unit(20, 8, seed=2)
+        want = real_build(vecs, ids, "flat").search(q, 5)[1]
+        got = [[m.face.id for m in row] for row in store.search(q, k=5)]
+        assert store._faiss.ntotal == len(store)
+        return float(np.mean([len(set(a) & set(b)) / 5 for a, b in zip(got, want)]))
+
+    store.add(_unit(30, 8, seed=1), [f"b{i}" for i in range(30)], ["B"] * 30, [None] * 30)
+    store.add(_unit(5, 8, seed=3), [f"c{i}" for i in range(5)], ["C"] * 5, [None] * 5)
+    assert builds == []  # two adds, no rebuild
+    assert exact_agreement() == 1.0 if kind != "hnsw" else exact_agreement() > 0.9
+    assert store.remove(identity="B") == 30 and store.remove(ids=[1, 2, 3]) == 3
+    assert builds == ([] if kind == "flat" else [1, 1])
+    assert exact_agreement() == 1.0 if kind != "hnsw" else exact_agreement() > 0.9
+    assert len(store) == 1200 - 3 + 5
     store.close()
+    monkeypatch.setattr(FaceStore, "sync", lambda self: (_ for _ in ()).throw(AssertionError("rebuilt on reopen")))
     again = FaceStore(tmp_path / "ix")
-    assert again._faiss.ntotal == 1202 and again._stale is False  # loaded from the file close wrote, not rebuilt
+    assert again._faiss.ntotal == 1202 and again.search(_unit(1, 8, seed=3), k=1)[0][0].face.path == "c0"

@@ -288,3 +288,26 @@ def test_a_write_blocked_by_another_process_is_503(client: TestClient, tiny_face
         r = client.post("/enroll", files={"file": ("x.png", probe, "image/png")}, data={"name": "B"})
     assert r.status_code == 503 and "another process" in r.json()["detail"] and r.headers["retry-after"] == "5"
     assert client.post("/enroll", files={"file": ("x.png", probe, "image/png")}, data={"name": "B"}).status_code == 200
+
+
+def test_searches_go_on_while_an_enrolment_waits_for_another_writer(client: TestClient, tiny_faces: Path) -> None:
+    import threading
+    import time
+
+    from faceprint.search.lock import writer_lock
+
+    index = client.app.state.index  # type: ignore[attr-defined]
+    index.store.lock_timeout = 3.0
+    probe = sorted(tiny_faces.rglob("*.png"))[3].read_bytes()
+    statuses: list[int] = []
+    with writer_lock(index.store.root):  # another process is writing
+        waiting = threading.Thread(target=lambda: statuses.append(client.post(
+            "/enroll", files={"file": ("x.png", probe, "image/png")}, data={"name": "B"}).status_code))
+        waiting.start()
+        time.sleep(0.5)  # the enrolment is now waiting for the writer lock
+        t0 = time.perf_counter()
+        assert client.post("/search", files={"file": ("y.png", probe, "image/png")}).status_code == 200
+        assert time.perf_counter() - t0 < 2.0  # answered while the enrolment still waits
+        assert statuses == []
+    waiting.join(30)
+    assert statuses == [200]  # it went through once the lock was free

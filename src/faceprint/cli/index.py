@@ -65,12 +65,15 @@ def add_cmd(
         if not found:
             raise typer.BadParameter(f"no images at {src}")
         todo += [(p, identity or ident) for p, ident in found]
-    with _progress("add") as progress:
-        task = progress.add_task("add", total=len(todo))
-        report = index.add_images(todo, progress=lambda d, t: progress.update(task, completed=d))
-    _problems(report)
-    console.print(f"added {report.faces} faces from {report.images} images ({report.already} already indexed); "
-                  f"{len(index.store)} faces in all")
+    try:
+        with _progress("add") as progress:
+            task = progress.add_task("add", total=len(todo))
+            report = index.add_images(todo, progress=lambda d, t: progress.update(task, completed=d))
+        _problems(report)
+        console.print(f"added {report.faces} faces from {report.images} images ({report.already} already indexed); "
+                      f"{len(index.store)} faces in all")
+    finally:
+        index.close()  # writes the FAISS file the in-place adds made stale
 
 
 @index_app.command("remove")
@@ -86,8 +89,11 @@ def remove_cmd(
     if not face_id and path is None and identity is None:
         raise typer.BadParameter("give --id, --path or --identity")
     store = FaceStore(index_dir)
-    n = store.remove(face_id, path, identity)
-    console.print(f"removed {n} faces; {len(store)} left")
+    try:
+        n = store.remove(face_id, path, identity)
+        console.print(f"removed {n} faces; {len(store)} left")
+    finally:
+        store.close()
 
 
 @index_app.command("info")

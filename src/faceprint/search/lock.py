@@ -22,8 +22,8 @@ class WriterBusyError(RuntimeError):
 
 
 @contextlib.contextmanager
-def writer_lock(root: Path, timeout: float = 60.0, poll: float = 0.05) -> Iterator[None]:
-    """Hold the index's cross-process writer lock for the duration of the block."""
+def writer_lock(root: Path, timeout: float = 60.0, poll: float = 0.05, quiet: bool = False) -> Iterator[None]:
+    """Hold the index's cross-process writer lock for the duration of the block (``quiet``: no waiting line)."""
     fd = os.open(root / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline, said = time.monotonic() + timeout, False
@@ -35,7 +35,7 @@ def writer_lock(root: Path, timeout: float = 60.0, poll: float = 0.05) -> Iterat
                 if time.monotonic() >= deadline:
                     raise WriterBusyError(f"{root}: another process has been writing this index for {timeout:.0f} s; "
                                           "try again when it is done") from None
-                if not said:
+                if not said and not quiet:
                     print(f"waiting: another process is writing {root}", file=sys.stderr, flush=True)
                     said = True
                 time.sleep(poll)

@@ -25,7 +25,7 @@ from faceprint.faults import fault_point
 from faceprint.io import atomic_path
 from faceprint.search.lock import WriterBusyError, writer_lock
 
-__all__ = ["Face", "FaceStore", "IndexError_", "Match", "KINDS"]
+__all__ = ["IndexBusyError", "Face", "FaceStore", "IndexError_", "Match", "KINDS"]
 
 KINDS = ("auto", "flat", "ivf", "hnsw")
 SCHEMA = """
@@ -46,6 +46,10 @@ CREATE INDEX IF NOT EXISTS faces_identity ON faces(identity);
 
 class IndexError_(ValueError):  # noqa: N801 - IndexError is a builtin
     """The index is missing, damaged, or was built with another model."""
+
+
+class IndexBusyError(IndexError_):
+    """Another process kept the index's writer lock past the timeout (a server answers 503)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ class FaceStore:
             raise IndexError_(f"{self.root} was built with model {m['model_id'][:12]}… ({m['embedder']}); "
                               f"this model is {model_id[:12]}…: use the same weights or build a new index")
         self.dim, self.kind, self.model_id = int(m["dim"]), str(m["kind"]), str(m["model_id"])
+        self._uid = repr(m.get("created_at"))  # which index this is: generations of a replaced index start again
         self._faiss, self._gen, self._max_id, self._stale = None, -1, 0, False
         self._load_faiss()
 
@@ -125,7 +130,7 @@ class FaceStore:
     @contextlib.contextmanager
     def _txn(self) -> Iterator[None]:
         """One SQLite write transaction (rolled back on any error), serialized across threads and processes."""
-        with self._lock, self._writer():
+        with self._writer(), self._lock:  # the file lock first: a waiting writer never holds up this process's reads
             try:
                 self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:  # e.g. a writer of an older faceprint without the lock
@@ -143,7 +148,7 @@ class FaceStore:
             with writer_lock(self.root, self.lock_timeout):
                 yield
         except WriterBusyError as exc:
-            raise IndexError_(str(exc)) from None
+            raise IndexBusyError(str(exc)) from None
 
     # faces ----------------------------------------------------------------------------------
     def add(self, vectors: np.ndarray, paths: list[str], identities: list[str | None],
@@ -265,7 +270,7 @@ class FaceStore:
         try:
             named = json.loads(tag.read_text()) if tag.is_file() else {}
             path = self.root / str(named.get("file", ""))
-            if named.get("generation") == gen and named.get("file") and path.is_file():
+            if named.get("uid") == self._uid and named.get("generation") == gen and named.get("file") and path.is_file():
                 self._faiss, self._gen = faiss.read_index(str(path)), gen
                 self._max_id, self._stale = int(named.get("max_id", self._db_max_id())), False
                 return
@@ -299,26 +304,38 @@ class FaceStore:
             self._load_faiss()
 
     def sync(self) -> None:
-        """Rebuild the FAISS structure from one snapshot of the database; write it as ``vectors-<generation>.faiss``
-        and then point ``vectors.json`` at it (both atomic), removing older files."""
-        import faiss
-
+        """Rebuild the FAISS structure from one snapshot of the database. Write it as ``vectors-<generation>.faiss``
+        and point ``vectors.json`` at it when no other process is writing and no newer file is there."""
         from faceprint.search.ann import build_ann
 
         with self._lock:
             ids, vecs, gen = self._snapshot()
             index = build_ann(vecs, ids, self.kind)
-            name = f"vectors-{gen}.faiss"
-            with atomic_path(self.root / name) as tmp:
-                faiss.write_index(index, str(tmp))
-            with atomic_path(self.root / "vectors.json") as tmp:
-                tmp.write_text(json.dumps({"generation": gen, "file": name, "count": int(index.ntotal), "kind": self.kind,
-                                           "max_id": int(ids.max()) if len(ids) else 0}))
-            for old in self.root.glob("vectors-*.faiss"):
-                if old.name != name:
-                    old.unlink(missing_ok=True)
-            self._faiss, self._gen, self._stale = index, gen, False
-            self._max_id = int(ids.max()) if len(ids) else 0
+            max_id = int(ids.max()) if len(ids) else 0
+            self._faiss, self._gen, self._max_id = index, gen, max_id
+            self._stale = not self._write_faiss(index, gen, max_id)
+
+    def _write_faiss(self, index, gen: int, max_id: int) -> bool:  # type: ignore[no-untyped-def]
+        import faiss
+
+        try:
+            with writer_lock(self.root, timeout=0.0, quiet=True):
+                tag = self.root / "vectors.json"
+                named = json.loads(tag.read_text()) if tag.is_file() else {}
+                if named.get("uid") == self._uid and int(named.get("generation", -1)) > gen:
+                    return False  # a newer file is already there
+                name = f"vectors-{gen}.faiss"
+                with atomic_path(self.root / name) as tmp:
+                    faiss.write_index(index, str(tmp))
+                with atomic_path(tag) as tmp:
+                    tmp.write_text(json.dumps({"uid": self._uid, "generation": gen, "file": name, "max_id": max_id,
+                                               "count": int(index.ntotal), "kind": self.kind}))
+                for old in self.root.glob("vectors-*.faiss"):
+                    if old.name != name:
+                        old.unlink(missing_ok=True)
+                return True
+        except (WriterBusyError, ValueError, OSError):
+            return False  # another process is writing: keep this in memory, the file is left to it
 
     def search(self, queries: np.ndarray, k: int = 5) -> list[list[Match]]:
         """The ``k`` nearest faces of each query vector (squared L2 on unit vectors)."""

@@ -6,6 +6,7 @@ event loop), one request at a time (2 cores: concurrency would only oversubscrib
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import threading
@@ -18,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from faceprint.data.images import ImageLoadError, ImageTooLargeError, decode_bytes
-from faceprint.search import FaceIndex, IndexError_, open_index
+from faceprint.search import FaceIndex, IndexBusyError, open_index
 from faceprint.serve.limits import BodyLimits
 from faceprint.models.pipeline import thumbnail
 from faceprint.serve.page import PAGE
@@ -70,7 +71,12 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
     cfg = config or ServeConfig()
     ix = index or open_index(index_dir, detect=detect)
     lock = threading.Lock()
-    app = FastAPI(title="faceprint", description="Face search over a faceprint index.", version="1")
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
+        yield
+        ix.close()  # writes the FAISS file that in-place enrolments made stale
+
+    app = FastAPI(title="faceprint", description="Face search over a faceprint index.", version="1", lifespan=lifespan)
     # at most two files per request (verify) plus multipart framing; bodies are cut there, before parsing
     app.add_middleware(BodyLimits, max_body=2 * cfg.max_upload_bytes + (1 << 20), max_pending=cfg.max_pending)
     if cfg.allowed_hosts is not None:  # a rebinding page names its own host: refused before any route runs
@@ -79,8 +85,10 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(cfg.allowed_hosts))
     expected = f"Bearer {cfg.token}".encode("utf-8", "surrogateescape") if cfg.token is not None else None
 
-    @app.exception_handler(IndexError_)
-    async def index_busy(request: Request, exc: IndexError_) -> JSONResponse:  # e.g. another process writing
+    ix.store.lock_timeout = min(ix.store.lock_timeout, 5.0)  # a request waits 5 s for another process's write
+
+    @app.exception_handler(IndexBusyError)
+    async def index_busy(request: Request, exc: IndexBusyError) -> JSONResponse:  # another process is writing
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
 
     async def read_upload(upload: UploadFile) -> bytes:
@@ -138,13 +146,14 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
         img = await run_in_threadpool(decode, data, file.filename or "upload")
 
         def work() -> dict[str, Any]:
-            with lock:
+            with lock:  # the model, one request at a time
                 crops = ix.faces.crops(img, all_faces=True)
                 if not crops:
                     raise HTTPException(422, "no face found in the photo")
                 vec = ix.faces.embed_crops(crops[:1])
-                path = f"upload:{hashlib.sha256(data).hexdigest()[:16]}"
-                ids = ix.store.add(vec, [path], [name], [crops[0].box], [thumbnail(crops[0].image)])
+            path = f"upload:{hashlib.sha256(data).hexdigest()[:16]}"
+            # the write outside the model lock: waiting for another process's write never holds up searches
+            ids = ix.store.add(vec, [path], [name], [crops[0].box], [thumbnail(crops[0].image)])
             return {"id": ids[0], "identity": name, "faces_in_photo": len(crops), "box": crops[0].box}
 
         return await run_in_threadpool(work)
