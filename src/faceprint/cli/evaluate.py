@@ -13,6 +13,7 @@ from faceprint.cli.common import (
 
 if TYPE_CHECKING:
     from faceprint.data.folder import IdentityFolder
+    from faceprint.evaluation.report import EvalReport
 
 __all__ = ["embed_cmd", "eval_cmd", "export_cmd"]
 
@@ -78,7 +79,7 @@ def eval_cmd(
     from rich.progress import Progress
 
     from faceprint.data.folder import scan_identity_folder
-    from faceprint.evaluation import evaluate_folder, evaluate_pair_list, read_lfw_pairs, save_roc
+    from faceprint.evaluation import evaluate_folder, evaluate_pair_list, read_lfw_pairs
 
     if sum(x is not None for x in (pairs, data, split)) != 1:
         raise typer.BadParameter("give one of --pairs FILE --images DIR, --data DIR, or --split val|test")
@@ -102,10 +103,17 @@ def eval_cmd(
             task = progress.add_task("embedding", total=len(folder))
             report = evaluate_folder(fn, folder, size, pairs_per_fold, seed, flip, metric, batch_size,  # type: ignore[arg-type]
                                      on_batch=lambda n: progress.update(task, completed=n))
-    report_skipped([reason for _, reason in report.failed], limit=None)
     no_face = len(getattr(fn, "no_face", []))
     if no_face:
         err_console.print(f"{no_face} images had no detected face: their centre crop was used")
+    _show(name, report, no_face, roc, json_path)
+
+
+def _show(name: str, report: "EvalReport", no_face: object, roc: Optional[Path], json_path: Optional[Path]) -> None:
+    """Skipped files, the metrics table, the ROC PNG and the JSON of one evaluation."""
+    from faceprint.evaluation import save_roc
+
+    report_skipped([reason for _, reason in report.failed], limit=None)
     summary = {**report.summary(), "no_face": no_face}
     console.print(metrics_table(f"{report.n_pairs} pairs, {report.n_images} images", {name: summary}))
     if roc is not None:
@@ -119,10 +127,9 @@ def _eval_fused(weights: str, backend: str, align: str, pairs: Optional[Path], i
     """``--weights a+b``: each model detects and cuts faces its own way; the distance weight is chosen per fold."""
     from rich.progress import Progress
 
-    from faceprint.evaluation import read_lfw_pairs, save_roc
+    from faceprint.evaluation import read_lfw_pairs
     from faceprint.evaluation.report import evaluate_pair_list_fused
     from faceprint.models import Embedder
-
     from faceprint.models.fusion import parse_fusion
 
     parts = parse_fusion(weights)
@@ -136,15 +143,9 @@ def _eval_fused(weights: str, backend: str, align: str, pairs: Optional[Path], i
         task = progress.add_task("embedding", total=len(fns) * len(plist.unique_paths()))
         report = evaluate_pair_list_fused(fns, plist, flip, batch_size,
                                           on_batch=lambda n: progress.update(task, completed=n))
-    report_skipped([reason for _, reason in report.failed], limit=None)
     if plist.missing:
         err_console.print(f"skipped {plist.missing} pairs with missing files")
-    no_face = {n: len(getattr(fn, "no_face", [])) for n, fn in zip(names, fns)}
-    summary = {**report.summary(), "no_face": no_face}
-    console.print(metrics_table(f"{report.n_pairs} pairs, {report.n_images} images", {weights: summary}))
-    if roc is not None:
-        save_roc(roc, {weights: report.verification})
-    write_json(json_path, {"embedding": weights, **summary, "fold_accuracy": report.verification.fold_accuracy})
+    _show(weights, report, {n: len(getattr(fn, "no_face", [])) for n, fn in zip(names, fns)}, roc, json_path)
 
 
 def embed_cmd(

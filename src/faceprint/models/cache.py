@@ -136,7 +136,7 @@ def list_pretrained() -> list[PretrainedInfo]:
     found = []
     for info_path in sorted(root.glob(f"*/{INFO_FILE}")) if root.is_dir() else []:
         try:
-            found.append(PretrainedInfo(**json.loads(info_path.read_text())))
-        except (OSError, ValueError, TypeError):
+            found.append(read_info(info_path.parent))
+        except WeightsError:  # a damaged entry is left out of the listing
             continue
     return found

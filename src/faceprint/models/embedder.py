@@ -49,12 +49,13 @@ class Embedder:
         """A model from the weights cache; a known model carried by an installed package is converted on first use."""
         from faceprint.models.cache import ONNX_FILE, load_pretrained, read_info, resolve_pretrained
 
-        info = read_info(resolve_pretrained(name_or_path))
+        folder = resolve_pretrained(name_or_path)  # once: it may convert from an installed package
+        info = read_info(folder)
         preprocess = Preprocess(info.mean, 1 / info.scale, info.bgr)
         if info.format == "onnx":
             return cls(None, info.image_size, info.name, "onnx", preprocess, info.align,
-                       onnx_file=resolve_pretrained(name_or_path) / ONNX_FILE, dim=info.embedding_dim)
-        model, info = load_pretrained(name_or_path)
+                       onnx_file=folder / ONNX_FILE, dim=info.embedding_dim)
+        model, info = load_pretrained(folder)
         return cls(model, info.image_size, info.name, backend, preprocess, info.align)
 
     @classmethod

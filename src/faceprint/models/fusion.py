@@ -15,7 +15,6 @@ from PIL import Image
 from faceprint.align import MTCNN
 from faceprint.align.detect import Detections
 from faceprint.align.folder import Policy, choose_face
-from faceprint.data.transforms import pil_to_uint8
 from faceprint.models.embed import ImageInput
 from faceprint.models.embedder import Embedder
 from faceprint.models.pipeline import FaceCrop, FaceEmbedder, center_crop, read_batches
@@ -164,7 +163,7 @@ class FusedFaces(FaceEmbedder):
                     self.no_face.append(name)
                 cuts.append(self._cuts(image, det, k))
             if cuts:
-                views = [self._member_views(j, [c[j] for c in cuts]) for j in range(len(self.parts))]
+                views = [part.views([c[j] for c in cuts]) for j, part in enumerate(self.parts)]
                 plain.append(torch.from_numpy(self.fused.combine([v[0] for v in views])))
                 mirrored.append(torch.from_numpy(self.fused.combine([v[1] for v in views])))
                 ok += names
@@ -172,11 +171,6 @@ class FusedFaces(FaceEmbedder):
                 on_batch(done)
         empty = torch.zeros(0, self.fused.dim)
         return (torch.cat(plain) if plain else empty), (torch.cat(mirrored) if mirrored else empty), ok, failed
-
-    def _member_views(self, j: int, crops: list[Image.Image]) -> tuple[torch.Tensor, torch.Tensor]:
-        member = self.fused.members[j]
-        x = member.preprocess(torch.stack([pil_to_uint8(c, member.image_size) for c in crops]))
-        return member(x), member(x.flip(-1))
 
 
 def face_embedder(embedder: Embedder | FusedEmbedder, detect: bool | None = None, margin: float | None = None,

@@ -120,14 +120,19 @@ class FaceEmbedder:
             crops, fallbacks = self.one_face(images)
             self.no_face += [names[k] for k in fallbacks]
             if crops:
-                x = self.embedder.preprocess(torch.stack([pil_to_uint8(c, self.embedder.image_size) for c in crops]))
-                plain.append(self.embedder(x))
-                mirrored.append(self.embedder(x.flip(-1)))
+                views = self.views(crops)
+                plain.append(views[0])
+                mirrored.append(views[1])
                 ok += names
             if on_batch is not None:
                 on_batch(done)
         empty = torch.zeros(0, self.embedder.dim)
         return (torch.cat(plain) if plain else empty), (torch.cat(mirrored) if mirrored else empty), ok, failed
+
+    def views(self, crops: Sequence[Image.Image]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embeddings of face crops and of their mirror images, in one preprocessing pass."""
+        x = self.embedder.preprocess(torch.stack([pil_to_uint8(c, self.embedder.image_size) for c in crops]))
+        return self.embedder(x), self.embedder(x.flip(-1))
 
     def embed_paths(self, paths: Sequence[Path], batch_size: int = 16, flip: bool = False,
                     on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, list[Path], list[tuple[Path, str]]]:

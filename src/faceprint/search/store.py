@@ -215,8 +215,7 @@ class FaceStore:
         return len(found)
 
     def _bump(self) -> None:
-        gen = int(self.meta["generation"]) + 1
-        self._set_meta({"generation": gen}, in_txn=True)
+        self._set_meta({"generation": self._generation() + 1}, in_txn=True)
 
     def __len__(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM faces").fetchone()[0])
@@ -229,9 +228,13 @@ class FaceStore:
     def all_vectors(self) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
         """(ids, vectors, identities) of every face."""
         rows = self.db.execute("SELECT id, vector, identity FROM faces ORDER BY id").fetchall()
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim)
+        ids, vecs = self._decode(rows)
         return ids, vecs, [r[2] for r in rows]
+
+    def _decode(self, rows: list[tuple[Any, ...]]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of rows whose first two columns are id and vector bytes."""
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        return ids, np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim)
 
     def identities(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT identity, COUNT(*) FROM faces WHERE identity IS NOT NULL GROUP BY identity"))
@@ -250,7 +253,7 @@ class FaceStore:
             self.db.execute("BEGIN")
             try:
                 ids, vecs, _ = self.all_vectors()
-                gen = int(json.loads(self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]))
+                gen = self._generation()
             finally:
                 self.db.execute("COMMIT")
         return ids, vecs, gen
@@ -295,8 +298,7 @@ class FaceStore:
                 return
             if self._faiss is not None and self._gen >= 0 and self._faiss.ntotal + len(rows) == total:
                 if rows:
-                    ids = np.array([r[0] for r in rows], np.int64)
-                    vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), self.dim)
+                    ids, vecs = self._decode(rows)
                     self._faiss.add_with_ids(vecs, ids)
                     self._max_id = int(ids[-1])
                 self._gen, self._stale = gen, True
