@@ -60,7 +60,9 @@ def kill_at_checkpoint(data: Path, out: Path, steps: int, at: int) -> dict[str, 
     log, _ = proc.communicate(timeout=300)
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, log)  # killed, not finished
     assert load_checkpoint(out)["step"] == at  # ... exactly after checkpoint `at`, mid-run
-    resume = faceprint(*train_args(data, out, steps), "--resume")
+    # a real resume writes checkpoints at+1..steps only; one that started over would reach this fault point and die
+    resume = faceprint(*train_args(data, out, steps), "--resume",
+                       env={"FACEPRINT_FAULT": f"train.checkpoint@{steps + 1 - at}"})
     log, _ = resume.communicate(timeout=300)
     if resume.returncode != 0:
         raise RuntimeError(log)

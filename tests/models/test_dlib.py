@@ -120,7 +120,8 @@ def test_converted_from_an_installed_face_recognition_models(shared_data: Path, 
     code = "from faceprint.models import Embedder; e = Embedder.from_pretrained('dlib-resnet'); print(e.dim, e.align)"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["128", "dlib150"] and "converted dlib-resnet from" in out.stderr.replace("\n", "")
+    said = out.stderr.replace("\n", "")
+    assert out.stdout.split() == ["128", "dlib150"] and f"converted dlib-resnet from {pkg}" in said
 
 
 def test_stream_decodes_dlibs_integers_and_floats() -> None:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -204,7 +205,9 @@ def test_killed_build_leaves_the_old_index_intact_and_resumes(tiny_faces: Path, 
     assert after["faces"] == before["faces"] and after["generation"] == before["generation"]
     building = tmp_path / ".ix.building"
     assert len(FaceStore(building)) == 128  # the two committed chunks, not the third
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ})  # resumes
+    # resumes: 172 images left are 3 chunk adds; a build that started over would make a 4th and be killed there
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "FACEPRINT_FAULT": "store.add.rows@4"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert FaceStore(ix).info()["faces"] == 300 and not building.exists()
 
@@ -284,7 +287,8 @@ def test_a_second_writer_waits_for_the_first_then_goes_on(tiny_faces: Path, tmp_
                                 stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         line = proc.stderr.readline()  # type: ignore[union-attr]
         assert "waiting: another process is writing" in line and proc.poll() is None
-        assert len(FaceStore(ix)) == 6  # nothing added while we hold the lock
+        time.sleep(1.0)
+        assert proc.poll() is None and len(FaceStore(ix)) == 6  # still waiting a second later; nothing added
     assert proc.wait(timeout=300) == 0
     assert len(FaceStore(ix)) == 12
     store = FaceStore(ix)

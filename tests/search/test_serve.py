@@ -104,6 +104,7 @@ def test_thumbnails_only_from_the_store(client: TestClient) -> None:
     index = client.app.state.index  # type: ignore[attr-defined]
     assert client.get("/thumb/1").status_code == 200
     index.store.remove(ids=[1])  # a removed face's thumbnail is not served, even if its file is still there
+    (index.store.root / "thumbs" / "1.jpg").write_bytes(b"a leftover thumbnail")
     assert client.get("/thumb/1").status_code == 404
 
 
@@ -300,14 +301,50 @@ def test_searches_go_on_while_an_enrolment_waits_for_another_writer(client: Test
     index.store.lock_timeout = 3.0
     probe = sorted(tiny_faces.rglob("*.png"))[3].read_bytes()
     statuses: list[int] = []
+    entered, real_add = threading.Event(), index.store.add
+
+    def add(*args, **kwargs):  # type: ignore[no-untyped-def]
+        entered.set()  # the enrolment's model work is done; it now waits for the writer lock
+        return real_add(*args, **kwargs)
+
+    index.store.add = add  # type: ignore[method-assign]
     with writer_lock(index.store.root):  # another process is writing
         waiting = threading.Thread(target=lambda: statuses.append(client.post(
             "/enroll", files={"file": ("x.png", probe, "image/png")}, data={"name": "B"}).status_code))
         waiting.start()
-        time.sleep(0.5)  # the enrolment is now waiting for the writer lock
+        assert entered.wait(10)
+        time.sleep(0.2)  # into the lock wait
         t0 = time.perf_counter()
         assert client.post("/search", files={"file": ("y.png", probe, "image/png")}).status_code == 200
         assert time.perf_counter() - t0 < 2.0  # answered while the enrolment still waits
         assert statuses == []
     waiting.join(30)
     assert statuses == [200]  # it went through once the lock was free
+
+
+
+def test_body_limits_stop_reading_a_stream_at_the_cap() -> None:
+    """Driven as ASGI with 64 KB chunks: the middleware pulls only up to the cap, then answers 413 itself."""
+    import asyncio
+
+    from faceprint.serve.limits import BodyLimits
+
+    reached: list[bool] = []
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        reached.append(True)
+
+    pulled, sent = [0], []
+
+    async def receive():  # type: ignore[no-untyped-def]
+        pulled[0] += 1
+        return {"type": "http.request", "body": b"\0" * 65536, "more_body": pulled[0] < 100}
+
+    async def send(message):  # type: ignore[no-untyped-def]
+        sent.append(message)
+
+    limits = BodyLimits(app, max_body=1_000_000, max_pending=1)
+    asyncio.run(limits({"type": "http", "method": "POST", "headers": []}, receive, send))
+    assert sent[0]["status"] == 413 and not reached
+    assert pulled[0] <= 1_000_000 // 65536 + 2  # 17 of the 100 chunks, not the whole 6.4 MB
+    assert limits.pending == 0  # the slot is given back
