@@ -6,7 +6,9 @@ benchmarks/lfw.py leaves in its work folder when present, else the images aligne
 a separate process (`faceprint serve INDEX --detect`) on 127.0.0.1; every request uploads a different
 original LFW photo (the server detects, aligns, embeds and searches). With --screenshot, headless Chromium
 also uploads the group photo and saves the page.
-JSON: errors, p50_ms, p99_ms, rps, requests, wall_s, single_request_p50_ms (10 sequential requests first), gallery_faces;
+The burst runs twice in one run, against the same server with micro-batching off (--max-batch 1) and on (32).
+JSON: rps_unbatched, rps_batched, batching_speedup, p50_ms, p99_ms and single_request_p50_ms (batched; 30 sequential
+requests after 10 warm-up ones), single_request_p50_ms_unbatched, and each run's errors, wall_s, model batch counts;
 and enroll_index_ms_10k / enroll_index_ms_100k: the index part of one /enroll (one face with its thumbnail into a
 store of 10k / 100k 512-d faces: the transaction and the in-place FAISS update), median of 30. --enroll-only
 measures just those.
@@ -22,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -96,6 +99,28 @@ def enroll_index_ms(n: int, work: Path, trials: int = 30) -> float:
     return round(float(np.median(times)), 2)
 
 
+def burst(index_dir: Path, files: list[Path], max_batch: int) -> dict[str, Any]:
+    """10 sequential requests, then all of ``files`` at once, against `faceprint serve --max-batch N`."""
+    import httpx
+
+    # every request queued (--max-pending): the burst measures throughput, not the 503s of a full queue
+    server, port = start_server(index_dir, "--detect", "--max-batch", str(max_batch), "--max-pending", str(len(files)))
+    try:
+        single = [asyncio.run(fire(port, [f]))[0][0] * 1000 for f in files[:40]][10:]  # 10 warm-up, 30 timed
+        t0 = time.perf_counter()
+        latencies, errors = asyncio.run(fire(port, files))
+        wall = time.perf_counter() - t0
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    ms = np.array(latencies) * 1000
+    return {"max_batch": max_batch, "errors": errors, "rps": round(len(files) / wall, 2), "wall_s": round(wall, 1),
+            "p50_ms": round(float(np.percentile(ms, 50)), 1), "p99_ms": round(float(np.percentile(ms, 99)), 1),
+            "single_request_p50_ms": round(float(np.median(single)), 1), "gallery_faces": health["faces"],
+            "model": health["model"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, required=True)
@@ -124,31 +149,26 @@ def main() -> None:
                                     progress=lambda d, t: print(f"\rindexing {d}/{t}", end="", flush=True))
         print(f"\nindexed {report.faces} faces in {time.perf_counter() - t0:.0f} s")
         index.close()
-    server, port = start_server(index_dir, "--detect")
-    try:
-        import httpx
-
-        faces = httpx.get(f"http://127.0.0.1:{port}/healthz").json()["faces"]
-        rng = np.random.default_rng(0)
-        photos = sorted((SHARED / "lfw" / "images").rglob("*.jpg"))
-        files = [photos[i] for i in rng.choice(len(photos), args.requests, replace=False)]
-        single = [asyncio.run(fire(port, [f]))[0][0] * 1000 for f in files[:10]]  # one at a time, for reference
-        t0 = time.perf_counter()
-        latencies, errors = asyncio.run(fire(port, files))
-        wall = time.perf_counter() - t0
-        ms = np.array(latencies) * 1000
-        result = {"requests": args.requests, "errors": errors, "p50_ms": round(float(np.percentile(ms, 50)), 1),
-                  "p99_ms": round(float(np.percentile(ms, 99)), 1), "rps": round(args.requests / wall, 2),
-                  "wall_s": round(wall, 1), "single_request_p50_ms": round(float(np.median(single)), 1),
-                  "gallery_faces": faces, **enroll,
-                  "note": "all requests sent at once; the server runs one model call at a time on 2 cores"}
-        print(json.dumps(result, indent=2))
-        if args.screenshot:
+    rng = np.random.default_rng(0)
+    photos = sorted((SHARED / "lfw" / "images").rglob("*.jpg"))
+    files = [photos[i] for i in rng.choice(len(photos), args.requests, replace=False)]
+    runs = {name: burst(index_dir, files, batch) for name, batch in (("unbatched", 1), ("batched", 32))}
+    off, on = runs["unbatched"], runs["batched"]
+    result = {"requests": args.requests, "rps_unbatched": off["rps"], "rps_batched": on["rps"],
+              "batching_speedup": round(on["rps"] / off["rps"], 2), "p50_ms": on["p50_ms"], "p99_ms": on["p99_ms"],
+              "single_request_p50_ms": on["single_request_p50_ms"],
+              "single_request_p50_ms_unbatched": off["single_request_p50_ms"], "unbatched": off, "batched": on,
+              **enroll, "note": "all requests sent at once by a client on the same 2 cores; the same server with "
+              "--max-batch 1 (one request per forward) and --max-batch 32 (micro-batching)"}
+    print(json.dumps(result, indent=2))
+    if args.screenshot:
+        server, port = start_server(index_dir, "--detect")
+        try:
             screenshot(port, SHARED / "samples" / "multiface.jpg", args.screenshot)
             print(f"wrote {args.screenshot}")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -177,13 +177,19 @@ def serve_cmd(
     = False,
     allowed_host: Annotated[Optional[list[str]], typer.Option(help="Another Host name clients use (e.g. behind a proxy); "
                             "loopback names and --host are always allowed.")] = None,
+    backend: Annotated[str, typer.Option(help="auto (onnxruntime when installed), torch, channels_last or onnx.")] = "auto",
+    max_batch: Annotated[int, typer.Option(min=1, help="Images of concurrent requests detected and embedded together "
+                         "(1: no micro-batching).")] = 32,
+    batch_window_ms: Annotated[float, typer.Option(min=0, help="Under load, how long a batch waits for more requests "
+                               "to join it.")] = 2.0,
+    max_pending: Annotated[int, typer.Option(min=1, help="Uploads in flight before new ones get 503 + Retry-After "
+                           "(bounds memory: each holds its body and decoded image).")] = 32,
 ) -> None:
     """Serve the search page and the JSON API (/search, /enroll, /verify, /healthz; docs at /docs)."""
     import uvicorn
 
-    from faceprint.serve import create_app
-
-    from faceprint.serve import ServeConfig
+    from faceprint.models.onnx import fastest_backend
+    from faceprint.serve import ServeConfig, create_app
 
     token = os.environ.get(token_env) or None
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:
@@ -194,7 +200,9 @@ def serve_cmd(
     hosts = ("127.0.0.1", "localhost", "::1", "[::1]", host, *(allowed_host or []))
     if host in ("0.0.0.0", "::"):
         hosts = ("*",)  # every interface: the Host name cannot be known; the token guards writes
-    app = create_app(index_dir, ServeConfig(token=token, show_paths=show_paths, allowed_hosts=hosts), detect=detect)
+    cfg = ServeConfig(token=token, show_paths=show_paths, allowed_hosts=hosts, max_batch=max_batch,
+                      batch_window_ms=batch_window_ms, max_pending=max_pending)
+    app = create_app(index_dir, cfg, detect=detect, backend=fastest_backend() if backend == "auto" else backend)
     console.print(f"serving {index_dir} ({len(app.state.index.store)} faces) on http://{host}:{port}")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

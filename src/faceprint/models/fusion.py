@@ -129,16 +129,18 @@ class FusedFaces(FaceEmbedder):
                 out.append(part._cut(image, det, k))
         return out
 
-    def crops(self, image: Image.Image, all_faces: bool = True) -> list[FaceCrop]:
+    def crops_many(self, images: Sequence[Image.Image], all_faces: bool | Sequence[bool] = True) -> list[list[FaceCrop]]:
         """One FaceCrop per face (the first member's crop, for thumbnails), each member's crop in ``parts``."""
+        flags = [all_faces] * len(images) if isinstance(all_faces, bool) else list(all_faces)
         if self.mtcnn is None:
-            return [FaceCrop(image, None, parts=self._cuts(image, None, None))]
-        det = self.mtcnn.detect(image)[0]
-        keep = range(len(det)) if all_faces else range(min(1, len(det)))
+            return [[FaceCrop(im, None, parts=self._cuts(im, None, None))] for im in images]
         out = []
-        for k in keep:
-            parts = self._cuts(image, det, k)
-            out.append(FaceCrop(parts[0], [round(float(v), 1) for v in det.boxes[k]], float(det.probs[k]), parts=parts))
+        for image, det, every in zip(images, self.mtcnn.detect(list(images)) if images else [], flags):
+            faces = []
+            for k in range(len(det) if every else min(1, len(det))):
+                parts = self._cuts(image, det, k)
+                faces.append(FaceCrop(parts[0], [round(float(v), 1) for v in det.boxes[k]], float(det.probs[k]), parts=parts))
+            out.append(faces)
         return out
 
     def one_face(self, images: Sequence[Image.Image], policy: Policy = "center") -> tuple[list[Image.Image], list[int]]:

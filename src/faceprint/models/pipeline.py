@@ -77,13 +77,16 @@ class FaceEmbedder:
 
     def crops(self, image: Image.Image, all_faces: bool = True) -> list[FaceCrop]:
         """Face crops of one RGB image, largest first (only the largest with ``all_faces=False``)."""
-        size = self.embedder.image_size
+        return self.crops_many([image], all_faces)[0]
+
+    def crops_many(self, images: Sequence[Image.Image], all_faces: bool | Sequence[bool] = True) -> list[list[FaceCrop]]:
+        """``crops`` of several images with one batched MTCNN call (``all_faces`` per image or for all)."""
+        flags = [all_faces] * len(images) if isinstance(all_faces, bool) else list(all_faces)
         if self.mtcnn is None:
-            return [FaceCrop(image.resize((size, size), Image.BILINEAR), None)]
-        det = self.mtcnn.detect(image)[0]
-        keep = range(len(det)) if all_faces else range(min(1, len(det)))
-        return [FaceCrop(self._cut(image, det, i), [round(float(v), 1) for v in det.boxes[i]], float(det.probs[i]))
-                for i in keep]
+            return [[FaceCrop(im.resize((self.embedder.image_size,) * 2, Image.BILINEAR), None)] for im in images]
+        dets = self.mtcnn.detect(list(images)) if images else []
+        return [[FaceCrop(self._cut(im, det, i), [round(float(v), 1) for v in det.boxes[i]], float(det.probs[i]))
+                 for i in range(len(det) if every else min(1, len(det)))] for im, det, every in zip(images, dets, flags)]
 
     def one_face(self, images: Sequence[Image.Image], policy: Policy = "center") -> tuple[list[Image.Image], list[int]]:
         """One crop per image (the face ``policy`` picks, as ``faceprint align``); images without one get

@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 
 from faceprint.data.images import IMAGE_EXTENSIONS, ImageLoadError
+from faceprint.faults import fault_point
 from faceprint.models import Embedder
 from faceprint.models.fusion import FusedEmbedder, face_embedder
 from faceprint.models.pipeline import FaceCrop, FaceEmbedder, model_fingerprint, thumbnail
+from faceprint.search.lock import writer_lock
 from faceprint.search.store import FaceStore, IndexError_, Match
 
 __all__ = ["AddReport", "DEFAULT_THRESHOLD", "FaceIndex", "build_index", "calibrate_store", "calibrate_threshold", "gallery_images",
@@ -173,16 +175,17 @@ class FaceIndex:
         self.store.close()
 
 
-def open_index(root: str | Path, embedder: Embedder | None = None, detect: bool | None = None) -> FaceIndex:
+def open_index(root: str | Path, embedder: Embedder | None = None, detect: bool | None = None,
+               backend: str | None = None) -> FaceIndex:
     """Open an index with its own model (or ``embedder``, refused if it is another model).
 
     ``detect`` overrides the index's setting for queries and adds (e.g. a gallery of pre-cropped faces
-    searched with ordinary photos).
+    searched with ordinary photos); ``backend`` the inference backend it was built with (same model).
     """
     store = FaceStore(root)
     meta = store.meta
     spec = meta.get("embedder") or {}
-    emb = embedder or Embedder.from_spec(spec)
+    emb = embedder or Embedder.from_spec({**spec, "backend": backend} if backend else spec)
     fingerprint = model_fingerprint(emb)
     if fingerprint != store.model_id:
         store.close()
@@ -226,12 +229,15 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
     if store.meta.get("threshold") is None:
         index.recalibrate()
     store.close()
-    if out.exists():
-        old = out.parent / f".{out.name}.old"
+    old = out.parent / f".{out.name}.old"  # also what a build killed inside the swap left
+    if out.exists():  # swapped by two renames under the old index's writer lock: no write of it is in flight, and
+        # a live server keeps answering from its open files, then follows the swap (FaceStore._follow)
         shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
+        with writer_lock(out, timeout=store.lock_timeout):
+            out.rename(old)
+            fault_point("swap")
+            tmp.rename(out)
     else:
         tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
     return open_index(out, emb), report

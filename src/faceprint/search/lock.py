@@ -24,13 +24,13 @@ class WriterBusyError(RuntimeError):
 @contextlib.contextmanager
 def writer_lock(root: Path, timeout: float = 60.0, poll: float = 0.05, quiet: bool = False) -> Iterator[None]:
     """Hold the index's cross-process writer lock for the duration of the block (``quiet``: no waiting line)."""
-    fd = os.open(root / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    path = root / "write.lock"
+    deadline, said = time.monotonic() + timeout, False
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline, said = time.monotonic() + timeout, False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise WriterBusyError(f"{root}: another process has been writing this index for {timeout:.0f} s; "
@@ -39,9 +39,32 @@ def writer_lock(root: Path, timeout: float = 60.0, poll: float = 0.05, quiet: bo
                     print(f"waiting: another process is writing {root}", file=sys.stderr, flush=True)
                     said = True
                 time.sleep(poll)
+                continue
+            if _same_file(fd, path):
+                break
+            # the folder was swapped (`index build --force`) while we waited: lock the new index's file instead
+            os.close(fd)  # closing drops the lock
+            fd = -1
+            while fd < 0:
+                try:
+                    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                except FileNotFoundError:  # between the two renames of the swap
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(poll)
         try:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:  # mid-swap
+        return False
+    own = os.fstat(fd)
+    return (own.st_dev, own.st_ino) == (st.st_dev, st.st_ino)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -84,12 +85,7 @@ class FaceStore:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "thumbs").mkdir(exist_ok=True)
         self._lock = threading.RLock()
-        try:
-            self.db = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise IndexError_(f"{db}: damaged index database ({exc})") from exc
+        self.db, self._ident = _connect(db), _file_id(db)
         if create and not self.meta:
             if model_id is None or dim is None:
                 raise IndexError_("a new index needs the model id and the embedding dimension")
@@ -107,6 +103,30 @@ class FaceStore:
         self._uid = repr(m.get("created_at"))  # which index this is: generations of a replaced index start again
         self._faiss, self._gen, self._max_id, self._stale = None, -1, 0, False
         self._load_faiss()
+
+    def _replaced(self) -> bool:
+        """Whether ``root`` now holds another database than the open one (`index build --force` swapped it)."""
+        ident = _file_id(self.root / "faces.sqlite")
+        return ident is not None and ident != self._ident
+
+    def _follow(self) -> None:
+        """After a swap, reopen on the new index when it is of the same model (else refuse: it needs a restart)."""
+        if not self._replaced():
+            return
+        with self._lock:
+            if not self._replaced():
+                return
+            path = self.root / "faces.sqlite"
+            db, ident = _connect(path), _file_id(path)
+            rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            if json.loads(rows.get("model_id", "null")) != self.model_id or json.loads(rows.get("dim", "0")) != self.dim:
+                db.close()
+                raise IndexBusyError(f"{self.root} was replaced by an index of another model; restart to serve it")
+            self.db.close()
+            self.db, self._ident = db, ident
+            self.kind, self._uid = str(json.loads(rows["kind"])), repr(json.loads(rows.get("created_at", "null")))
+            self._faiss, self._gen, self._max_id, self._stale = None, -1, 0, False
+            self._load_faiss()
 
     # metadata -------------------------------------------------------------------------------
     @property
@@ -131,6 +151,7 @@ class FaceStore:
     def _txn(self) -> Iterator[None]:
         """One SQLite write transaction (rolled back on any error), serialized across threads and processes."""
         with self._writer(), self._lock:  # the file lock first: a waiting writer never holds up this process's reads
+            self._follow()  # a swapped-in index: write into it, never into the one swapped out
             try:
                 self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:  # e.g. a writer of an older faceprint without the lock
@@ -241,6 +262,7 @@ class FaceStore:
 
     def thumb_path(self, face_id: int) -> Path | None:
         """The thumbnail of a face in the database (a removed face's leftover file is not served)."""
+        self._follow()
         if self.db.execute("SELECT 1 FROM faces WHERE id = ?", (int(face_id),)).fetchone() is None:
             return None
         path = self.root / "thumbs" / f"{int(face_id)}.jpg"
@@ -283,7 +305,9 @@ class FaceStore:
 
     def refresh(self) -> None:
         """Catch up with adds and removes made since the FAISS structure was loaded (by this or another process):
-        rows added since are added in place; if anything else changed (a removal elsewhere), rebuild."""
+        rows added since are added in place; if anything else changed (a removal elsewhere), rebuild; a swapped-in
+        index is opened."""
+        self._follow()
         if self._generation() == self._gen:
             return
         with self._lock:
@@ -322,6 +346,8 @@ class FaceStore:
 
         try:
             with writer_lock(self.root, timeout=0.0, quiet=True):
+                if self._replaced():
+                    return False  # the folder holds another index now: its file is not ours to write
                 tag = self.root / "vectors.json"
                 named = json.loads(tag.read_text()) if tag.is_file() else {}
                 if named.get("uid") == self._uid and int(named.get("generation", -1)) > gen:
@@ -363,6 +389,24 @@ class FaceStore:
 
     def close(self) -> None:
         """Write the FAISS file if adds were applied in memory since it was written (the next open loads it), close."""
-        if self._stale and self._gen == self._generation():
+        if self._stale and not self._replaced() and self._gen == self._generation():
             self.sync()
         self.db.close()
+
+
+def _connect(db: Path) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(SCHEMA)
+    except sqlite3.DatabaseError as exc:
+        raise IndexError_(f"{db}: damaged index database ({exc})") from exc
+    return conn
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino

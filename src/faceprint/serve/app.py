@@ -1,15 +1,15 @@
 """The web app: a search page and a JSON API (/search, /enroll, /verify, /healthz) over one face index.
 
-The model and index load once, at startup; model and FAISS work runs in a worker thread (never on the
-event loop), one request at a time (2 cores: concurrency would only oversubscribe them).
+The model and index load once, at startup. Model work runs in one model thread that batches the requests
+waiting together (serve/batcher.py); decoding and FAISS searches run in worker threads, never on the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from faceprint.data.images import ImageLoadError, ImageTooLargeError, decode_bytes
-from faceprint.search import FaceIndex, IndexBusyError, open_index
-from faceprint.serve.limits import BodyLimits
 from faceprint.models.pipeline import thumbnail
+from faceprint.search import FaceIndex, IndexBusyError, open_index
+from faceprint.serve.batcher import ModelBatcher
+from faceprint.serve.limits import BodyLimits
 from faceprint.serve.page import PAGE
 
 __all__ = ["ServeConfig", "create_app", "refuse_cross_site"]
@@ -63,17 +64,23 @@ class ServeConfig:
     show_paths: bool = False  # gallery file paths in search answers (they are the server's own paths)
     allowed_hosts: tuple[str, ...] | None = None  # Host headers served (DNS-rebinding guard); None: any
     max_pending: int = 32  # POST requests in flight before new ones get 503 + Retry-After (memory bound)
+    max_batch: int = 32  # images detected and embedded together; 1 turns micro-batching off
+    batch_window_ms: float = 2.0  # how long the model thread waits for more requests once one is waiting
+    batch_pixels: int = 4_000_000  # pixels of one batch's photos (detection memory grows with them)
 
 
 def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: FaceIndex | None = None,
-               detect: bool | None = None) -> FastAPI:
-    """A FastAPI app serving ``index_dir`` (``detect`` overrides the index's face-detection setting for uploads)."""
+               detect: bool | None = None, backend: str | None = None) -> FastAPI:
+    """A FastAPI app serving ``index_dir`` (``detect`` overrides the index's face-detection setting for uploads,
+    ``backend`` its inference backend)."""
     cfg = config or ServeConfig()
-    ix = index or open_index(index_dir, detect=detect)
-    lock = threading.Lock()
+    ix = index or open_index(index_dir, detect=detect, backend=backend)
+    model = ModelBatcher(ix.faces, cfg.max_batch, cfg.batch_window_ms, cfg.batch_pixels)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
         yield
+        model.close()
         ix.close()  # writes the FAISS file that in-place enrolments made stale
 
     app = FastAPI(title="faceprint", description="Face search over a faceprint index.", version="1", lifespan=lifespan)
@@ -108,10 +115,9 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
                "same": m.distance < ix.threshold, "thumb": f"/thumb/{m.face.id}"}
         return {**out, "path": m.face.path} if cfg.show_paths else out
 
-    def search_sync(img, k: int) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
-        with lock:
-            faces = ix.query(img, k)
-        return [{"box": f.crop.box, "prob": f.crop.prob, "matches": [match_json(m) for m in f.matches]} for f in faces]
+    def search_sync(crops, vecs, k: int) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+        matches = ix.store.search(vecs, k) if len(vecs) else []
+        return [{"box": c.box, "prob": c.prob, "matches": [match_json(m) for m in ms]} for c, ms in zip(crops, matches)]
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> str:
@@ -119,7 +125,9 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "faces": len(ix.store), "threshold": ix.threshold}
+        st = model.stats
+        return {"status": "ok", "faces": len(ix.store), "threshold": ix.threshold,
+                "model": {"batches": st.batches, "images": st.jobs, "largest_batch": st.largest}}
 
     @app.post("/search")
     async def search(file: UploadFile = File(...), k: int = Form(5)) -> dict[str, Any]:
@@ -127,7 +135,7 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
         if not 1 <= k <= cfg.max_k:
             raise HTTPException(422, f"k must be between 1 and {cfg.max_k}")
         img = await run_in_threadpool(decode, await read_upload(file), file.filename or "upload")
-        faces = await run_in_threadpool(search_sync, img, k)
+        faces = await run_in_threadpool(search_sync, *await model.run(img), k)
         if not faces:
             raise HTTPException(422, "no face found in the photo")
         return {"threshold": ix.threshold, "faces": faces}
@@ -144,16 +152,14 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
             raise HTTPException(422, "name must be 1–200 characters without '/'")
         data = await read_upload(file)
         img = await run_in_threadpool(decode, data, file.filename or "upload")
+        crops, vecs = await model.run(img)
+        if not crops:
+            raise HTTPException(422, "no face found in the photo")
 
         def work() -> dict[str, Any]:
-            with lock:  # the model, one request at a time
-                crops = ix.faces.crops(img, all_faces=True)
-                if not crops:
-                    raise HTTPException(422, "no face found in the photo")
-                vec = ix.faces.embed_crops(crops[:1])
             path = f"upload:{hashlib.sha256(data).hexdigest()[:16]}"
-            # the write outside the model lock: waiting for another process's write never holds up searches
-            ids = ix.store.add(vec, [path], [name], [crops[0].box], [thumbnail(crops[0].image)])
+            # the write outside the model thread: waiting for another process's write never holds up searches
+            ids = ix.store.add(vecs[:1], [path], [name], [crops[0].box], [thumbnail(crops[0].image)])
             return {"id": ids[0], "identity": name, "faces_in_photo": len(crops), "box": crops[0].box}
 
         return await run_in_threadpool(work)
@@ -162,19 +168,12 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
     async def verify(file_a: UploadFile = File(...), file_b: UploadFile = File(...)) -> dict[str, Any]:
         """Are the largest faces of two photos the same person?"""
         imgs = [await run_in_threadpool(decode, await read_upload(f), f.filename or "upload") for f in (file_a, file_b)]
-
-        def work() -> dict[str, Any]:
-            with lock:
-                crops = [ix.faces.crops(im, all_faces=False) for im in imgs]
-                for which, c in zip("ab", crops):
-                    if not c:
-                        raise HTTPException(422, f"no face found in photo {which}")
-                va, vb = (ix.faces.embed_crops(c)[0] for c in crops)
-            d = float(((va - vb) ** 2).sum())
-            return {"distance": round(d, 4), "same": d < ix.threshold, "threshold": ix.threshold,
-                    "boxes": [c[0].box for c in crops]}
-
-        return await run_in_threadpool(work)
+        (ca, va), (cb, vb) = await asyncio.gather(*(model.run(im, all_faces=False) for im in imgs))
+        for which, c in (("a", ca), ("b", cb)):
+            if not c:
+                raise HTTPException(422, f"no face found in photo {which}")
+        d = float(((va[0] - vb[0]) ** 2).sum())
+        return {"distance": round(d, 4), "same": d < ix.threshold, "threshold": ix.threshold, "boxes": [ca[0].box, cb[0].box]}
 
     @app.get("/thumb/{face_id}", include_in_schema=False)
     async def thumb(face_id: int) -> FileResponse:
@@ -183,6 +182,6 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
             raise HTTPException(404, "no such face")
         return FileResponse(path, media_type="image/jpeg")
 
-    app.state.index = ix
+    app.state.index, app.state.model = ix, model
     return app
 

@@ -1,0 +1,116 @@
+"""`index build --force` under a live reader: the new index is swapped in by rename and the open store follows it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceprint.search import FaceStore, IndexBusyError, build_index, open_index
+from faceprint.search.lock import WriterBusyError, writer_lock
+
+
+def _galleries(tiny_faces: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Two galleries of different people from the same synthetic set."""
+    people = sorted(tiny_faces.iterdir())
+    a, b = tmp_path / "a", tmp_path / "b"
+    for dst, chosen in ((a, people[:4]), (b, people[4:10])):
+        dst.mkdir()
+        for p in chosen:
+            shutil.copytree(p, dst / p.name)
+    return a, b
+
+
+def test_an_open_index_follows_a_forced_rebuild(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    a, b = _galleries(tiny_faces, tmp_path)
+    ix = tmp_path / "ix"
+    build_index(a, ix, {"weights": tiny_weights}, detect=False)[0].close()
+    live = open_index(ix)  # as a server holds it
+    probe = sorted((b / sorted(os.listdir(b))[0]).iterdir())[0]
+    assert live.query(probe, k=1)[0].matches[0].face.identity in {p.name for p in a.iterdir()}
+    old_ino = os.stat(ix / "faces.sqlite").st_ino
+    build_index(b, ix, {"weights": tiny_weights}, detect=False, force=True)[0].close()
+    assert os.stat(ix / "faces.sqlite").st_ino != old_ino and not (tmp_path / ".ix.old").exists()
+    hit = live.query(probe, k=1)[0].matches[0]  # the next search reads the new index
+    assert hit.face.path == str(probe) and hit.distance < 1e-5
+    assert len(live.store) == 36
+    thumb = live.store.thumb_path(hit.face.id)
+    assert thumb is not None and thumb.parent.parent == ix
+    vec = live.faces.embed_crops(live.faces.crops(live.faces.load(probe)))
+    live.store.add(vec, ["enrolled"], ["E"], [None], [b"jpg"])  # writes go into the new index ...
+    live.close()
+    again = FaceStore(ix)
+    assert len(again) == 37 and again.identities()["E"] == 1  # ... and are there when it is reopened
+    assert again.search(vec, k=2)[0][0].distance < 1e-5  # its FAISS file was not overwritten by the old store
+    again.close()
+
+
+def test_a_rebuild_with_another_model_is_refused_not_mixed(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    import torch
+
+    from faceprint.backbones import create_backbone
+    from faceprint.models import PretrainedInfo, save_pretrained
+
+    a, b = _galleries(tiny_faces, tmp_path)
+    ix = tmp_path / "ix"
+    build_index(a, ix, {"weights": tiny_weights}, detect=False)[0].close()
+    live = open_index(ix)
+    torch.manual_seed(1)
+    save_pretrained(create_backbone("small_cnn", embedding_dim=16).state_dict(),
+                    PretrainedInfo(name="other", backbone="small_cnn", embedding_dim=16, image_size=32))
+    build_index(b, ix, {"weights": "other"}, detect=False, force=True)[0].close()
+    with pytest.raises(IndexBusyError, match="another model; restart"):
+        live.store.search(np.ones((1, 16), np.float32) / 4, k=1)
+    with pytest.raises(IndexBusyError, match="another model"):
+        live.store.add(np.ones((1, 16), np.float32) / 4, ["x"], ["x"], [None])
+    live.close()
+    assert len(FaceStore(ix)) == 36  # nothing of the old index leaked into the new one
+
+
+def test_a_writer_waiting_through_a_swap_locks_the_new_index(tmp_path: Path) -> None:
+    root = tmp_path / "ix"
+    root.mkdir()
+    got, release = threading.Event(), threading.Event()
+
+    def waiter() -> None:
+        with writer_lock(root, timeout=30, quiet=True):
+            got.set()
+            release.wait(30)
+
+    with writer_lock(root):
+        t = threading.Thread(target=waiter)
+        t.start()
+        assert not got.wait(0.3)  # it waits on the old index's lock file
+        root.rename(tmp_path / "old")
+        root.mkdir()  # the swapped-in index
+    assert got.wait(30)
+    with pytest.raises(WriterBusyError):  # the waiter now holds the new index's lock ...
+        with writer_lock(root, timeout=0, quiet=True):
+            pass
+    with writer_lock(tmp_path / "old", timeout=0, quiet=True):  # ... not the old one's
+        pass
+    release.set()
+    t.join(30)
+
+
+def test_a_build_killed_inside_the_swap_is_finished_by_a_rerun(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
+    a, b = _galleries(tiny_faces, tmp_path)
+    ix = tmp_path / "ix"
+    build_index(a, ix, {"weights": tiny_weights}, detect=False)[0].close()
+    cmd = [sys.executable, "-m", "faceprint", "index", "build", str(b), "--out", str(ix), "--weights", tiny_weights,
+           "--no-detect", "--force"]
+    killed = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "FACEPRINT_FAULT": "swap"})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert not ix.exists() and len(FaceStore(tmp_path / ".ix.old")) == 24  # killed between the two renames
+    assert len(FaceStore(tmp_path / ".ix.building")) == 36
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert len(FaceStore(ix)) == 36
+    assert not (tmp_path / ".ix.old").exists() and not (tmp_path / ".ix.building").exists()
