@@ -9,13 +9,16 @@ Usage: python benchmarks/faults.py --json PATH [--kill-trials 10] [--fuzz 500] [
 - lost_items: readable corpus images that `faceprint embed` did not embed + enrolments missing after 40
   concurrent enroll/search requests + faces lost by an index add killed mid-way.
 - fuzz_requests / server_errors_5xx: random bytes, truncated headers, wrong types at /search, /enroll, /verify.
-- with --soak-s S: S seconds of 200 concurrent /search requests on a live server; RSS before and after.
+- the service (benchmarks/service_faults.py): csrf_attempts / csrf_refused; two_writers_added / _lost / _duplicated
+  and server_saw_all_s (two `index add` processes of 500 images each beside a searching server); swap_* (`index
+  build --force` under a searching server); burst_peak_rss_mb and burst_5xx_other_than_503 (200 concurrent 10 MB
+  uploads); soak_rss_mb (--soak-s seconds, default 600, of 200-request bursts; RSS each minute).
+--only-service runs just the service part and merges it into the --json file.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import json
 import os
@@ -33,7 +36,6 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from common import start_server  # noqa: E402
 from tests.corpus import bad_files, write_corpus  # noqa: E402
 from tests.faults import faceprint, kill_and_resume, same_weights, train_args  # noqa: E402
 
@@ -151,40 +153,26 @@ def killed_add(work: Path) -> int:
     return 0 if consistent else abs(len(ids) - before) or 1
 
 
-def soak(work: Path, seconds: float) -> dict:
-    import httpx
+def service(work: Path, soak_s: float) -> dict:
+    """The service figures (benchmarks/service_faults.py) on synthetic galleries and a real LFW photo."""
+    import service_faults as sf
 
-    proc, port = start_server(work / "srv")
-
-    def rss() -> int:
-        return int(Path(f"/proc/{proc.pid}/status").read_text().split("VmRSS:")[1].split()[0]) // 1024
-
-    body = next((work / "gallery").rglob("*.png")).read_bytes()
-
-    async def burst(client: httpx.AsyncClient) -> list[int]:
-        async def one() -> int:
-            try:
-                return (await client.post("/search", files={"file": ("q.png", body, "image/png")})).status_code
-            except httpx.HTTPError:
-                return 599  # a dropped connection counts as a server error
-        return list(await asyncio.gather(*(one() for _ in range(200))))
-
-    async def run() -> list[int]:
-        out: list[int] = []
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=300,
-                                     limits=httpx.Limits(max_connections=200)) as client:
-            t0 = time.time()
-            while time.time() - t0 < seconds:
-                out += await burst(client)
-        return out
-
-    start_rss = rss()
-    codes = asyncio.run(run())
-    end_rss = rss()
-    proc.terminate()
-    proc.wait()
-    return {"soak_requests": len(codes), "soak_5xx": sum(c >= 500 for c in codes), "rss_start_mb": start_rss,
-            "rss_end_mb": end_rss}
+    shared = ROOT.parent / "shared" / "data"
+    photo = next(iter(sorted((shared / "lfw" / "images").rglob("*.jpg"))), None)
+    base = write_synthetic_dataset(work / "svc-gallery", identities=10, images_per_identity=4, size=32, seed=5)
+    index_dir = work / "svc"
+    build_index(base, index_dir, {"weights": "tiny"}, detect=False)[0].close()
+    probe = sorted(base.rglob("*.png"))[0]
+    writers = tuple(write_synthetic_dataset(work / f"writer{i}", identities=50, images_per_identity=10, size=32,
+                                            seed=20 + i) for i in range(2))
+    result = {**sf.csrf(index_dir, probe), **sf.two_writers(index_dir, writers, probe)}  # type: ignore[arg-type]
+    other = write_synthetic_dataset(work / "svc-other", identities=12, images_per_identity=5, size=32, seed=6)
+    result.update(sf.swap(index_dir, other, probe))
+    if photo is not None:
+        result.update(sf.burst(index_dir, photo))
+    if soak_s:
+        result.update(sf.soak(index_dir, probe.read_bytes(), soak_s))
+    return result
 
 
 def main() -> None:
@@ -192,13 +180,21 @@ def main() -> None:
     ap.add_argument("--json", type=Path, required=True)
     ap.add_argument("--kill-trials", type=int, default=10)
     ap.add_argument("--fuzz", type=int, default=500)
-    ap.add_argument("--soak-s", type=float, default=0)
+    ap.add_argument("--soak-s", type=float, default=600)
+    ap.add_argument("--only-service", action="store_true", help="run only the service figures; merge them into --json")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="faceprint-faults-"))
     os.environ["FACEPRINT_HOME"] = str(work / "home")
     torch.manual_seed(0)
     save_pretrained(create_backbone("small_cnn", embedding_dim=16).state_dict(),
                     PretrainedInfo(name="tiny", backbone="small_cnn", embedding_dim=16, image_size=32))
+    if args.only_service:
+        old = json.loads(args.json.read_text()) if args.json.is_file() else {}
+        result = {**old, **service(work, args.soak_s)}
+        print(json.dumps(result, indent=2))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        return
     trials, identical = kills(work, args.kill_trials)
     files, clear, tracebacks, lost_corpus = corpus(work)
     requests, errors, lost_enrol = server(work, args.fuzz)
@@ -206,8 +202,7 @@ def main() -> None:
     result = {"kill_trials": trials, "resumed_identical": identical, "corpus_files": files, "clear_errors": clear,
               "tracebacks": tracebacks, "lost_items": lost_corpus + lost_enrol + lost_add, "fuzz_requests": requests,
               "server_errors_5xx": errors}
-    if args.soak_s:
-        result.update(soak(work, args.soak_s))
+    result.update(service(work, args.soak_s))
     print(json.dumps(result, indent=2))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")

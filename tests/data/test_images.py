@@ -93,3 +93,35 @@ def test_decompression_bomb_refused(tmp_path: Path) -> None:
 
 def test_one_pixel_image(tmp_path: Path) -> None:
     assert load_rgb(_save(tmp_path / "x.png", Image.new("RGB", (1, 1)))).size == (1, 1)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_max_side_reduces_large_images_and_keeps_their_size(fmt: str) -> None:
+    from faceprint.data.images import decode_bytes
+
+    arr = np.zeros((1500, 3000, 3), np.uint8)
+    arr[:, :1500] = (250, 20, 20)  # left half red, right half blue
+    arr[:, 1500:] = (20, 20, 250)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format=fmt, quality=95)
+    img = decode_bytes(buf.getvalue(), max_side=1000)
+    assert img.size == (1000, 500) and img.info["original_size"] == (3000, 1500)
+    out = np.asarray(img).astype(int)
+    assert out[250, 100, 0] > 200 and out[250, 900, 2] > 200  # reduced, not cropped: both halves are there
+    small = decode_bytes(buf.getvalue(), max_side=4000)
+    assert small.size == (3000, 1500) and small.info["original_size"] == (3000, 1500)
+
+
+def test_max_side_reports_the_rotated_size_of_an_exif_turned_photo() -> None:
+    from faceprint.data.images import decode_bytes
+
+    arr = np.zeros((1000, 2400, 3), np.uint8)
+    arr[:100, :100] = 255  # a white stored top-left corner
+    exif = Image.Exif()
+    exif[0x0112] = 6  # displayed turned 90° clockwise: 1000 × 2400 upright
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG", exif=exif, quality=95)
+    img = decode_bytes(buf.getvalue(), max_side=1200)
+    assert img.size == (500, 1200) and img.info["original_size"] == (1000, 2400)
+    out = np.asarray(img).astype(int)
+    assert out[10, -10].min() > 200 and out[-10, 10].max() < 60  # the stored top-left is now top-right

@@ -324,15 +324,23 @@ def test_searches_go_on_while_an_enrolment_waits_for_another_writer(client: Test
 
 
 def test_body_limits_stop_reading_a_stream_at_the_cap() -> None:
-    """Driven as ASGI with 64 KB chunks: the middleware pulls only up to the cap, then answers 413 itself."""
+    """Driven as ASGI with 64 KB chunks: the body streams through to the app (never held by the middleware), which
+    sees a disconnect at the cap; the client gets the middleware's 413, not the app's answer to the cut body."""
     import asyncio
 
     from faceprint.serve.limits import BodyLimits
 
-    reached: list[bool] = []
+    got: list[int] = []
 
-    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
-        reached.append(True)
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]  # reads as Starlette's form parser does
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                await send({"type": "http.response.start", "status": 400, "headers": []})
+                raise RuntimeError("client disconnected")
+            got.append(len(message["body"]))
+            if not message.get("more_body"):
+                return
 
     pulled, sent = [0], []
 
@@ -345,6 +353,31 @@ def test_body_limits_stop_reading_a_stream_at_the_cap() -> None:
 
     limits = BodyLimits(app, max_body=1_000_000, max_pending=1)
     asyncio.run(limits({"type": "http", "method": "POST", "headers": []}, receive, send))
-    assert sent[0]["status"] == 413 and not reached
-    assert pulled[0] <= 1_000_000 // 65536 + 2  # 17 of the 100 chunks, not the whole 6.4 MB
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [413]
+    assert pulled[0] <= 1_000_000 // 65536 + 2  # 16 of the 100 chunks, not the whole 6.4 MB
+    assert sum(got) <= 1_000_000 and len(got) == 15  # the app got the chunks under the cap as they came
     assert limits.pending == 0  # the slot is given back
+
+
+def test_large_photos_are_reduced_for_detection_and_boxes_come_back_in_their_pixels(tiny_faces: Path, tmp_path: Path,
+                                                                                    tiny_weights: str) -> None:
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data" / "lfw" / "images"
+    photo = next(iter(sorted(shared.rglob("*.jpg"))), None)
+    if photo is None:
+        pytest.skip("needs ../shared/data/lfw")
+    build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)[0].close()
+    client = TestClient(create_app(tmp_path / "ix", ServeConfig(max_side=500), detect=True))
+    small = client.post("/search", files={"file": ("a.jpg", photo.read_bytes(), "image/jpeg")}).json()["faces"][0]["box"]
+    buf = io.BytesIO()
+    Image.open(photo).resize((2500, 2500), Image.BICUBIC).save(buf, format="JPEG", quality=95)  # 10× the photo
+    seen = []
+
+    def spy(img, all_faces=True):  # type: ignore[no-untyped-def]
+        seen.append(img.size)
+        return run(img, all_faces)
+
+    model = client.app.state.model  # type: ignore[attr-defined]
+    run, model.run = model.run, spy
+    big = client.post("/search", files={"file": ("b.jpg", buf.getvalue(), "image/jpeg")}).json()["faces"][0]["box"]
+    assert seen == [(500, 500)]  # the model saw the reduced photo ...
+    np.testing.assert_allclose(big, np.array(small) * 10, atol=50)  # (a 500 px box would be 5× off)  # ... and the box is in the 2500 px photo's pixels

@@ -184,12 +184,17 @@ def serve_cmd(
                                "to join it.")] = 2.0,
     max_pending: Annotated[int, typer.Option(min=1, help="Uploads in flight before new ones get 503 + Retry-After "
                            "(bounds memory: each holds its body and decoded image).")] = 32,
+    max_side: Annotated[int, typer.Option(min=64, help="Larger photos are reduced to this many pixels on their long "
+                        "side before detection (bounds memory and time; boxes stay in the photo's pixels).")] = 2048,
 ) -> None:
     """Serve the search page and the JSON API (/search, /enroll, /verify, /healthz; docs at /docs)."""
     import uvicorn
 
     from faceprint.models.onnx import fastest_backend
     from faceprint.serve import ServeConfig, create_app
+    from faceprint.serve.limits import return_freed_memory
+
+    return_freed_memory()
 
     token = os.environ.get(token_env) or None
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:
@@ -201,7 +206,7 @@ def serve_cmd(
     if host in ("0.0.0.0", "::"):
         hosts = ("*",)  # every interface: the Host name cannot be known; the token guards writes
     cfg = ServeConfig(token=token, show_paths=show_paths, allowed_hosts=hosts, max_batch=max_batch,
-                      batch_window_ms=batch_window_ms, max_pending=max_pending)
+                      batch_window_ms=batch_window_ms, max_pending=max_pending, max_side=max_side)
     app = create_app(index_dir, cfg, detect=detect, backend=fastest_backend() if backend == "auto" else backend)
     console.print(f"serving {index_dir} ({len(app.state.index.store)} faces) on http://{host}:{port}")
     uvicorn.run(app, host=host, port=port, log_level="warning")

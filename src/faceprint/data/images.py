@@ -64,18 +64,23 @@ def load_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Im
 
 
 def decode_bytes(data: bytes, name: str = "upload", max_pixels: int = DEFAULT_MAX_PIXELS,
-                 formats: tuple[str, ...] | None = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")) -> Image.Image:
+                 formats: tuple[str, ...] | None = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF"),
+                 max_side: int | None = None) -> Image.Image:
     """Decode image bytes (an upload) to RGB; the type is sniffed from the bytes, never from a name.
+
+    ``max_side``: reduce larger images to fit it (a JPEG is decoded at a reduced DCT scale, never at full size);
+    the stored size is kept in ``image.info["original_size"]`` (after EXIF rotation).
 
     Raises:
         ImageLoadError: empty, not one of ``formats``, truncated, or larger than ``max_pixels``.
     """
     if not data:
         raise ImageLoadError(f"{name}: empty file (0 bytes)")
-    return _decode(io.BytesIO(data), name, max_pixels, formats)
+    return _decode(io.BytesIO(data), name, max_pixels, formats, max_side)
 
 
-def _decode(fp: Path | io.BytesIO, name: str, max_pixels: int, formats: tuple[str, ...] | None) -> Image.Image:
+def _decode(fp: Path | io.BytesIO, name: str, max_pixels: int, formats: tuple[str, ...] | None,
+            max_side: int | None = None) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -83,9 +88,18 @@ def _decode(fp: Path | io.BytesIO, name: str, max_pixels: int, formats: tuple[st
                 if img.width * img.height > max_pixels:
                     raise ImageTooLargeError(f"{name}: {img.width}×{img.height} exceeds the {max_pixels:,}-pixel limit (decompression bomb?)")
                 img.seek(0)
+                size = img.size
+                if max_side is not None and max(size) > max_side:
+                    f = max_side / max(size)
+                    img.draft("RGB", (max(1, round(size[0] * f)), max(1, round(size[1] * f))))  # JPEG only; else a no-op
                 img.load()
                 img = ImageOps.exif_transpose(img) or img
-                return to_rgb(img)
+                img = to_rgb(img)
+                if max_side is not None and max(img.size) > max_side:
+                    img.thumbnail((max_side, max_side), Image.BILINEAR)
+                turned = img.size[0] < img.size[1] and size[0] > size[1] or img.size[0] > img.size[1] and size[0] < size[1]
+                img.info["original_size"] = (size[1], size[0]) if turned else size
+                return img
     except ImageLoadError:
         raise
     except FileNotFoundError:

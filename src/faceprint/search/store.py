@@ -381,6 +381,12 @@ class FaceStore:
         return [[Match(faces[int(i)], float(max(2 - 2 * s, 0.0))) for s, i in zip(srow, irow) if int(i) in faces][:k]
                 for srow, irow in zip(sims, ids)]
 
+    def searchable(self) -> int:
+        """Faces a search sees now: the FAISS structure's size after catching up with the database."""
+        self.refresh()
+        with self._lock:
+            return 0 if self._faiss is None else int(self._faiss.ntotal)
+
     def info(self) -> dict[str, Any]:
         m = self.meta
         return {"root": str(self.root), "faces": len(self), "identities": len(self.identities()), "dim": self.dim,

@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,7 @@ class ServeConfig:
     max_batch: int = 32  # images detected and embedded together; 1 turns micro-batching off
     batch_window_ms: float = 2.0  # how long the model thread waits for more requests once one is waiting
     batch_pixels: int = 4_000_000  # pixels of one batch's photos (detection memory grows with them)
+    max_side: int = 2048  # larger photos are reduced to this before detection (boxes are given in the original's pixels)
 
 
 def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: FaceIndex | None = None,
@@ -104,11 +106,22 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
             raise HTTPException(413, f"upload larger than {cfg.max_upload_bytes // (1024 * 1024)} MB")
         return data
 
+    decoding = threading.BoundedSemaphore(2)  # decodes at once: a full-size frame each (2 cores: more only queue)
+
     def decode(data: bytes, name: str):  # type: ignore[no-untyped-def]
         try:
-            return decode_bytes(data, name or "upload", cfg.max_pixels, cfg.formats)
+            with decoding:
+                return decode_bytes(data, name or "upload", cfg.max_pixels, cfg.formats, cfg.max_side)
         except ImageLoadError as exc:  # the type decides, never the text (it holds the client's file name)
             raise HTTPException(413 if isinstance(exc, ImageTooLargeError) else 415, str(exc)) from None
+
+    async def faces_of(img, all_faces: bool = True):  # type: ignore[no-untyped-def]
+        """The model thread's crops and embeddings, with boxes in the uploaded photo's own pixels."""
+        crops, vecs = await model.run(img, all_faces)
+        s = max(img.info.get("original_size", img.size)) / max(img.size)
+        if s != 1:
+            crops = [replace(c, box=[round(v * s, 1) for v in c.box]) if c.box else c for c in crops]
+        return crops, vecs
 
     def match_json(m) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         out = {"id": m.face.id, "identity": m.face.identity, "distance": round(m.distance, 4),
@@ -126,7 +139,8 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         st = model.stats
-        return {"status": "ok", "faces": len(ix.store), "threshold": ix.threshold,
+        searchable = await run_in_threadpool(ix.store.searchable)  # catches up with other processes' writes
+        return {"status": "ok", "faces": len(ix.store), "searchable": searchable, "threshold": ix.threshold,
                 "model": {"batches": st.batches, "images": st.jobs, "largest_batch": st.largest}}
 
     @app.post("/search")
@@ -135,7 +149,7 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
         if not 1 <= k <= cfg.max_k:
             raise HTTPException(422, f"k must be between 1 and {cfg.max_k}")
         img = await run_in_threadpool(decode, await read_upload(file), file.filename or "upload")
-        faces = await run_in_threadpool(search_sync, *await model.run(img), k)
+        faces = await run_in_threadpool(search_sync, *await faces_of(img), k)
         if not faces:
             raise HTTPException(422, "no face found in the photo")
         return {"threshold": ix.threshold, "faces": faces}
@@ -152,7 +166,7 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
             raise HTTPException(422, "name must be 1–200 characters without '/'")
         data = await read_upload(file)
         img = await run_in_threadpool(decode, data, file.filename or "upload")
-        crops, vecs = await model.run(img)
+        crops, vecs = await faces_of(img)
         if not crops:
             raise HTTPException(422, "no face found in the photo")
 
@@ -168,7 +182,7 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
     async def verify(file_a: UploadFile = File(...), file_b: UploadFile = File(...)) -> dict[str, Any]:
         """Are the largest faces of two photos the same person?"""
         imgs = [await run_in_threadpool(decode, await read_upload(f), f.filename or "upload") for f in (file_a, file_b)]
-        (ca, va), (cb, vb) = await asyncio.gather(*(model.run(im, all_faces=False) for im in imgs))
+        (ca, va), (cb, vb) = await asyncio.gather(*(faces_of(im, all_faces=False) for im in imgs))
         for which, c in (("a", ca), ("b", cb)):
             if not c:
                 raise HTTPException(422, f"no face found in photo {which}")
