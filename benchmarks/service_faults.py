@@ -275,8 +275,13 @@ def burst(index_dir: Path, photo: Path, n: int = 200, max_upload: int = 10 * 102
         proc.wait(30)
     return {"burst_uploads": n, "burst_upload_mb": round(len(body) / 2**20, 2), "burst_idle_rss_mb": idle,
             "burst_peak_rss_mb": peak, "burst_200": codes.count(200), "burst_422": codes.count(422),
-            "burst_503": codes.count(503), "burst_5xx_other_than_503": sum(c >= 500 and c != 503 for c in codes),
-            "burst_wall_s": round(wall, 1)}
+            "burst_503": codes.count(503), "burst_5xx_other_than_503": _other_5xx(codes),
+            "burst_dropped_connections": codes.count(599), "burst_wall_s": round(wall, 1)}
+
+
+def _other_5xx(codes: list[int]) -> int:
+    """Server errors other than the designed 503 (599 marks a connection the client lost: counted apart)."""
+    return sum(c >= 500 and c not in (503, 599) for c in codes)
 
 
 def soak(index_dir: Path, body: bytes, seconds: float) -> dict[str, Any]:
@@ -312,4 +317,5 @@ def soak(index_dir: Path, body: bytes, seconds: float) -> dict[str, Any]:
         proc.terminate()
         proc.wait(30)
     return {"soak_s": seconds, "soak_requests": len(codes), "soak_200": codes.count(200), "soak_503": codes.count(503),
-            "soak_5xx_other_than_503": sum(c >= 500 and c != 503 for c in codes), "soak_rss_mb": samples, "rss_start_mb": samples[0], "rss_end_mb": samples[-1]}
+            "soak_5xx_other_than_503": _other_5xx(codes), "soak_dropped_connections": codes.count(599),
+            "soak_codes": {str(c): codes.count(c) for c in sorted(set(codes))}, "soak_rss_mb": samples, "rss_start_mb": samples[0], "rss_end_mb": samples[-1]}

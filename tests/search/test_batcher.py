@@ -170,3 +170,24 @@ def test_a_pixel_budget_splits_batches_of_large_photos(pipeline: FaceEmbedder, l
     assert gate.calls == [1, 3, 3]  # six waiting photos in batches of at most three, none lost or run twice
     for image, (crops, _) in zip(lfw_photos, results):
         assert [c.box for c in crops] == [c.box for c in pipeline.crops(image)]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_dying_model_thread_fails_its_requests_instead_of_hanging(pipeline: FaceEmbedder,
+                                                                    lfw_photos: list[Image.Image]) -> None:
+    class Dies(Gate):
+        def crops_many(self, images, all_faces=True):  # type: ignore[no-untyped-def]
+            super().crops_many(images, all_faces)
+            raise SystemExit("the thread goes down")  # not an Exception: no per-image retry catches it
+
+    gate = Dies(pipeline)
+    batcher = ModelBatcher(gate, window_ms=0)
+    first = batcher.submit(lfw_photos[0])
+    assert gate.entered.wait(30)
+    queued = [batcher.submit(im) for im in lfw_photos[1:3]]
+    gate.release.set()
+    for future in [first, *queued]:  # the running one and the queued ones all fail, within the timeout
+        with pytest.raises(RuntimeError, match="model thread has stopped"):
+            future.result(30)
+    with pytest.raises(RuntimeError, match="stopped"):
+        batcher.submit(lfw_photos[0])

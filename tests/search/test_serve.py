@@ -381,3 +381,59 @@ def test_large_photos_are_reduced_for_detection_and_boxes_come_back_in_their_pix
     big = client.post("/search", files={"file": ("b.jpg", buf.getvalue(), "image/jpeg")}).json()["faces"][0]["box"]
     assert seen == [(500, 500)]  # the model saw the reduced photo ...
     np.testing.assert_allclose(big, np.array(small) * 10, atol=50)  # (a 500 px box would be 5× off)  # ... and the box is in the 2500 px photo's pixels
+
+
+@pytest.mark.parametrize("ending", ["returns", "raises"])
+def test_body_limits_answer_413_however_the_app_ends_after_the_cut(ending: str) -> None:
+    import asyncio
+
+    from faceprint.serve.limits import BodyLimits
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        await send({"type": "http.response.start", "status": 400, "headers": []})
+        await send({"type": "http.response.body", "body": b"cut"})
+        if ending == "raises":
+            raise RuntimeError("client disconnected")
+
+    async def receive():  # type: ignore[no-untyped-def]
+        return {"type": "http.request", "body": b"\0" * 65536, "more_body": True}
+
+    sent: list[dict] = []
+
+    async def send(message):  # type: ignore[no-untyped-def]
+        sent.append(message)
+
+    asyncio.run(BodyLimits(app, max_body=200_000, max_pending=1)({"type": "http", "method": "POST", "headers": []},
+                                                                  receive, send))
+    assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [413]
+    assert b"cut" not in b"".join(m.get("body", b"") for m in sent)
+
+
+def test_body_limits_pass_a_real_disconnect_under_the_cap_through() -> None:
+    import asyncio
+
+    from faceprint.serve.limits import BodyLimits
+
+    messages = [{"type": "http.request", "body": b"abc", "more_body": True}, {"type": "http.disconnect"}]
+    seen: list[str] = []
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        while True:
+            m = await receive()
+            seen.append(m["type"])
+            if m["type"] == "http.disconnect":
+                return  # a client that went away gets no answer
+
+    async def receive():  # type: ignore[no-untyped-def]
+        return messages.pop(0)
+
+    sent: list[dict] = []
+
+    async def send(message):  # type: ignore[no-untyped-def]
+        sent.append(message)
+
+    limits = BodyLimits(app, max_body=1000, max_pending=1)
+    asyncio.run(limits({"type": "http", "method": "POST", "headers": []}, receive, send))
+    assert seen == ["http.request", "http.disconnect"] and sent == [] and limits.pending == 0

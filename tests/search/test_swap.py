@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceprint.search import FaceStore, IndexBusyError, build_index, open_index
+from faceprint.search import FaceStore, IndexReplacedError, build_index, open_index
 from faceprint.search.lock import WriterBusyError, writer_lock
 
 
@@ -66,9 +67,9 @@ def test_a_rebuild_with_another_model_is_refused_not_mixed(tiny_faces: Path, tmp
     save_pretrained(create_backbone("small_cnn", embedding_dim=16).state_dict(),
                     PretrainedInfo(name="other", backbone="small_cnn", embedding_dim=16, image_size=32))
     build_index(b, ix, {"weights": "other"}, detect=False, force=True)[0].close()
-    with pytest.raises(IndexBusyError, match="another model; restart"):
+    with pytest.raises(IndexReplacedError, match="another model or other detection settings; restart"):
         live.store.search(np.ones((1, 16), np.float32) / 4, k=1)
-    with pytest.raises(IndexBusyError, match="another model"):
+    with pytest.raises(IndexReplacedError, match="another model"):
         live.store.add(np.ones((1, 16), np.float32) / 4, ["x"], ["x"], [None])
     live.close()
     assert len(FaceStore(ix)) == 36  # nothing of the old index leaked into the new one
@@ -114,3 +115,105 @@ def test_a_build_killed_inside_the_swap_is_finished_by_a_rerun(tiny_faces: Path,
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert len(FaceStore(ix)) == 36
     assert not (tmp_path / ".ix.old").exists() and not (tmp_path / ".ix.building").exists()
+
+
+def test_searches_on_several_threads_through_swaps_never_mix_two_indexes(tiny_faces: Path, tmp_path: Path,
+                                                                           tiny_weights: str) -> None:
+    """Four threads search while the folder is swapped back and forth: no crash, and every hit's distance is the
+    distance to the vector stored under that face's path (a hit resolved against the other index would not be)."""
+    a, b = _galleries(tiny_faces, tmp_path)
+    builds = []
+    for name, gallery in (("ia", a), ("ib", b)):
+        build_index(gallery, tmp_path / name, {"weights": tiny_weights}, detect=False)[0].close()
+        builds.append(tmp_path / name)
+    ix = tmp_path / "ix"
+    shutil.copytree(builds[0], ix)
+    live = open_index(ix)
+    truth = {}
+    for root in builds:
+        s = FaceStore(root)
+        ids, vecs, _ = s.all_vectors()
+        truth.update({f.path: vecs[list(ids).index(i)] for i, f in s.faces(list(map(int, ids))).items()})
+        s.close()
+    queries = np.stack(list(truth.values())[::7])
+    errors, bad, stop = [], [], threading.Event()
+
+    def search() -> None:
+        while not stop.is_set():
+            try:
+                for q, hits in zip(queries, live.store.search(queries, k=3)):
+                    bad.extend(h for h in hits if abs(float(((truth[h.face.path] - q) ** 2).sum()) - h.distance) > 1e-4)
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+    threads = [threading.Thread(target=search) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for i in range(20):  # swap in the other index, as build --force does (two renames under the writer lock)
+        src = builds[(i + 1) % 2]
+        tmp = tmp_path / ".ix.building"
+        shutil.copytree(src, tmp)
+        with writer_lock(ix):
+            ix.rename(tmp_path / ".ix.old")
+            tmp.rename(ix)
+        shutil.rmtree(tmp_path / ".ix.old")
+    stop.set()
+    for t in threads:
+        t.join(60)
+    live.close()
+    assert not errors and not bad
+
+
+def test_an_old_store_that_never_followed_does_not_overwrite_the_new_faiss_file(tiny_faces: Path, tmp_path: Path,
+                                                                                  tiny_weights: str) -> None:
+    a, b = _galleries(tiny_faces, tmp_path)
+    ix = tmp_path / "ix"
+    build_index(a, ix, {"weights": tiny_weights}, detect=False)[0].close()
+    old = FaceStore(ix)
+    old.add(np.full((1, 16), 0.25, np.float32), ["in-memory"], ["X"], [None])  # added in place: its file is stale
+    assert old._stale  # noqa: SLF001 - the state the guard is for
+    build_index(b, ix, {"weights": tiny_weights}, detect=False, force=True)[0].close()
+    tag = json.loads((ix / "vectors.json").read_text())
+    old.close()  # without the guard this writes the old index's vectors over the new index's file
+    assert json.loads((ix / "vectors.json").read_text()) == tag
+
+
+def test_enrolments_made_during_a_rebuild_are_carried_into_the_new_index(tiny_faces: Path, tmp_path: Path,
+                                                                          tiny_weights: str) -> None:
+    a, b = _galleries(tiny_faces, tmp_path)
+    ix = tmp_path / "ix"
+    build_index(a, ix, {"weights": tiny_weights}, detect=False)[0].close()
+    live = FaceStore(ix)
+    vec = np.full((1, 16), 0.25, np.float32)
+    live.add(vec, ["upload:0123456789abcdef"], ["Ada"], [[1.0, 2.0, 3.0, 4.0]], [b"thumb-bytes"])
+    live.close()
+    build_index(b, ix, {"weights": tiny_weights}, detect=False, force=True)[0].close()
+    new = FaceStore(ix)
+    assert len(new) == 37 and new.identities()["Ada"] == 1
+    hit = new.search(vec, k=1)[0][0]
+    assert hit.face.path == "upload:0123456789abcdef" and hit.face.box == [1.0, 2.0, 3.0, 4.0] and hit.distance < 1e-6
+    assert new.thumb_path(hit.face.id).read_bytes() == b"thumb-bytes"
+    assert not any(f.identity in {p.name for p in a.iterdir()} for f in new.faces(list(range(1, 100))).values())
+
+
+def test_a_swap_between_the_faiss_search_and_the_id_lookup_is_not_mixed(tiny_faces: Path, tmp_path: Path,
+                                                                         tiny_weights: str) -> None:
+    """Deterministic: the swap (and another thread's follow) lands right after the FAISS search; the hits must
+    still come from the index that was searched."""
+    a, b = _galleries(tiny_faces, tmp_path)
+    ix = tmp_path / "ix"
+    build_index(a, ix, {"weights": tiny_weights}, detect=False)[0].close()
+    live = open_index(ix)
+    probe = sorted((a / sorted(os.listdir(a))[0]).iterdir())[0]
+    vec = live.faces.embed_crops(live.faces.crops(live.faces.load(probe)))
+    lookup = live.store.faces
+
+    def swap_then_lookup(ids, db=None):  # type: ignore[no-untyped-def]
+        build_index(b, ix, {"weights": tiny_weights}, detect=False, force=True)[0].close()
+        live.store._follow()  # noqa: SLF001 - as another request thread would
+        return lookup(ids, db)
+
+    live.store.faces = swap_then_lookup  # type: ignore[method-assign]
+    hit = live.store.search(vec, k=1)[0][0]
+    assert hit.face.path == str(probe) and hit.distance < 1e-5  # the searched index's face, not id 1 of the new one
+    live.close()

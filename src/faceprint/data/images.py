@@ -93,11 +93,11 @@ def _decode(fp: Path | io.BytesIO, name: str, max_pixels: int, formats: tuple[st
                     f = max_side / max(size)
                     img.draft("RGB", (max(1, round(size[0] * f)), max(1, round(size[1] * f))))  # JPEG only; else a no-op
                 img.load()
+                turned = img.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientations that swap width and height
                 img = ImageOps.exif_transpose(img) or img
                 img = to_rgb(img)
                 if max_side is not None and max(img.size) > max_side:
                     img.thumbnail((max_side, max_side), Image.BILINEAR)
-                turned = img.size[0] < img.size[1] and size[0] > size[1] or img.size[0] > img.size[1] and size[0] < size[1]
                 img.info["original_size"] = (size[1], size[0]) if turned else size
                 return img
     except ImageLoadError:

@@ -34,6 +34,7 @@ class AddReport:
     images: int = 0
     already: int = 0
     problems: list[dict[str, str]] = field(default_factory=list)
+    carried: int = 0  # build --force: faces enrolled through a server, moved from the replaced index
 
 
 @dataclass
@@ -197,6 +198,29 @@ def open_index(root: str | Path, embedder: Embedder | None = None, detect: bool 
     return FaceIndex(store, faces)
 
 
+def _carry_enrolments(old_root: Path, new: FaceStore) -> int:
+    """Add the faces enrolled through the server (paths ``upload:…``) of the index at ``old_root`` to ``new`` when
+    both are of the same model; returns how many."""
+    import json
+    import sqlite3
+
+    con = sqlite3.connect(old_root / "faces.sqlite")
+    try:
+        model = con.execute("SELECT value FROM meta WHERE key = 'model_id'").fetchone()
+        if model is None or json.loads(model[0]) != new.model_id:
+            return 0
+        rows = con.execute("SELECT id, path, identity, box, vector FROM faces WHERE path LIKE 'upload:%' ORDER BY id").fetchall()
+    finally:
+        con.close()
+    if not rows:
+        return 0
+    vecs = np.frombuffer(b"".join(r[4] for r in rows), np.float32).reshape(len(rows), new.dim)
+    thumbs = [(old_root / "thumbs" / f"{r[0]}.jpg") for r in rows]
+    added = new.add(vecs, [r[1] for r in rows], [r[2] for r in rows], [json.loads(r[3]) if r[3] else None for r in rows],
+                    [t.read_bytes() if t.is_file() else None for t in thumbs], unique_paths=True)
+    return len(added)
+
+
 def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], detect: bool | None = None, kind: str = "auto",
                 force: bool = False, progress: Progress | None = None, embedder: Embedder | None = None) -> tuple[FaceIndex, AddReport]:
     """Index every image of ``gallery`` into a new index at ``out``.
@@ -234,6 +258,11 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
         # a live server keeps answering from its open files, then follows the swap (FaceStore._follow)
         shutil.rmtree(old, ignore_errors=True)
         with writer_lock(out, timeout=store.lock_timeout):
+            new = FaceStore(tmp)
+            try:  # faces enrolled through a server meanwhile are not the gallery's: they move to the new index
+                report.carried = _carry_enrolments(out, new)
+            finally:
+                new.close()
             out.rename(old)
             fault_point("swap")
             tmp.rename(out)

@@ -23,35 +23,32 @@ class WriterBusyError(RuntimeError):
 
 @contextlib.contextmanager
 def writer_lock(root: Path, timeout: float = 60.0, poll: float = 0.05, quiet: bool = False) -> Iterator[None]:
-    """Hold the index's cross-process writer lock for the duration of the block (``quiet``: no waiting line)."""
+    """Hold the index's cross-process writer lock for the duration of the block (``quiet``: no waiting line).
+
+    If the folder is swapped (`index build --force`) while this waits, the new index's lock file is taken; between
+    the swap's two renames (no folder at ``root``) it waits as for a busy lock."""
     path = root / "write.lock"
-    deadline, said = time.monotonic() + timeout, False
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline, said, fd = time.monotonic() + timeout, False, -1
     try:
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise WriterBusyError(f"{root}: another process has been writing this index for {timeout:.0f} s; "
-                                          "try again when it is done") from None
-                if not said and not quiet:
-                    print(f"waiting: another process is writing {root}", file=sys.stderr, flush=True)
-                    said = True
-                time.sleep(poll)
-                continue
-            if _same_file(fd, path):
-                break
-            # the folder was swapped (`index build --force`) while we waited: lock the new index's file instead
-            os.close(fd)  # closing drops the lock
-            fd = -1
-            while fd < 0:
-                try:
+                if fd < 0:
                     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-                except FileNotFoundError:  # between the two renames of the swap
-                    if time.monotonic() >= deadline:
-                        raise
-                    time.sleep(poll)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if _same_file(fd, path):
+                    break
+                os.close(fd)  # swapped while we waited: closing drops the lock; the next round takes the new file's
+                fd = -1
+                continue
+            except (BlockingIOError, FileNotFoundError):
+                pass
+            if time.monotonic() >= deadline:
+                raise WriterBusyError(f"{root}: another process has been writing this index for {timeout:.0f} s; "
+                                      "try again when it is done")
+            if not said and not quiet:
+                print(f"waiting: another process is writing {root}", file=sys.stderr, flush=True)
+                said = True
+            time.sleep(poll)
         try:
             yield
         finally:

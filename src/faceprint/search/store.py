@@ -26,7 +26,7 @@ from faceprint.faults import fault_point
 from faceprint.io import atomic_path
 from faceprint.search.lock import WriterBusyError, writer_lock
 
-__all__ = ["IndexBusyError", "Face", "FaceStore", "IndexError_", "Match", "KINDS"]
+__all__ = ["IndexBusyError", "Face", "FaceStore", "IndexError_", "IndexReplacedError", "Match", "KINDS"]
 
 KINDS = ("auto", "flat", "ivf", "hnsw")
 SCHEMA = """
@@ -51,6 +51,10 @@ class IndexError_(ValueError):  # noqa: N801 - IndexError is a builtin
 
 class IndexBusyError(IndexError_):
     """Another process kept the index's writer lock past the timeout (a server answers 503)."""
+
+
+class IndexReplacedError(IndexError_):
+    """The folder now holds an index this process cannot follow (another model or detection settings): restart."""
 
 
 @dataclass(frozen=True)
@@ -118,13 +122,18 @@ class FaceStore:
                 return
             path = self.root / "faces.sqlite"
             db, ident = _connect(path), _file_id(path)
-            rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
-            if json.loads(rows.get("model_id", "null")) != self.model_id or json.loads(rows.get("dim", "0")) != self.dim:
+            rows = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM meta").fetchall()}
+            old = self.meta
+            same = [rows.get("model_id"), rows.get("dim")] == [self.model_id, self.dim] and all(
+                (rows.get("embedder") or {}).get(k) == (old.get("embedder") or {}).get(k) for k in ("detect", "margin"))
+            if not same:
                 db.close()
-                raise IndexBusyError(f"{self.root} was replaced by an index of another model; restart to serve it")
-            self.db.close()
+                raise IndexReplacedError(f"{self.root} was replaced by an index of another model or other detection "
+                                         "settings; restart to serve it")
+            # the old connection is not closed here: other threads may be reading through it (it closes when the
+            # last of them lets go of it)
             self.db, self._ident = db, ident
-            self.kind, self._uid = str(json.loads(rows["kind"])), repr(json.loads(rows.get("created_at", "null")))
+            self.kind, self._uid = str(rows["kind"]), repr(rows.get("created_at"))
             self._faiss, self._gen, self._max_id, self._stale = None, -1, 0, False
             self._load_faiss()
 
@@ -241,8 +250,8 @@ class FaceStore:
     def __len__(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM faces").fetchone()[0])
 
-    def faces(self, ids: list[int]) -> dict[int, Face]:
-        rows = self.db.execute("SELECT id, path, identity, box, added_at FROM faces WHERE id IN (SELECT value FROM json_each(?))",
+    def faces(self, ids: list[int], db: sqlite3.Connection | None = None) -> dict[int, Face]:
+        rows = (db or self.db).execute("SELECT id, path, identity, box, added_at FROM faces WHERE id IN (SELECT value FROM json_each(?))",
                                (json.dumps([int(i) for i in ids]),)).fetchall()
         return {r[0]: Face(r[0], r[1], r[2], json.loads(r[3]) if r[3] else None, r[4]) for r in rows}
 
@@ -372,12 +381,12 @@ class FaceStore:
             raise IndexError_(f"query dimension {q.shape[1]} != index dimension {self.dim}")
         self.refresh()
         with self._lock:
-            index = self._faiss
+            index, db = self._faiss, self.db  # one index's pair: a swap between them would mix two indexes' ids
             if index is None or index.ntotal == 0:
                 return [[] for _ in q]
             # a few spare results: approximate structures after in-place removals can leave empty (-1) slots
             sims, ids = index.search(q, min(k + 8, int(index.ntotal)))
-        faces = self.faces([int(i) for i in ids.ravel() if i >= 0])
+        faces = self.faces([int(i) for i in ids.ravel() if i >= 0], db)
         return [[Match(faces[int(i)], float(max(2 - 2 * s, 0.0))) for s, i in zip(srow, irow) if int(i) in faces][:k]
                 for srow, irow in zip(sims, ids)]
 

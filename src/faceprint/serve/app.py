@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from faceprint.data.images import ImageLoadError, ImageTooLargeError, decode_bytes
 from faceprint.models.pipeline import thumbnail
-from faceprint.search import FaceIndex, IndexBusyError, open_index
+from faceprint.search import FaceIndex, IndexBusyError, IndexReplacedError, open_index
 from faceprint.serve.batcher import ModelBatcher
 from faceprint.serve.limits import BodyLimits
 from faceprint.serve.page import PAGE
@@ -96,6 +95,10 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
 
     ix.store.lock_timeout = min(ix.store.lock_timeout, 5.0)  # a request waits 5 s for another process's write
 
+    @app.exception_handler(IndexReplacedError)
+    async def index_replaced(request: Request, exc: IndexReplacedError) -> JSONResponse:  # only a restart helps
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
     @app.exception_handler(IndexBusyError)
     async def index_busy(request: Request, exc: IndexBusyError) -> JSONResponse:  # another process is writing
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
@@ -106,12 +109,15 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
             raise HTTPException(413, f"upload larger than {cfg.max_upload_bytes // (1024 * 1024)} MB")
         return data
 
-    decoding = threading.BoundedSemaphore(2)  # decodes at once: a full-size frame each (2 cores: more only queue)
+    decoding = asyncio.Semaphore(2)  # decodes at once: a full-size frame each (waiting ones hold no worker thread)
 
-    def decode(data: bytes, name: str):  # type: ignore[no-untyped-def]
+    async def decode(data: bytes, name: str):  # type: ignore[no-untyped-def]
+        async with decoding:
+            return await run_in_threadpool(decode_sync, data, name)
+
+    def decode_sync(data: bytes, name: str):  # type: ignore[no-untyped-def]
         try:
-            with decoding:
-                return decode_bytes(data, name or "upload", cfg.max_pixels, cfg.formats, cfg.max_side)
+            return decode_bytes(data, name or "upload", cfg.max_pixels, cfg.formats, cfg.max_side)
         except ImageLoadError as exc:  # the type decides, never the text (it holds the client's file name)
             raise HTTPException(413 if isinstance(exc, ImageTooLargeError) else 415, str(exc)) from None
 
@@ -139,8 +145,8 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         st = model.stats
-        searchable = await run_in_threadpool(ix.store.searchable)  # catches up with other processes' writes
-        return {"status": "ok", "faces": len(ix.store), "searchable": searchable, "threshold": ix.threshold,
+        searchable, faces = await run_in_threadpool(lambda: (ix.store.searchable(), len(ix.store)))
+        return {"status": "ok", "faces": faces, "searchable": searchable, "threshold": ix.threshold,
                 "model": {"batches": st.batches, "images": st.jobs, "largest_batch": st.largest}}
 
     @app.post("/search")
@@ -148,7 +154,7 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
         """Every face in the photo with its k nearest indexed faces and same/different verdicts."""
         if not 1 <= k <= cfg.max_k:
             raise HTTPException(422, f"k must be between 1 and {cfg.max_k}")
-        img = await run_in_threadpool(decode, await read_upload(file), file.filename or "upload")
+        img = await decode(await read_upload(file), file.filename or "upload")
         faces = await run_in_threadpool(search_sync, *await faces_of(img), k)
         if not faces:
             raise HTTPException(422, "no face found in the photo")
@@ -165,7 +171,7 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
         if not name or len(name) > 200 or "/" in name:
             raise HTTPException(422, "name must be 1–200 characters without '/'")
         data = await read_upload(file)
-        img = await run_in_threadpool(decode, data, file.filename or "upload")
+        img = await decode(data, file.filename or "upload")
         crops, vecs = await faces_of(img)
         if not crops:
             raise HTTPException(422, "no face found in the photo")
@@ -181,7 +187,7 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
     @app.post("/verify")
     async def verify(file_a: UploadFile = File(...), file_b: UploadFile = File(...)) -> dict[str, Any]:
         """Are the largest faces of two photos the same person?"""
-        imgs = [await run_in_threadpool(decode, await read_upload(f), f.filename or "upload") for f in (file_a, file_b)]
+        imgs = [await decode(await read_upload(f), f.filename or "upload") for f in (file_a, file_b)]
         (ca, va), (cb, vb) = await asyncio.gather(*(faces_of(im, all_faces=False) for im in imgs))
         for which, c in (("a", ca), ("b", cb)):
             if not c:
@@ -191,7 +197,7 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
 
     @app.get("/thumb/{face_id}", include_in_schema=False)
     async def thumb(face_id: int) -> FileResponse:
-        path = ix.store.thumb_path(face_id)  # an integer id maps only to files of this index's store
+        path = await run_in_threadpool(ix.store.thumb_path, face_id)  # an integer id maps only to this store's files
         if path is None:
             raise HTTPException(404, "no such face")
         return FileResponse(path, media_type="image/jpeg")

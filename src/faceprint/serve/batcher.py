@@ -34,7 +34,7 @@ class _Job:
     future: Future = field(default_factory=Future)
 
 
-@dataclass
+@dataclass(frozen=True)
 class BatchStats:
     """What the model thread has done: batches run and the jobs in them (the largest batch too)."""
 
@@ -53,6 +53,7 @@ class ModelBatcher:
         self.faces, self.max_batch, self.window, self.max_pixels = faces, max_batch, window_ms / 1000, max_pixels
         self._held: _Job | None = None  # a job taken that did not fit the last batch: it opens the next one
         self._busy = False
+        self._closing, self._closed = threading.Lock(), False
         self.stats = BatchStats()
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._thread = threading.Thread(target=self._serve, name="faceprint-model", daemon=True)
@@ -60,10 +61,11 @@ class ModelBatcher:
 
     def submit(self, image: Image.Image, all_faces: bool = True) -> Future:
         """A future of (face crops largest first, their embeddings) for one RGB image."""
-        if not self._thread.is_alive():
-            raise RuntimeError("the model thread has stopped")
-        job = _Job(image, all_faces)
-        self._queue.put(job)
+        with self._closing:
+            if self._closed or not self._thread.is_alive():
+                raise RuntimeError("the model thread has stopped")
+            job = _Job(image, all_faces)
+            self._queue.put(job)
         return job.future
 
     async def run(self, image: Image.Image, all_faces: bool = True) -> Result:
@@ -71,8 +73,11 @@ class ModelBatcher:
         return await asyncio.wrap_future(self.submit(image, all_faces))
 
     def close(self, timeout: float = 30.0) -> None:
-        """Finish the queued jobs and stop the model thread."""
-        self._queue.put(None)
+        """Finish the queued jobs and stop the model thread (later submits are refused)."""
+        with self._closing:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(None)
         self._thread.join(timeout)
 
     def _take(self) -> list[_Job] | None:
@@ -100,24 +105,50 @@ class ModelBatcher:
         return batch
 
     def _serve(self) -> None:
-        while (batch := self._take()) is not None:
-            batch = [j for j in batch if j.future.set_running_or_notify_cancel()]
-            if not batch:
-                continue
-            self.stats.batches += 1
-            self.stats.jobs += len(batch)
-            self.stats.largest = max(self.stats.largest, len(batch))
+        try:
+            while (batch := self._take()) is not None:
+                self._one_batch(batch)
+        finally:  # however the thread ends, nobody waits forever: what is still queued fails
+            with self._closing:
+                self._closed = True
+            leftovers = [self._held] if self._held is not None else []
+            while True:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    leftovers.append(job)
+            for job in leftovers:
+                if job.future.set_running_or_notify_cancel():
+                    job.future.set_exception(RuntimeError("the model thread has stopped"))
+
+    def _one_batch(self, batch: list[_Job]) -> None:
+        batch = [j for j in batch if j.future.set_running_or_notify_cancel()]
+        if not batch:
+            return
+        st = self.stats  # replaced whole: a reader never sees a half-updated record
+        self.stats = BatchStats(st.batches + 1, st.jobs + len(batch), max(st.largest, len(batch)))
+        try:
             try:
                 results = self._run(batch)
             except Exception:  # noqa: BLE001 - one bad image must not fail the others: run each alone
+                results = []
                 for job in batch:
                     try:
-                        job.future.set_result(self._run([job])[0])
+                        results.append(self._run([job])[0])
                     except Exception as exc:  # noqa: BLE001 - handed to the request that sent it
-                        job.future.set_exception(exc)
-                continue
+                        results.append(exc)
             for job, result in zip(batch, results):
-                job.future.set_result(result)
+                if isinstance(result, Exception):
+                    job.future.set_exception(result)
+                else:
+                    job.future.set_result(result)
+        except BaseException as exc:  # the thread itself is going down: the batch's requests fail, not hang
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(RuntimeError(f"the model thread has stopped ({exc!r})"))
+            raise
 
     def _run(self, batch: list[_Job]) -> list[Result]:
         crops = self.faces.crops_many([j.image for j in batch], [j.all_faces for j in batch])

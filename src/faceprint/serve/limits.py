@@ -10,11 +10,13 @@ disconnect and the client gets 413. Memory per request is then what the app itse
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 __all__ = ["BodyLimits", "return_freed_memory"]
 
+log = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -76,6 +78,7 @@ class BodyLimits:
         except Exception:
             if not over:
                 raise
+            log.debug("the app's error on a body cut at the limit (answered 413)", exc_info=True)
         finally:
             self.pending -= 1
         if over and not started:
