@@ -37,32 +37,31 @@ def _faceprint(*args: str) -> subprocess.Popen:
 
 
 class _Searcher:
-    """A client searching the server in a loop (one request at a time) until stopped: counts answers by class."""
+    """Clients searching the server in a loop (``threads`` at once) until stopped: counts answers by class."""
 
-    def __init__(self, port: int, body: bytes) -> None:
-        import httpx
-
+    def __init__(self, port: int, body: bytes, threads: int = 4) -> None:
         self.codes: list[int] = []
         self._stop = threading.Event()
-        self._client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-        self._body = body
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._port, self._body = port, body
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+        for t in self._threads:
+            t.start()
 
     def _run(self) -> None:
         import httpx
 
-        while not self._stop.is_set():
-            try:
-                r = self._client.post("/search", files={"file": ("q.png", self._body, "image/png")})
-                self.codes.append(r.status_code)
-            except httpx.HTTPError:
-                self.codes.append(599)
+        with httpx.Client(base_url=f"http://127.0.0.1:{self._port}", timeout=60) as client:
+            while not self._stop.is_set():
+                try:
+                    r = client.post("/search", files={"file": ("q.png", self._body, "image/png")})
+                    self.codes.append(r.status_code)
+                except httpx.HTTPError:
+                    self.codes.append(599)
 
     def stop(self) -> dict[str, int]:
         self._stop.set()
-        self._thread.join(60)
-        self._client.close()
+        for t in self._threads:
+            t.join(60)
         return {"requests": len(self.codes), "errors": sum(c not in (200, 422) for c in self.codes)}
 
 

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image
 
 from faceprint.align.detect import Detections
 from faceprint.align.mtcnn import MTCNN
-from faceprint.data.images import IMAGE_EXTENSIONS, ImageLoadError, load_rgb
-from faceprint.io import atomic_path, atomic_write_json, atomic_write_text
+from faceprint.io import atomic_write_json, atomic_write_text
 
 __all__ = ["AlignReport", "align_folder", "choose_face"]
 
@@ -46,54 +43,32 @@ def choose_face(det: Detections, size: tuple[int, int], policy: Policy) -> int |
     return 0  # detections come largest first
 
 
-def _sources(src: Path) -> list[Path]:
-    return sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
-
-
 def align_folder(
-    src: str | Path, dst: str | Path, mtcnn: MTCNN, image_size: int = 160, margin: float = 32,
+    src: str | Path, dst: str | Path, mtcnn: MTCNN | None = None, image_size: int = 160, margin: float = 32,
     mode: Literal["margin", "similarity"] = "margin", policy: Policy = "largest", batch_size: int = 8,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None, engine: str = "local", workers: int = 1,
+    shard_size: int = 256, ray_address: str | None = None, min_face: float = 20.0, weights: str | None = None,
 ) -> AlignReport:
     """Write one aligned PNG per source image into ``dst`` (same relative layout, ``.png`` suffix).
 
-    Finished files are skipped, so a rerun resumes; writes are atomic, so a kill leaves no partial
-    file. Images with no face, several faces (under the ``skip`` policy) or unreadable data are listed
-    in ``dst/align_report.json`` and ``.csv``; none of them stops the run.
+    Runs on the bulk runner (faceprint.bulk): shards of ``shard_size`` images, decoding and writing in threads
+    around batched detection, ``workers`` processes or a Ray cluster (``engine="ray"``). Finished shards and
+    existing crops are skipped, so a rerun resumes; writes are atomic, so a kill leaves no partial file. Images
+    with no face, several faces (under the ``skip`` policy) or unreadable data are listed in
+    ``dst/align_report.json`` and ``.csv``; none of them stops the run. ``mtcnn`` (one-process engine only)
+    reuses a built detector; otherwise each worker builds one from ``weights`` and ``min_face``.
     """
-    src, dst = Path(src), Path(dst)
-    files = _sources(src)
-    report, t0 = AlignReport(), time.perf_counter()
-    todo = []
-    for f in files:
-        out = (dst / f.relative_to(src)).with_suffix(".png")
-        if out.exists():
-            report.skipped_existing += 1
-        else:
-            todo.append((f, out))
-    for i in range(0, len(todo), batch_size):
-        batch, images = [], []
-        for f, out in todo[i : i + batch_size]:
-            try:
-                images.append(load_rgb(f))
-                batch.append((f, out))
-            except ImageLoadError as exc:
-                report.problems.append({"path": str(f), "issue": "unreadable", "detail": str(exc)})
-        for (f, out), img, det in zip(batch, images, mtcnn.detect(images) if images else []):
-            k = choose_face(det, img.size, policy)
-            if k is None:
-                report.problems.append({"path": str(f), "issue": "no_face" if len(det) == 0 else "several_faces",
-                                        "detail": f"{len(det)} faces"})
-                continue
-            one = Detections(det.boxes[k : k + 1], det.probs[k : k + 1], det.landmarks[k : k + 1])
-            crop: Image.Image = mtcnn.crop(img, one, mode, image_size, margin)[0]
-            with atomic_path(out) as tmp:
-                crop.save(tmp, format="PNG")
-            report.written += 1
-        if on_progress is not None:
-            on_progress(min(i + batch_size, len(todo)), len(todo))
-    report.seconds = time.perf_counter() - t0
-    _write_report(dst, report)
+    from faceprint.bulk import AlignJob, run_job
+
+    if mtcnn is not None:
+        min_face = mtcnn.min_face_size
+    job = AlignJob(str(src), str(dst), image_size, float(margin), mode, policy, batch_size, float(min_face),
+                   None if weights is None else str(weights))
+    bulk = run_job(job, engine, workers, shard_size, on_progress, ray_address, model=mtcnn)
+    now = [r for r in bulk.records if r["shard"] in bulk.ran]
+    skipped = sum(r["files"] for r in bulk.records if r["shard"] not in bulk.ran) + sum(r["skipped_existing"] for r in now)
+    report = AlignReport(written=bulk.written, skipped_existing=skipped, problems=bulk.problems, seconds=bulk.seconds)
+    _write_report(Path(dst), report)
     return report
 
 
