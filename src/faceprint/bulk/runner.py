@@ -1,0 +1,149 @@
+"""One runner for bulk jobs: plan shards, skip finished ones, run the rest on an engine, merge the records.
+
+Engines:
+- ``local`` (default): this process, pipelined (decode and write threads around the batched model work); with
+  ``workers > 1``, that many worker processes, each with its own model and ``cores / workers`` torch threads.
+- ``ray``: Ray Data over the same shards on a Ray cluster (faceprint.bulk.ray_engine).
+Every engine writes the same per-shard outputs and records, so a job begun on one can be finished on another.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from faceprint.faults import fault_point
+from faceprint.bulk.shards import Shard, done_shards, list_inputs, plan_shards, read_records, write_record
+
+__all__ = ["BulkReport", "Job", "run_job", "run_shard"]
+
+Progress = Callable[[int, int], None]  # (files done, files in all)
+
+
+class Job(Protocol):
+    src: str
+    dst: str
+
+    def setup(self) -> Any: ...
+    def run(self, model: Any, shard: Shard, pool: ThreadPoolExecutor) -> dict[str, Any]: ...
+
+
+@dataclass
+class BulkReport:
+    """What a bulk run did: shards run now and before, files written, problems (path, issue, detail)."""
+
+    shards: int = 0
+    shards_run: int = 0
+    shards_skipped: int = 0
+    written: int = 0  # outputs written now
+    problems: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    records: list[dict[str, Any]] = field(default_factory=list)  # every shard's record, this run's and earlier ones
+    ran: set[str] = field(default_factory=set)  # the shards run now
+
+
+def state_dir(job: Job) -> Path:
+    """Where ``job``'s shard records live: one folder per job recipe (other options make other records)."""
+    import dataclasses
+    import hashlib
+    import json
+
+    recipe = json.dumps(dataclasses.asdict(job), sort_keys=True, default=str)  # type: ignore[call-overload]
+    return Path(job.dst) / ".faceprint-shards" / f"{type(job).__name__.lower()}-{hashlib.sha1(recipe.encode()).hexdigest()[:12]}"
+
+
+def run_shard(job: Job, model: Any, shard: Shard, pool: ThreadPoolExecutor) -> dict[str, Any]:
+    """Run one shard and mark it done once its outputs are durable (one sync for the shard, not one per file)."""
+    record = job.run(model, shard, pool)
+    fault_point("bulk.shard")  # outputs written, not yet durable nor recorded
+    if hasattr(os, "sync"):
+        os.sync()
+    write_record(state_dir(job), shard, record)
+    return record
+
+
+def run_job(job: Job, engine: str = "local", workers: int = 1, shard_size: int = 256, progress: Progress | None = None,
+            ray_address: str | None = None, threads: int = 2, model: Any = None) -> BulkReport:
+    """Run ``job`` over every image under ``job.src``; finished shards (a record in the state folder) are skipped.
+
+    ``model``: an already built model for the one-process local engine (else ``job.setup()`` builds it)."""
+    t0 = time.perf_counter()
+    shards = plan_shards(list_inputs(Path(job.src)), shard_size)
+    done = done_shards(state_dir(job))
+    todo = [s for s in shards if s.name not in done]
+    total = sum(len(s.files) for s in shards)
+    finished = total - sum(len(s.files) for s in todo)
+    if progress is not None:
+        progress(finished, total)
+    if engine == "local" and workers <= 1:
+        _run_here(job, todo, finished, total, progress, threads, model)
+    elif engine == "local":
+        _run_processes(job, todo, finished, total, progress, workers)
+    elif engine == "ray":
+        from faceprint.bulk.ray_engine import run_on_ray
+
+        run_on_ray(job, todo, ray_address, workers, progress, finished, total)
+    else:
+        raise ValueError(f"unknown engine {engine!r} (local or ray)")
+    records = read_records(state_dir(job), shards)
+    missing = len(shards) - len(records)
+    if missing:
+        raise RuntimeError(f"{missing} shards did not finish; rerun to resume (finished shards are kept)")
+    ran = {s.name for s in todo}
+    report = BulkReport(shards=len(shards), shards_run=len(todo), shards_skipped=len(shards) - len(todo),
+                        written=sum(r["written"] for r in records if r["shard"] in ran), seconds=time.perf_counter() - t0,
+                        records=records, ran=ran)
+    report.problems = [p for r in records for p in r["problems"]]
+    finish = getattr(job, "finish", None)
+    if finish is not None:  # e.g. the embed job merges its shards' arrays in manifest order
+        finish(shards)
+    return report
+
+
+def _run_here(job: Job, todo: list[Shard], finished: int, total: int, progress: Progress | None, threads: int,
+              model: Any) -> None:
+    if not todo:
+        return
+    model = model if model is not None else job.setup()
+    with ThreadPoolExecutor(threads) as pool:
+        for shard in todo:
+            run_shard(job, model, shard, pool)
+            finished += len(shard.files)
+            if progress is not None:
+                progress(finished, total)
+
+
+def _run_processes(job: Job, todo: list[Shard], finished: int, total: int, progress: Progress | None,
+                   workers: int) -> None:
+    import multiprocessing
+
+    cores = os.cpu_count() or 1
+    torch_threads = max(1, cores // workers)
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited torch thread pools or locks
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(job, torch_threads)) as ex:
+        futures = {ex.submit(_worker_run, shard): shard for shard in todo}
+        for fut in as_completed(futures):
+            fut.result()
+            finished += len(futures[fut].files)
+            if progress is not None:
+                progress(finished, total)
+
+
+_WORKER: dict[str, Any] = {}  # per worker process: the job and its model, built once by the initializer
+
+
+def _worker_init(job: Job, torch_threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(torch_threads)
+    _WORKER.update(job=job, model=job.setup(), pool=ThreadPoolExecutor(max(1, torch_threads)))
+
+
+def _worker_run(shard: Shard) -> str:
+    run_shard(_WORKER["job"], _WORKER["model"], shard, _WORKER["pool"])
+    return shard.name

@@ -1,0 +1,68 @@
+"""A stable shard manifest of a job's inputs, and the per-shard records that make a job resumable.
+
+Inputs are the sorted relative paths of a source tree, cut into shards of ``shard_size``. A shard's name carries a
+hash of its member list, so a rerun over the same inputs finds the same shards, and a shard whose members changed
+is a new shard. A shard is done when its record (``<state>/<name>.json``, written atomically and durably after
+its outputs are on disk) exists: any engine, any worker, any machine sharing the folder skips it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faceprint.data.images import IMAGE_EXTENSIONS
+from faceprint.io import atomic_write_json
+
+__all__ = ["Shard", "done_shards", "list_inputs", "plan_shards", "read_records", "write_record"]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One unit of work: its position and its member files (paths relative to the job's source)."""
+
+    index: int
+    files: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        digest = hashlib.sha1("\n".join(self.files).encode()).hexdigest()[:10]
+        return f"shard-{self.index:05d}-{digest}"
+
+
+def list_inputs(src: Path) -> list[str]:
+    """Image files under ``src`` (hidden files and folders skipped), as sorted POSIX paths relative to it."""
+    out = []
+    for root, dirs, files in os.walk(src):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for f in files:
+            if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS:
+                out.append((Path(root) / f).relative_to(src).as_posix())
+    return sorted(out)
+
+
+def plan_shards(files: Sequence[str], shard_size: int = 256) -> list[Shard]:
+    """Consecutive shards of ``shard_size`` files (the last may be shorter)."""
+    if shard_size < 1:
+        raise ValueError("shard_size must be at least 1")
+    return [Shard(i // shard_size, tuple(files[i : i + shard_size])) for i in range(0, len(files), shard_size)]
+
+
+def done_shards(state: Path) -> set[str]:
+    """Names of the shards with a record in ``state``."""
+    return {p.stem for p in state.glob("shard-*.json")} if state.is_dir() else set()
+
+
+def write_record(state: Path, shard: Shard, record: dict[str, Any]) -> None:
+    """Mark ``shard`` done. Call it only once the shard's outputs are durable (see ``sync_outputs``)."""
+    atomic_write_json(state / f"{shard.name}.json", {"shard": shard.name, "files": len(shard.files), **record})
+
+
+def read_records(state: Path, shards: Sequence[Shard]) -> list[dict[str, Any]]:
+    """The records of ``shards`` (those of other manifests left in the folder are ignored)."""
+    return [json.loads((state / f"{s.name}.json").read_text()) for s in shards if (state / f"{s.name}.json").is_file()]

@@ -1,0 +1,163 @@
+"""The bulk runner: pipelined and multi-process outputs equal the one-process reference; kills resume cleanly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceprint.align import MTCNN
+from faceprint.align.detect import Detections
+from faceprint.align.folder import choose_face
+from faceprint.bulk import AlignJob, EmbedJob, plan_shards, run_job
+from faceprint.bulk.runner import state_dir
+from faceprint.data.images import load_rgb
+from tests.search.conftest import tiny_weights  # noqa: F401 - a fixture
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def lfw_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """24 LFW photos of 8 people, a corrupt file and a text file named as an image."""
+    people = sorted((SHARED / "lfw" / "images").iterdir())[:40] if (SHARED / "lfw").is_dir() else []
+    if not people:
+        pytest.skip("needs ../shared/data/lfw")
+    root = tmp_path_factory.mktemp("lfw_tree")
+    n = 0
+    for person in people:
+        for photo in sorted(person.glob("*.jpg"))[:3]:
+            (root / person.name).mkdir(exist_ok=True)
+            shutil.copy(photo, root / person.name / photo.name)
+            n += 1
+        if n >= 24:
+            break
+    (root / "broken").mkdir()
+    (root / "broken" / "cut.jpg").write_bytes((SHARED / "lfw" / "images").joinpath(
+        people[0].name, sorted(os.listdir(people[0]))[0]).read_bytes()[:400])
+    (root / "broken" / "notes.jpg").write_text("not an image")
+    return root
+
+
+def reference_crops(src: Path) -> dict[str, np.ndarray]:
+    """The one-process reference: each image alone, decode → detect → largest face → 160 px margin crop."""
+    mtcnn, out = MTCNN(), {}
+    for path in sorted(src.rglob("*.jpg")):
+        try:
+            img = load_rgb(path)
+        except Exception:  # noqa: BLE001 - the broken files
+            continue
+        det = mtcnn.detect(img)[0]
+        k = choose_face(det, img.size, "largest")
+        if k is not None:
+            one = Detections(det.boxes[k : k + 1], det.probs[k : k + 1], det.landmarks[k : k + 1])
+            out[path.relative_to(src).with_suffix(".png").as_posix()] = np.asarray(mtcnn.crop(img, one, "margin", 160, 32)[0])
+    return out
+
+
+def written(dst: Path) -> dict[str, np.ndarray]:
+    return {p.relative_to(dst).as_posix(): np.asarray(Image.open(p)) for p in sorted(dst.rglob("*.png"))}
+
+
+@pytest.fixture(scope="module")
+def reference(lfw_tree: Path) -> dict[str, np.ndarray]:
+    return reference_crops(lfw_tree)
+
+
+def test_pipelined_local_engine_equals_the_one_process_reference(lfw_tree: Path, reference: dict, tmp_path: Path) -> None:
+    report = run_job(AlignJob(str(lfw_tree), str(tmp_path / "out")), shard_size=7)
+    out = written(tmp_path / "out")
+    assert len(reference) >= 20 and out.keys() == reference.keys()
+    for key, crop in reference.items():
+        assert np.abs(out[key].astype(int) - crop.astype(int)).max() == 0, key
+    assert sorted(p["path"] for p in report.problems if p["issue"] == "unreadable") == ["broken/cut.jpg", "broken/notes.jpg"]
+    assert report.shards == 4 and report.shards_run == 4 and report.written == len(reference)
+    again = run_job(AlignJob(str(lfw_tree), str(tmp_path / "out")), shard_size=7)
+    assert again.shards_run == 0 and again.written == 0 and len(again.problems) == len(report.problems)
+
+
+def test_two_worker_processes_write_the_same_crops(lfw_tree: Path, reference: dict, tmp_path: Path) -> None:
+    report = run_job(AlignJob(str(lfw_tree), str(tmp_path / "out")), workers=2, shard_size=7)
+    out = written(tmp_path / "out")
+    assert out.keys() == reference.keys() and report.shards_run == 4
+    assert all(np.array_equal(out[k], v) for k, v in reference.items())
+
+
+@pytest.mark.parametrize("fault", ["bulk.shard@2", "bulk.write@10"])
+def test_a_killed_job_resumes_with_nothing_missing_doubled_or_partial(fault: str, lfw_tree: Path, reference: dict,
+                                                                      tmp_path: Path) -> None:
+    dst = tmp_path / "out"
+    cmd = [sys.executable, "-m", "faceprint", "align", str(lfw_tree), str(dst), "--shard-size", "7"]
+    killed = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "FACEPRINT_FAULT": fault})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    job = AlignJob(str(lfw_tree), str(dst))
+    records = list(state_dir(job).glob("shard-*.json"))
+    assert len(records) == 1  # killed in the second shard: the first is recorded, the second is not
+    before = set(written(dst))
+    assert 0 < len(before) < len(reference)
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    out = written(dst)
+    assert out.keys() == reference.keys()  # nothing missing, nothing extra
+    assert all(np.array_equal(out[k], v) for k, v in reference.items())  # nothing partial
+    assert not [p for p in dst.rglob("*") if p.name.endswith(".tmp")]
+    assert len(list(state_dir(job).glob("shard-*.json"))) == 4
+
+
+def test_other_options_are_another_job_and_existing_crops_are_kept(lfw_tree: Path, tmp_path: Path) -> None:
+    first = run_job(AlignJob(str(lfw_tree), str(tmp_path / "out"), policy="skip"), shard_size=7)
+    again = run_job(AlignJob(str(lfw_tree), str(tmp_path / "out"), policy="largest"), shard_size=7)
+    assert again.shards_run == 4  # other options: the shards run again ...
+    several = [p for p in first.problems if p["issue"] == "several_faces"]
+    assert again.written == len(several)  # ... and write only what the first run did not
+    assert sum(r["skipped_existing"] for r in again.records) == first.written
+
+
+def test_the_embed_job_equals_the_pipeline(lfw_tree: Path, tmp_path: Path, tiny_weights: str) -> None:
+    from faceprint.models import Embedder, face_embedder
+
+    prefix = tmp_path / "emb"
+    report = run_job(EmbedJob(str(lfw_tree), str(prefix), {"weights": tiny_weights}, align="mtcnn", flip=True),
+                     shard_size=5)
+    vectors = np.load(f"{prefix}.npy")
+    paths = [line.split(",", 1)[1] for line in Path(f"{prefix}.csv").read_text().splitlines()[1:]]
+    faces = face_embedder(Embedder.from_pretrained(tiny_weights), detect=True)
+    want, ok, failed = faces.embed_paths(sorted(lfw_tree.rglob("*.jpg")), batch_size=5, flip=True)
+    assert paths == [str(p) for p in ok] and len(failed) == 2 and report.shards == 6
+    np.testing.assert_allclose(vectors, want, atol=1e-5)
+
+
+def test_shards_are_stable_and_change_only_where_the_inputs_do() -> None:
+    files = [f"p{i:03d}.jpg" for i in range(10)]
+    a, b = plan_shards(files, 4), plan_shards(files, 4)
+    assert [s.name for s in a] == [s.name for s in b] and [len(s.files) for s in a] == [4, 4, 2]
+    c = plan_shards(files + ["p999.jpg"], 4)
+    assert [s.name for s in c][:2] == [s.name for s in a][:2] and c[2].name != a[2].name
+
+
+def test_the_ray_engine_writes_what_the_local_engine_writes(lfw_tree: Path, reference: dict, tmp_path: Path) -> None:
+    """A real local Ray cluster, listening on 127.0.0.1 only; Ray Data over the same shards, actors holding MTCNN."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    from faceprint.bulk.ray_engine import loopback_only
+
+    loopback_only()
+    ray.init(num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    try:
+        report = run_job(AlignJob(str(lfw_tree), str(tmp_path / "out")), engine="ray", workers=2, shard_size=7)
+        lines = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout.splitlines() if shutil.which("ss") else []
+    finally:
+        ray.shutdown()
+    ray_lines = [line for line in lines if "raylet" in line or "gcs_server" in line]
+    assert not shutil.which("ss") or (ray_lines and all("127.0.0.1" in line for line in ray_lines))
+    out = written(tmp_path / "out")
+    assert out.keys() == reference.keys() and report.shards_run == 4
+    assert all(np.array_equal(out[k], v) for k, v in reference.items())
+    assert sorted(p["path"] for p in report.problems if p["issue"] == "unreadable") == ["broken/cut.jpg", "broken/notes.jpg"]
