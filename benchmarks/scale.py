@@ -10,6 +10,8 @@ Usage: python benchmarks/scale.py --json PATH [--images 1000] [--work DIR] [--sk
   is rerun if it failed. ray_two_node_outputs (crops written), ray_lost (expected crops missing), ray_duplicated (files
   that are not exactly one expected crop: extras and temporaries), ray_equal_to_local (every crop equal to the local
   engine's), ray_killed (a worker was really killed), ray_reruns.
+- milvus_*: Milvus Lite (embedded, FLAT, inner product) against FAISS exact on the same 100k random 512-d unit
+  vectors, 100 single-vector queries near gallery vectors: milvus_recall_at_10, milvus_query_ms, faiss_query_ms (medians).
 """
 
 from __future__ import annotations
@@ -125,6 +127,40 @@ def ray_two_nodes(src: Path, dst: Path, local: dict[str, np.ndarray]) -> dict[st
             "ray_listening_beyond_loopback": len(wide)}
 
 
+def milvus_vs_faiss(work: Path, n: int = 100_000, dim: int = 512, queries: int = 100) -> dict[str, object]:
+    """Milvus Lite (embedded, FLAT) against FAISS exact on the same n random unit vectors: recall@10, query ms."""
+    import faiss
+
+    from faceprint.search.milvus import MilvusVectors
+
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(n, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    q = vecs[rng.choice(n, queries, replace=False)] + 0.05 * rng.normal(size=(queries, dim)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    flat = faiss.IndexIDMap(faiss.IndexFlatIP(dim))
+    flat.add_with_ids(vecs, np.arange(1, n + 1))
+    shutil.rmtree(work / "milvus", ignore_errors=True)
+    (work / "milvus").mkdir(parents=True)
+    mv = MilvusVectors(str(work / "milvus" / "g.db"), "bench", dim)
+    t0 = time.perf_counter()
+    mv.upsert(list(range(1, n + 1)), vecs, [f"p{i % 1000}" for i in range(n)])
+    insert_s = time.perf_counter() - t0
+    f_ms, m_ms, recall = [], [], []
+    for row in q:
+        t0 = time.perf_counter()
+        _, fi = flat.search(row[None], 10)
+        f_ms.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        _, mi = mv.search(row[None], 10)
+        m_ms.append((time.perf_counter() - t0) * 1000)
+        recall.append(len(set(fi[0]) & set(mi[0])) / 10)
+    mv.close()
+    return {"milvus_vectors": n, "milvus_recall_at_10": round(float(np.mean(recall)), 4),
+            "milvus_query_ms": round(float(np.median(m_ms)), 2), "faiss_query_ms": round(float(np.median(f_ms)), 2),
+            "milvus_insert_s": round(insert_s, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, required=True)
@@ -132,8 +168,15 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "faceprint-scale")
     ap.add_argument("--skip-ray", action="store_true")
     ap.add_argument("--only-ray", action="store_true", help="reuse the local crops of an earlier run; merge into --json")
+    ap.add_argument("--only-milvus", action="store_true", help="only Milvus vs FAISS at 100k; merge into --json")
     args = ap.parse_args()
     src = lfw_tree(args.images, args.work / "lfw")
+    if args.only_milvus:
+        result = json.loads(args.json.read_text()) if args.json.is_file() else {}
+        result.update(milvus_vs_faiss(args.work))
+        print(json.dumps(result, indent=2))
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        return
     if args.only_ray:
         result = json.loads(args.json.read_text()) if args.json.is_file() else {}
         result.update(ray_two_nodes(src, args.work / "ray", crops(args.work / "e2e")))
@@ -150,6 +193,7 @@ def main() -> None:
     print(result, flush=True)
     if not args.skip_ray:
         result.update(ray_two_nodes(src, args.work / "ray", crops(args.work / "e2e")))
+    result.update(milvus_vs_faiss(args.work))
     result["note"] = ("2-core machine: worker processes and the Ray nodes share the same 2 cores; the e2e figure "
                       "includes decoding, cropping, PNG writes and one sync per 256-image shard")
     print(json.dumps(result, indent=2))

@@ -16,7 +16,7 @@ from PIL import Image
 from faceprint.align import MTCNN
 from faceprint.align.detect import Detections
 from faceprint.align.folder import choose_face
-from faceprint.bulk import AlignJob, EmbedJob, plan_shards, run_job
+from faceprint.bulk import AlignJob, EmbedJob, list_inputs, plan_shards, run_job
 from faceprint.bulk.runner import state_dir
 from faceprint.data.images import load_rgb
 from tests.search.conftest import tiny_weights  # noqa: F401 - a fixture
@@ -77,7 +77,8 @@ def test_pipelined_local_engine_equals_the_one_process_reference(lfw_tree: Path,
     assert len(reference) >= 20 and out.keys() == reference.keys()
     for key, crop in reference.items():
         assert np.abs(out[key].astype(int) - crop.astype(int)).max() == 0, key
-    assert sorted(p["path"] for p in report.problems if p["issue"] == "unreadable") == ["broken/cut.jpg", "broken/notes.jpg"]
+    assert sorted(p["path"] for p in report.problems if p["issue"] == "unreadable") == [
+        str(lfw_tree / "broken" / "cut.jpg"), str(lfw_tree / "broken" / "notes.jpg")]
     assert report.shards == 4 and report.shards_run == 4 and report.written == len(reference)
     again = run_job(AlignJob(str(lfw_tree), str(tmp_path / "out")), shard_size=7)
     assert again.shards_run == 0 and again.written == 0 and len(again.problems) == len(report.problems)
@@ -97,7 +98,7 @@ def test_a_killed_job_resumes_with_nothing_missing_doubled_or_partial(fault: str
     cmd = [sys.executable, "-m", "faceprint", "align", str(lfw_tree), str(dst), "--shard-size", "7"]
     killed = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "FACEPRINT_FAULT": fault})
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
-    job = AlignJob(str(lfw_tree), str(dst))
+    job = AlignJob(str(lfw_tree.resolve()), str(dst.resolve()))
     records = list(state_dir(job).glob("shard-*.json"))
     assert len(records) == 1  # killed in the second shard: the first is recorded, the second is not
     before = set(written(dst))
@@ -129,8 +130,16 @@ def test_the_embed_job_equals_the_pipeline(lfw_tree: Path, tmp_path: Path, tiny_
     vectors = np.load(f"{prefix}.npy")
     paths = [line.split(",", 1)[1] for line in Path(f"{prefix}.csv").read_text().splitlines()[1:]]
     faces = face_embedder(Embedder.from_pretrained(tiny_weights), detect=True)
-    want, ok, failed = faces.embed_paths(sorted(lfw_tree.rglob("*.jpg")), batch_size=5, flip=True)
+    want, ok, failed = faces.embed_paths([lfw_tree / rel for rel in list_inputs(lfw_tree)], batch_size=5, flip=True)
     assert paths == [str(p) for p in ok] and len(failed) == 2 and report.shards == 6
+    assert sorted(p["path"] for p in report.problems if p["issue"] == "unreadable") == sorted(str(p) for p, _ in failed)
+    other = run_job(EmbedJob(str(lfw_tree), str(prefix), {"weights": tiny_weights}, align="mtcnn", flip=False),
+                    shard_size=5)  # another recipe, same prefix: its own shard arrays
+    assert other.shards_run == 6 and np.load(f"{prefix}.npy").shape[1] == want.shape[1] // 2
+    again = run_job(EmbedJob(str(lfw_tree), str(prefix), {"weights": tiny_weights}, align="mtcnn", flip=True),
+                    shard_size=5)
+    assert again.shards_run == 0  # resumed from its own records and arrays, not the other recipe's
+    np.testing.assert_allclose(np.load(f"{prefix}.npy"), want, atol=1e-5)
     np.testing.assert_allclose(vectors, want, atol=1e-5)
 
 
@@ -160,4 +169,20 @@ def test_the_ray_engine_writes_what_the_local_engine_writes(lfw_tree: Path, refe
     out = written(tmp_path / "out")
     assert out.keys() == reference.keys() and report.shards_run == 4
     assert all(np.array_equal(out[k], v) for k, v in reference.items())
-    assert sorted(p["path"] for p in report.problems if p["issue"] == "unreadable") == ["broken/cut.jpg", "broken/notes.jpg"]
+    assert sorted(p["path"] for p in report.problems if p["issue"] == "unreadable") == [
+        str(lfw_tree / "broken" / "cut.jpg"), str(lfw_tree / "broken" / "notes.jpg")]
+
+
+def test_a_crop_cut_short_by_a_crash_is_redone(lfw_tree: Path, reference: dict, tmp_path: Path) -> None:
+    """A crop renamed into place but never synced can come back empty after a power loss: a shard without a record
+    does not keep it."""
+    job = AlignJob(str(lfw_tree), str(tmp_path / "out"))
+    run_job(job, shard_size=7)
+    first, second = sorted(reference)[:2]
+    (tmp_path / "out" / first).write_bytes(b"")
+    (tmp_path / "out" / second).write_bytes((tmp_path / "out" / second).read_bytes()[:100])
+    for record in state_dir(AlignJob(str(lfw_tree.resolve()), str((tmp_path / "out").resolve()))).glob("shard-*.json"):
+        record.unlink()  # as if the crash came before the shards were recorded
+    run_job(job, shard_size=7)
+    out = written(tmp_path / "out")
+    assert np.array_equal(out[first], reference[first]) and np.array_equal(out[second], reference[second])

@@ -66,7 +66,8 @@ def align_folder(
                    None if weights is None else str(weights))
     bulk = run_job(job, engine, workers, shard_size, on_progress, ray_address, model=mtcnn)
     now = [r for r in bulk.records if r["shard"] in bulk.ran]
-    skipped = sum(r["files"] for r in bulk.records if r["shard"] not in bulk.ran) + sum(r["skipped_existing"] for r in now)
+    skipped = sum(r["written"] + r["skipped_existing"] for r in bulk.records if r["shard"] not in bulk.ran) + sum(
+        r["skipped_existing"] for r in now)
     report = AlignReport(written=bulk.written, skipped_existing=skipped, problems=bulk.problems, seconds=bulk.seconds)
     _write_report(Path(dst), report)
     return report

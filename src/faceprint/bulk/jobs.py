@@ -45,7 +45,7 @@ def decoded_batches(src: Path, files: tuple[str, ...], batch_size: int, pool: Th
         for rel, fut in zip(chunk, futures):
             img = fut.result()
             if isinstance(img, ImageLoadError):
-                problems.append({"path": rel, "issue": "unreadable", "detail": str(img)})
+                problems.append({"path": str(src / rel), "issue": "unreadable", "detail": str(img)})
             else:
                 batch.append((rel, img))
         yield batch
@@ -81,13 +81,13 @@ class AlignJob:
         problems: list[dict[str, str]] = []
         writes: list[Future] = []
         _remove_leftovers([self.output(rel) for rel in shard.files])  # temp files of a run killed in this shard
-        todo = tuple(rel for rel in shard.files if not self.output(rel).exists())  # crops of earlier runs are kept
+        todo = tuple(rel for rel in shard.files if not _whole_png(self.output(rel)))  # whole crops of earlier runs are kept
         for batch in decoded_batches(Path(self.src), todo, self.batch_size, pool, problems):
             dets = mtcnn.detect([img for _, img in batch]) if batch else []
             for (rel, img), det in zip(batch, dets):
                 k = choose_face(det, img.size, self.policy)  # type: ignore[arg-type]
                 if k is None:
-                    problems.append({"path": rel, "issue": "no_face" if len(det) == 0 else "several_faces",
+                    problems.append({"path": str(Path(self.src) / rel), "issue": "no_face" if len(det) == 0 else "several_faces",
                                      "detail": f"{len(det)} faces"})
                     continue
                 one = Detections(det.boxes[k : k + 1], det.probs[k : k + 1], det.landmarks[k : k + 1])
@@ -143,11 +143,18 @@ class EmbedJob:
             fallbacks += [batch[i][0] for i in fell_back]
         dim = faces.embedder.dim * (2 if self.flip else 1)
         vectors = np.concatenate(rows) if rows else np.zeros((0, dim), np.float32)
-        out = Path(self.dst) / f"{shard.name}.npz"
+        out = self._part(shard)
+        _remove_leftovers([out])
         with atomic_path(out, durable=False) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, vectors=vectors.astype(np.float32), paths=np.array(names, dtype=str))
-        problems += [{"path": rel, "issue": "no_face", "detail": "centre crop embedded"} for rel in fallbacks]
+        problems += [{"path": str(Path(self.src) / rel), "issue": "no_face", "detail": "centre crop embedded"}
+                     for rel in fallbacks]
         return {"written": len(names), "outputs": [str(out)], "problems": problems}
+
+    def _part(self, shard: Shard) -> Path:
+        from faceprint.bulk.runner import state_dir
+
+        return state_dir(self) / f"{shard.name}.npz"  # beside its record: another recipe never reads it
 
     def finish(self, shards: list[Shard]) -> None:
         """Merge the shards' arrays, in manifest order, into ``<prefix>.npy`` and ``<prefix>.csv``."""
@@ -158,7 +165,7 @@ class EmbedJob:
 
         vectors, paths = [], []
         for shard in shards:
-            with np.load(Path(self.dst) / f"{shard.name}.npz") as z:
+            with np.load(self._part(shard)) as z:
                 vectors.append(z["vectors"])
                 paths += [str(Path(self.src) / p) for p in z["paths"]]
         merged = np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32)
@@ -181,3 +188,16 @@ def _remove_leftovers(outputs: list[Path]) -> None:
             for p in folder.glob(".*.tmp"):
                 if p.name[1:].rsplit(".", 2)[0] in names:
                     p.unlink(missing_ok=True)
+
+
+def _whole_png(path: Path) -> bool:
+    """A crop an earlier run finished: present, not empty, a PNG that ends with its IEND chunk (a file renamed into
+    place but lost in a crash before the shard's sync can come back empty or cut)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            fh.seek(-12, 2)
+            tail = fh.read(12)
+    except OSError:
+        return False
+    return head == b"\x89PNG\r\n\x1a\n" and tail[4:8] == b"IEND"

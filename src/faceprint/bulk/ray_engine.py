@@ -82,7 +82,9 @@ def run_on_ray(job: Any, todo: list[Shard], address: str | None, workers: int, p
         items = [{"index": s.index, "files": list(s.files)} for s in todo]
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         out = ds.map_batches(ShardActor, fn_constructor_args=(job,), batch_size=1, num_cpus=1, num_gpus=gpus_per_worker,
-                             compute=ray.data.ActorPoolStrategy(size=max(1, workers)))  # dead actors restart (default)
+                             compute=ray.data.ActorPoolStrategy(size=max(1, workers)),
+                             max_restarts=3, max_task_retries=3)  # a dead actor restarts; a shard that keeps killing
+        # its actors fails the job after 3 retries instead of hanging it (rerun to resume the others)
         for row in out.iter_rows():
             finished += int(row["files"])
             if progress is not None:

@@ -59,7 +59,7 @@ def state_dir(job: Job) -> Path:
 
 def run_shard(job: Job, model: Any, shard: Shard, pool: ThreadPoolExecutor) -> dict[str, Any]:
     """Run one shard and mark it done once its outputs are durable (one sync for the shard, not one per file)."""
-    record = job.run(model, shard, pool)
+    record = {**job.run(model, shard, pool), "pid": os.getpid()}
     fault_point("bulk.shard")  # outputs written, not yet durable nor recorded
     if hasattr(os, "sync"):
         os.sync()
@@ -72,7 +72,13 @@ def run_job(job: Job, engine: str = "local", workers: int = 1, shard_size: int =
     """Run ``job`` over every image under ``job.src``; finished shards (a record in the state folder) are skipped.
 
     ``model``: an already built model for the one-process local engine (else ``job.setup()`` builds it)."""
+    import dataclasses
+
     t0 = time.perf_counter()
+    names = {f.name for f in dataclasses.fields(job)}  # type: ignore[arg-type]
+    # absolute paths: the same folders on every node, and one recipe hash however they were spelled
+    job = dataclasses.replace(job, **{k: str(Path(getattr(job, k)).resolve()) for k in ("src", "dst", "prefix")  # type: ignore[type-var]
+                                      if k in names})
     shards = plan_shards(list_inputs(Path(job.src)), shard_size)
     done = done_shards(state_dir(job))
     todo = [s for s in shards if s.name not in done]

@@ -35,14 +35,22 @@ def build_cmd(
     kind: Annotated[str, typer.Option(help="auto (exact below 200k faces, IVF above), flat, ivf or hnsw.")] = "auto",
     backend: Annotated[str, typer.Option(help="Inference backend: torch, channels_last or onnx.")] = "torch",
     force: Annotated[bool, typer.Option(help="Replace an existing index at --out (only once the new one is complete).")] = False,
+    vectors: Annotated[str, typer.Option("--vectors", help="Where the vectors are searched: faiss (embedded) or milvus.")]
+    = "faiss",
+    milvus_uri: Annotated[Optional[str], typer.Option(help="A Milvus Lite file (x.db), a Milvus Lite server or a Milvus "
+                          "cluster (http://host:19530).")] = None,
 ) -> None:
     """Detect, embed and index every image; a killed build leaves any old index untouched and resumes on rerun."""
     from faceprint.search import build_index
 
+    if vectors not in ("faiss", "milvus") or (vectors == "milvus") != (milvus_uri is not None):
+        raise typer.BadParameter("--vectors milvus needs --milvus-uri URI (and --milvus-uri needs --vectors milvus)")
+    where = {"backend": "milvus", "uri": milvus_uri} if vectors == "milvus" else None
+
     with _progress("index") as progress:
         task = progress.add_task("index", total=None)
         index, report = build_index(gallery, out, model_spec(weights, checkpoint, backend), detect, kind, force,
-                                    progress=lambda d, t: progress.update(task, completed=d, total=t))
+                                    progress=lambda d, t: progress.update(task, completed=d, total=t), vectors=where)
     _problems(report)
     info = index.store.info()
     console.print(f"indexed {report.faces} faces from {report.images} images into {out} "

@@ -222,7 +222,8 @@ def _carry_enrolments(old_root: Path, new: FaceStore) -> int:
 
 
 def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], detect: bool | None = None, kind: str = "auto",
-                force: bool = False, progress: Progress | None = None, embedder: Embedder | None = None) -> tuple[FaceIndex, AddReport]:
+                force: bool = False, progress: Progress | None = None, embedder: Embedder | None = None,
+                vectors: dict[str, Any] | None = None) -> tuple[FaceIndex, AddReport]:
     """Index every image of ``gallery`` into a new index at ``out``.
 
     The index is built in ``.<out>.building`` (committed chunk by chunk, so a rerun resumes) and
@@ -240,7 +241,12 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
     spec = {**spec, "detect": faces.detect, "margin": faces.margin, "source": str(Path(gallery).resolve())}
     if isinstance(emb, FusedEmbedder):  # the weights too, so the index reopens with the same fusion
         spec["weights"] = emb.name
-    store = FaceStore(tmp, create=True, model_id=model_fingerprint(emb), dim=emb.dim, embedder=spec, kind=kind)
+    if vectors and vectors.get("backend") == "milvus" and not vectors.get("collection"):  # one collection per build
+        import time
+
+        vectors = {**vectors, "collection": f"faceprint_{int(time.time() * 1000)}"}
+    store = FaceStore(tmp, create=True, model_id=model_fingerprint(emb), dim=emb.dim, embedder=spec, kind=kind,
+                      vectors=vectors)
     began = store.meta.get("embedder") or {}
     wanted = {k: spec[k] for k in ("detect", "margin", "source")}
     if {k: began.get(k, wanted[k] if k == "source" else None) for k in wanted} != wanted:  # resumed builds must match

@@ -80,7 +80,7 @@ class FaceStore:
     """Open (or create with ``create=True``) the index folder ``root``."""
 
     def __init__(self, root: str | Path, create: bool = False, model_id: str | None = None, dim: int | None = None,
-                 embedder: dict[str, Any] | None = None, kind: str = "auto") -> None:
+                 embedder: dict[str, Any] | None = None, kind: str = "auto", vectors: dict[str, Any] | None = None) -> None:
         self.root = Path(root)
         self.lock_timeout = 60.0  # seconds a writer waits for another process's write to end
         db = self.root / "faces.sqlite"
@@ -96,7 +96,8 @@ class FaceStore:
             if kind not in KINDS:
                 raise IndexError_(f"unknown index kind {kind!r}; choose from {', '.join(KINDS)}")
             self._set_meta({"model_id": model_id, "dim": dim, "embedder": embedder or {}, "kind": kind,
-                            "generation": 0, "threshold": None, "created_at": time.time()})
+                            "generation": 0, "threshold": None, "created_at": time.time(),
+                            "vectors": vectors or {"backend": "faiss"}})
         m = self.meta
         if not m:
             raise IndexError_(f"{self.root}: index has no metadata")
@@ -106,6 +107,7 @@ class FaceStore:
         self.dim, self.kind, self.model_id = int(m["dim"]), str(m["kind"]), str(m["model_id"])
         self._uid = repr(m.get("created_at"))  # which index this is: generations of a replaced index start again
         self._faiss, self._gen, self._max_id, self._stale = None, -1, 0, False
+        self._milvus = _milvus(m.get("vectors") or {}, self.dim)
         self._load_faiss()
 
     def _replaced(self) -> bool:
@@ -218,7 +220,9 @@ class FaceStore:
                     tmp.write_bytes(thumb)
                 fault_point("store.add.thumbs")  # some thumbnails written, transaction open
             self._bump()
-        if sync:
+        if self._milvus is not None:
+            self._mirror_write(lambda: self._milvus.upsert(ids, vectors, identities))  # type: ignore[union-attr]
+        elif sync:
             self.refresh()  # catches up incrementally: this add's rows (and any other process's) go into FAISS
         return ids
 
@@ -232,6 +236,9 @@ class FaceStore:
             self._bump()
         for i in found:
             (self.root / "thumbs" / f"{i}.jpg").unlink(missing_ok=True)
+        if self._milvus is not None:
+            self._mirror_write(lambda: self._milvus.delete(found))  # type: ignore[union-attr]
+            return len(found)
         with self._lock:  # an exact (flat) structure drops ids in place; IVF and HNSW behind an id map cannot
             # (FAISS's id map shifts its table while their internal ids stay put), so they are rebuilt
             import faiss
@@ -300,6 +307,9 @@ class FaceStore:
         rebuild from the database."""
         import faiss
 
+        if self._milvus is not None:  # the derived structure is the Milvus collection: rebuilt when stale
+            self._mirror_check()
+            return
         gen, tag = self._generation(), self.root / "vectors.json"
         try:
             named = json.loads(tag.read_text()) if tag.is_file() else {}
@@ -317,6 +327,9 @@ class FaceStore:
         rows added since are added in place; if anything else changed (a removal elsewhere), rebuild; a swapped-in
         index is opened."""
         self._follow()
+        if self._milvus is not None:
+            self._mirror_check()
+            return
         if self._generation() == self._gen:
             return
         with self._lock:
@@ -343,6 +356,9 @@ class FaceStore:
         and point ``vectors.json`` at it when no other process is writing and no newer file is there."""
         from faceprint.search.ann import build_ann
 
+        if self._milvus is not None:
+            self._mirror_rebuild()
+            return
         with self._lock:
             ids, vecs, gen = self._snapshot()
             index = build_ann(vecs, ids, self.kind)
@@ -374,18 +390,22 @@ class FaceStore:
         except (WriterBusyError, ValueError, OSError):
             return False  # another process is writing: keep this in memory, the file is left to it
 
-    def search(self, queries: np.ndarray, k: int = 5) -> list[list[Match]]:
-        """The ``k`` nearest faces of each query vector (squared L2 on unit vectors)."""
+    def search(self, queries: np.ndarray, k: int = 5, identity: str | None = None) -> list[list[Match]]:
+        """The ``k`` nearest faces of each query vector (squared L2 on unit vectors), only ``identity``'s if given."""
         q = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
         if q.shape[1] != self.dim:
             raise IndexError_(f"query dimension {q.shape[1]} != index dimension {self.dim}")
         self.refresh()
-        with self._lock:
-            index, db = self._faiss, self.db  # one index's pair: a swap between them would mix two indexes' ids
-            if index is None or index.ntotal == 0:
-                return [[] for _ in q]
-            # a few spare results: approximate structures after in-place removals can leave empty (-1) slots
-            sims, ids = index.search(q, min(k + 8, int(index.ntotal)))
+        if self._milvus is not None:
+            db = self.db
+            sims, ids = self._milvus.search(q, k, identity)
+        else:
+            with self._lock:
+                index, db = self._faiss, self.db  # one index's pair: a swap between them would mix two indexes' ids
+                if index is None or index.ntotal == 0:
+                    return [[] for _ in q]
+                # a few spare results: approximate structures after in-place removals can leave empty (-1) slots
+                sims, ids = _faiss_search(index, q, k + 8, self._identity_ids(identity, db) if identity is not None else None)
         faces = self.faces([int(i) for i in ids.ravel() if i >= 0], db)
         return [[Match(faces[int(i)], float(max(2 - 2 * s, 0.0))) for s, i in zip(srow, irow) if int(i) in faces][:k]
                 for srow, irow in zip(sims, ids)]
@@ -393,6 +413,8 @@ class FaceStore:
     def searchable(self) -> int:
         """Faces a search sees now: the FAISS structure's size after catching up with the database."""
         self.refresh()
+        if self._milvus is not None:
+            return self._milvus.count()
         with self._lock:
             return 0 if self._faiss is None else int(self._faiss.ntotal)
 
@@ -402,10 +424,36 @@ class FaceStore:
                 "kind": self.kind, "model_id": self.model_id, "embedder": m.get("embedder"),
                 "threshold": m.get("threshold"), "generation": m.get("generation")}
 
+    # Milvus ---------------------------------------------------------------------------------
+    def _identity_ids(self, identity: str, db: sqlite3.Connection) -> np.ndarray:
+        return np.array([r[0] for r in db.execute("SELECT id FROM faces WHERE identity = ?", (identity,))], np.int64)
+
+    def _mirror_write(self, write: Any) -> None:
+        """Apply a committed change to Milvus, then mark the collection current; a crash in between leaves the
+        marker behind the generation, and the next open or search rebuilds the collection from SQLite."""
+        with self._writer(), self._lock:
+            write()
+            self._set_meta({"mirror_generation": self._generation()}, in_txn=True)
+
+    def _mirror_check(self) -> None:
+        m = self.meta
+        if m.get("mirror_generation") != m.get("generation"):
+            self._mirror_rebuild()
+
+    def _mirror_rebuild(self) -> None:
+        with self._writer(), self._lock:
+            ids, vecs, gen = self._snapshot()
+            idents = dict(self.db.execute("SELECT id, identity FROM faces").fetchall())
+            self._milvus.clear()  # type: ignore[union-attr]
+            self._milvus.upsert(ids.tolist(), vecs, [idents[int(i)] for i in ids])  # type: ignore[union-attr]
+            self._set_meta({"mirror_generation": gen}, in_txn=True)
+
     def close(self) -> None:
         """Write the FAISS file if adds were applied in memory since it was written (the next open loads it), close."""
         if self._stale and not self._replaced() and self._gen == self._generation():
             self.sync()
+        if self._milvus is not None:
+            self._milvus.close()
         self.db.close()
 
 
@@ -425,3 +473,26 @@ def _file_id(path: Path) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return st.st_dev, st.st_ino
+
+
+def _milvus(spec: dict[str, Any], dim: int) -> Any:
+    """The Milvus collection named by the index's ``vectors`` metadata, or None for the embedded FAISS default."""
+    if spec.get("backend", "faiss") == "faiss":
+        return None
+    if spec["backend"] != "milvus":
+        raise IndexError_(f"unknown vector backend {spec['backend']!r} (faiss or milvus)")
+    from faceprint.search.milvus import MilvusVectors
+
+    return MilvusVectors(spec["uri"], spec.get("collection", "faceprint_faces"), dim, index_type=spec.get("index", "FLAT"))
+
+
+def _faiss_search(index: Any, q: np.ndarray, k: int, only: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """FAISS search, restricted to the ids ``only`` when given (an id selector: exact within them for flat)."""
+    import faiss
+
+    if only is None:
+        return index.search(q, min(k, int(index.ntotal)))
+    if len(only) == 0:
+        return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+    params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(only))
+    return index.search(q, min(k, len(only)), params=params)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -109,10 +110,12 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
             raise HTTPException(413, f"upload larger than {cfg.max_upload_bytes // (1024 * 1024)} MB")
         return data
 
-    decoding = asyncio.Semaphore(2)  # decodes at once: a full-size frame each (waiting ones hold no worker thread)
+    # decodes at once: a full-size frame each (waiting ones hold no worker thread); one semaphore per event loop
+    # (the server has one; a test client may run each request on its own)
+    decoding: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
     async def decode(data: bytes, name: str):  # type: ignore[no-untyped-def]
-        async with decoding:
+        async with decoding.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(2)):
             return await run_in_threadpool(decode_sync, data, name)
 
     def decode_sync(data: bytes, name: str):  # type: ignore[no-untyped-def]
