@@ -93,7 +93,7 @@ def ray_two_nodes(src: Path, dst: Path, local: dict[str, np.ndarray]) -> dict[st
                 pids = [int(line.split()[0]) for line in out.splitlines() if "MapWorker" in line]
                 if pids:
                     os.kill(pids[0], signal.SIGKILL)
-                    killed.append(pids[0])
+                    killed.extend([pids[0], time.time(), sum(1 for _ in state.rglob("shard-*.json"))])
                     return
             time.sleep(0.1)
 
@@ -118,12 +118,16 @@ def ray_two_nodes(src: Path, dst: Path, local: dict[str, np.ndarray]) -> dict[st
 
         ray.shutdown()
         cluster.shutdown()
+    records = [json.loads(p.read_text()) | {"mtime": p.stat().st_mtime} for p in (dst / ".faceprint-shards").rglob("shard-*.json")]
     got = crops(dst)
     extras = [p for p in dst.rglob("*") if p.is_file() and (p.name.endswith(".tmp") or (
         p.suffix == ".png" and p.relative_to(dst).as_posix() not in local))]
     return {"ray_two_node_outputs": len(got), "ray_lost": len(set(local) - set(got)), "ray_duplicated": len(extras),
             "ray_equal_to_local": got.keys() == local.keys() and all(np.array_equal(got[k], v) for k, v in local.items()),
-            "ray_killed": bool(killed), "ray_reruns": reruns, "ray_wall_s": round(wall, 1), "ray_nodes": 2,
+            "ray_killed": bool(killed), "ray_reruns": reruns, "ray_shards": len(records),
+            "ray_shards_recorded_at_kill": killed[2] if killed else None,
+            "ray_shards_recorded_after_kill": sum(r["mtime"] > killed[1] for r in records) if killed else None,
+            "ray_records_by_killed_actor": sum(r.get("pid") == killed[0] for r in records) if killed else None, "ray_wall_s": round(wall, 1), "ray_nodes": 2,
             "ray_listening_beyond_loopback": len(wide)}
 
 

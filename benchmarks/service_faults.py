@@ -124,17 +124,9 @@ def _browser_csrf(port: int, probe: Path, faces) -> tuple[int, int]:  # type: ig
 
     site = Path(tempfile.mkdtemp(prefix="faceprint-evil-"))
     (site / "face.png").write_bytes(probe.read_bytes())
-    (site / "index.html").write_text(f"""<html><body>
-<form id="f" action="http://127.0.0.1:{port}/enroll" method="post" enctype="multipart/form-data">
-<input name="name" value="mallory"><input id="file" type="file" name="file"><button id="go">go</button></form>
-<script>
-async function viaFetch() {{
-  const blob = await (await fetch("/face.png")).blob();
-  const form = new FormData(); form.append("name", "mallory2"); form.append("file", blob, "x.png");
-  await fetch("http://127.0.0.1:{port}/enroll", {{method: "POST", body: form, mode: "no-cors"}});
-  return "sent";
-}}
-</script></body></html>""")
+    from tests.search.test_browser import _evil_page  # the same attacking page as the browser test
+
+    (site / "index.html").write_text(_evil_page(port))
     evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(http.server.SimpleHTTPRequestHandler,
                                                                                directory=str(site)))
     threading.Thread(target=evil.serve_forever, daemon=True).start()
@@ -163,8 +155,6 @@ async function viaFetch() {{
 def two_writers(index_dir: Path, galleries: tuple[Path, Path], probe: Path) -> dict[str, Any]:
     """Two `faceprint index add` processes (500 images each) while a live server searches: faces added, lost and
     duplicated, and the seconds from the last writer's exit until the server's searches see every face."""
-    import httpx
-
     from faceprint.search import FaceStore
 
     proc, port = start_server(index_dir)
@@ -177,13 +167,7 @@ def two_writers(index_dir: Path, galleries: tuple[Path, Path], probe: Path) -> d
             w.wait(600)
         done = time.monotonic()
         codes = [w.returncode for w in writers]
-        seen_s = None
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            while time.monotonic() - done < 30:
-                if client.get("/healthz").json()["searchable"] >= before + len(expected):
-                    seen_s = round(time.monotonic() - done, 3)
-                    break
-                time.sleep(0.02)
+        seen_s = _seconds_until(port, done, lambda n: n >= before + len(expected))
     finally:
         load = searcher.stop()
         proc.terminate()
@@ -198,11 +182,21 @@ def two_writers(index_dir: Path, galleries: tuple[Path, Path], probe: Path) -> d
             "server_saw_all_s": seen_s}
 
 
+def _seconds_until(port: int, since: float, ok: Any, limit: float = 30.0) -> float | None:
+    """Seconds from ``since`` until the server's searchable count satisfies ``ok`` (None: not within ``limit``)."""
+    import httpx
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        while time.monotonic() - since < limit:
+            if ok(client.get("/healthz").json()["searchable"]):
+                return round(time.monotonic() - since, 3)
+            time.sleep(0.02)
+    return None
+
+
 def swap(index_dir: Path, gallery: Path, probe: Path) -> dict[str, Any]:
     """`index build --force` of another gallery into the served folder while a client searches: errors seen, and
     the seconds until the server answers from the new index."""
-    import httpx
-
     from faceprint.search import FaceStore
 
     proc, port = start_server(index_dir)
@@ -213,13 +207,7 @@ def swap(index_dir: Path, gallery: Path, probe: Path) -> dict[str, Any]:
         build.wait(600)
         done = time.monotonic()
         new = len(FaceStore(index_dir))
-        seen_s = None
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            while time.monotonic() - done < 30:
-                if client.get("/healthz").json()["searchable"] == new:
-                    seen_s = round(time.monotonic() - done, 3)
-                    break
-                time.sleep(0.02)
+        seen_s = _seconds_until(port, done, lambda n: n == new)
     finally:
         load = searcher.stop()
         proc.terminate()
