@@ -186,3 +186,23 @@ def test_a_crop_cut_short_by_a_crash_is_redone(lfw_tree: Path, reference: dict, 
     run_job(job, shard_size=7)
     out = written(tmp_path / "out")
     assert np.array_equal(out[first], reference[first]) and np.array_equal(out[second], reference[second])
+
+
+def test_faceprint_embed_on_a_folder_runs_on_the_runner(lfw_tree: Path, tmp_path: Path, tiny_weights: str) -> None:
+    """`faceprint embed DIR --workers 2` writes what the one-process embed job writes, and a rerun resumes."""
+    from typer.testing import CliRunner
+
+    from faceprint.cli.main import app
+
+    run_job(EmbedJob(str(lfw_tree), str(tmp_path / "ref"), {"weights": tiny_weights, "backend": "torch"},
+                     align="mtcnn", batch_size=64), shard_size=5)
+    args = ["embed", str(lfw_tree), "--weights", tiny_weights, "--align", "mtcnn", "--out", str(tmp_path / "e"),
+            "--shard-size", "5", "--workers", "2"]
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())  # rich wraps long lines
+    assert "6 shards run" in said and "cut.jpg" in said  # the bad file is named
+    np.testing.assert_allclose(np.load(tmp_path / "e.npy"), np.load(tmp_path / "ref.npy"), atol=1e-5)
+    assert (tmp_path / "e.csv").read_text() == (tmp_path / "ref.csv").read_text()
+    again = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert again.exit_code == 0 and "0 shards run, 6 already done" in " ".join(again.output.split())

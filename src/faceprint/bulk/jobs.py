@@ -116,6 +116,7 @@ class EmbedJob:
     align: str = "auto"  # auto (as the model expects), mtcnn, none
     flip: bool = False
     batch_size: int = 32
+    image_size: int | None = None  # another input size for a checkpoint's network (default: its own)
 
     @property
     def dst(self) -> str:
@@ -125,15 +126,26 @@ class EmbedJob:
         from faceprint.models import Embedder, face_embedder
 
         emb = Embedder.from_spec(self.model)
+        if self.image_size and self.image_size != emb.image_size and emb.model is not None:
+            emb = Embedder(emb.model, self.image_size, emb.name, emb.backend, emb.preprocess, emb.align)
         detect = {"auto": None, "mtcnn": True, "none": False}[self.align]
         return face_embedder(emb, detect=detect)
 
     def run(self, faces: Any, shard: Shard, pool: ThreadPoolExecutor) -> dict[str, Any]:
         from faceprint.models.embed import flip_combine
 
+        from faceprint.models.fusion import FusedFaces
+
         problems: list[dict[str, str]] = []
         rows, names, fallbacks = [], [], []
-        for batch in decoded_batches(Path(self.src), shard.files, self.batch_size, pool, problems):
+        if isinstance(faces, FusedFaces):  # a fusion cuts one crop per model: its own loop, no decode threads
+            plain, mirrored, ok, failed = faces.embed_views([Path(self.src) / rel for rel in shard.files], self.batch_size)
+            rows.append((flip_combine(plain, mirrored) if self.flip else plain).float().numpy())
+            names += [Path(p).relative_to(self.src).as_posix() for p in ok]
+            fallbacks += [Path(p).relative_to(self.src).as_posix() for p in faces.no_face]
+            problems += [{"path": str(p), "issue": "unreadable", "detail": why} for p, why in failed]
+        for batch in () if isinstance(faces, FusedFaces) else decoded_batches(Path(self.src), shard.files,
+                                                                               self.batch_size, pool, problems):
             if not batch:
                 continue
             crops, fell_back = faces.one_face([img for _, img in batch])

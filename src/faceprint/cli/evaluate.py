@@ -158,8 +158,14 @@ def embed_cmd(
     out: Annotated[Path, typer.Option(help="Output prefix: writes PREFIX.npy and PREFIX.csv.")] = Path("embeddings"),
     image_size: Annotated[Optional[int], typer.Option(help="Input size (default: the checkpoint's).")] = None,
     batch_size: Annotated[int, typer.Option(help="Embedding batch size.")] = 64,
+    engine: Annotated[str, typer.Option(help="For a folder: local (this machine) or ray (a Ray cluster).")] = "local",
+    workers: Annotated[int, typer.Option(min=1, help="For a folder: worker processes (local) or actors (ray).")] = 1,
+    shard_size: Annotated[int, typer.Option(min=1, help="For a folder: images per shard (the unit of resume).")] = 256,
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: a local Ray).")] = None,
 ) -> None:
-    """Write embeddings (N×D float32 .npy) and the matching image paths (.csv row i = embedding i)."""
+    """Write embeddings (N×D float32 .npy) and the matching image paths (.csv row i = embedding i).
+
+    A folder runs on the bulk runner in resumable shards (kept in PREFIX.shards/): rerun to resume."""
     import csv
     import io
 
@@ -168,6 +174,10 @@ def embed_cmd(
     from faceprint.data.images import IMAGE_EXTENSIONS
     from faceprint.io import atomic_path, atomic_write_text
 
+    if source.is_dir():
+        _embed_folder(source, out, model_spec(weights, checkpoint, backend), align, flip, batch_size, image_size,
+                      engine, workers, shard_size, ray_address)
+        return
     fn, size, _ = _embedder(checkpoint, False, image_size, weights, backend, align)
     if source.is_dir():
         paths = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
@@ -187,6 +197,29 @@ def embed_cmd(
     writer.writerows([i, str(p)] for i, p in enumerate(ok))
     atomic_write_text(out.with_suffix(".csv"), buf.getvalue())
     console.print(f"wrote {len(ok)} embeddings of dimension {emb.shape[1]} to {out.with_suffix('.npy')} and {out.with_suffix('.csv')}")
+
+
+def _embed_folder(source: Path, out: Path, spec: dict[str, str], align: str, flip: bool, batch_size: int,
+                  image_size: Optional[int], engine: str, workers: int, shard_size: int, ray_address: Optional[str]) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from faceprint.bulk import EmbedJob, run_job
+
+    if align not in ("auto", "mtcnn", "none") or engine not in ("local", "ray"):
+        raise typer.BadParameter("--align must be auto|mtcnn|none and --engine local|ray")
+    job = EmbedJob(str(source), str(out), spec, align, flip, batch_size, image_size)
+    model = job.setup()  # here first: a missing model is one clear line before any work (and reused locally)
+    columns = (TextColumn("embed"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console) as progress:
+        task = progress.add_task("embed", total=None)
+        report = run_job(job, engine, workers, shard_size, lambda d, t: progress.update(task, completed=d, total=t),
+                         ray_address, model=model if engine == "local" and workers == 1 else None)
+    report_skipped([p["detail"] for p in report.problems if p["issue"] == "unreadable"], limit=None)
+    n = sum(r["written"] for r in report.records)
+    if not n:
+        raise typer.BadParameter(f"no readable image under {source}")
+    console.print(f"wrote {n} embeddings to {out.with_suffix('.npy')} and {out.with_suffix('.csv')} "
+                  f"({report.shards_run} shards run, {report.shards_skipped} already done)")
 
 
 def export_cmd(
