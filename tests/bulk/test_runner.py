@@ -88,6 +88,8 @@ def test_two_worker_processes_write_the_same_crops(lfw_tree: Path, reference: di
     report = run_job(AlignJob(str(lfw_tree), str(tmp_path / "out")), workers=2, shard_size=7)
     out = written(tmp_path / "out")
     assert out.keys() == reference.keys() and report.shards_run == 4
+    pids = {r["pid"] for r in report.records}
+    assert os.getpid() not in pids and len(pids) == 2  # the shards really ran in two worker processes
     assert all(np.array_equal(out[k], v) for k, v in reference.items())
 
 
@@ -206,3 +208,14 @@ def test_faceprint_embed_on_a_folder_runs_on_the_runner(lfw_tree: Path, tmp_path
     assert (tmp_path / "e.csv").read_text() == (tmp_path / "ref.csv").read_text()
     again = CliRunner().invoke(app, args, catch_exceptions=False)
     assert again.exit_code == 0 and "0 shards run, 6 already done" in " ".join(again.output.split())
+
+
+def test_two_inputs_with_one_output_are_listed_not_clobbered(tmp_path: Path) -> None:
+    src = tmp_path / "src" / "a"
+    src.mkdir(parents=True)
+    photo = sorted((SHARED / "lfw" / "images").rglob("*.jpg"))[0]
+    (src / "x.jpg").write_bytes(photo.read_bytes())
+    Image.open(photo).save(src / "x.png")  # the same crop name: x.png
+    report = run_job(AlignJob(str(tmp_path / "src"), str(tmp_path / "out")), shard_size=1)
+    assert report.shards == 1 and report.written == 1
+    assert [p["issue"] for p in report.problems] == ["same_output"] and report.problems[0]["path"].endswith("x.png")

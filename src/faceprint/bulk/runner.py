@@ -79,7 +79,8 @@ def run_job(job: Job, engine: str = "local", workers: int = 1, shard_size: int =
     # absolute paths: the same folders on every node, and one recipe hash however they were spelled
     job = dataclasses.replace(job, **{k: str(Path(getattr(job, k)).resolve()) for k in ("src", "dst", "prefix")  # type: ignore[type-var]
                                       if k in names})
-    shards = plan_shards(list_inputs(Path(job.src)), shard_size)
+    files, clashes = _one_per_output(job, list_inputs(Path(job.src)))
+    shards = plan_shards(files, shard_size)
     done = done_shards(state_dir(job))
     todo = [s for s in shards if s.name not in done]
     total = sum(len(s.files) for s in shards)
@@ -104,11 +105,30 @@ def run_job(job: Job, engine: str = "local", workers: int = 1, shard_size: int =
     report = BulkReport(shards=len(shards), shards_run=len(todo), shards_skipped=len(shards) - len(todo),
                         written=sum(r["written"] for r in records if r["shard"] in ran), seconds=time.perf_counter() - t0,
                         records=records, ran=ran)
-    report.problems = [p for r in records for p in r["problems"]]
+    report.problems = clashes + [p for r in records for p in r["problems"]]
     finish = getattr(job, "finish", None)
     if finish is not None:  # e.g. the embed job merges its shards' arrays in manifest order
         finish(shards)
     return report
+
+
+def _one_per_output(job: Job, files: list[str]) -> tuple[list[str], list[dict[str, str]]]:
+    """Inputs whose outputs would be one file (``a.jpg`` and ``a.png`` both give ``a.png``): the first is kept, the
+    others are listed as problems and never run (two shards writing one file could clobber each other)."""
+    output = getattr(job, "output", None)
+    if output is None:
+        return files, []
+    seen: dict[Path, str] = {}
+    keep, clashes = [], []
+    for rel in files:
+        out = output(rel)
+        if out in seen:
+            clashes.append({"path": str(Path(job.src) / rel), "issue": "same_output",
+                            "detail": f"{out} is already the output of {seen[out]}"})
+        else:
+            seen[out] = rel
+            keep.append(rel)
+    return keep, clashes
 
 
 def _run_here(job: Job, todo: list[Shard], finished: int, total: int, progress: Progress | None, threads: int,

@@ -200,9 +200,6 @@ def serve_cmd(
 
     from faceprint.models.onnx import fastest_backend
     from faceprint.serve import ServeConfig, create_app
-    from faceprint.serve.limits import return_freed_memory
-
-    return_freed_memory()
 
     token = os.environ.get(token_env) or None
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:
