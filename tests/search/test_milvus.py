@@ -18,6 +18,7 @@ pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
 from faceprint.search import FaceStore  # noqa: E402
+from tests.search.conftest import tiny_weights  # noqa: E402, F401 - a fixture
 
 
 def _unit(n: int, d: int, seed: int) -> np.ndarray:
@@ -102,3 +103,66 @@ def test_a_stale_collection_is_rebuilt_from_sqlite(tmp_path: Path) -> None:
     queries = _unit(5, 32, 2)
     _same_hits(faiss_store.search(queries, k=10), again.search(queries, k=10))
     again.close()
+
+
+def test_a_write_that_never_reached_milvus_is_not_hidden_by_a_later_one(tmp_path: Path, lite_server: str) -> None:
+    """Process A commits but its Milvus write fails (or it dies); process B then writes. B must not mark the
+    collection current without A's rows: the next search rebuilds, and A's faces are found."""
+    spec = {"backend": "milvus", "uri": lite_server, "collection": f"two_{time.time_ns()}"}
+    a = FaceStore(tmp_path / "ix", create=True, model_id="m", dim=32, kind="flat", vectors=spec)
+    a.add(_unit(10, 32, 0), [f"base{i}" for i in range(10)], ["base"] * 10, [None] * 10)
+    b = FaceStore(tmp_path / "ix")  # a second writer on the same index and collection
+    lost = _unit(5, 32, 1)
+
+    def fail(*args, **kw):  # type: ignore[no-untyped-def]
+        raise ConnectionError("Milvus went away")
+
+    a._milvus.upsert = fail  # noqa: SLF001 - A's rows reach SQLite only
+    a.add(lost, [f"a{i}" for i in range(5)], ["A"] * 5, [None] * 5)
+    b.add(_unit(5, 32, 2), [f"b{i}" for i in range(5)], ["B"] * 5, [None] * 5)
+    assert b.meta["mirror_generation"] != b.meta["generation"]  # B left it marked behind
+    hits = b.search(lost, k=1)  # the search rebuilds from SQLite first
+    assert [h[0].face.path for h in hits] == [f"a{i}" for i in range(5)] and all(h[0].distance < 1e-4 for h in hits)
+    assert b.searchable() == 20
+    a.close()
+    b.close()
+
+
+def test_identity_filter_is_exact_on_approximate_faiss_kinds(tmp_path: Path) -> None:
+    vecs = _unit(3000, 32, 3)
+    idents = [f"p{i % 50}" for i in range(3000)]
+    queries = _unit(10, 32, 4)
+    for kind in ("ivf", "hnsw"):
+        store = FaceStore(tmp_path / kind, create=True, model_id="m", dim=32, kind=kind)
+        store.add(vecs, [f"x{i}" for i in range(3000)], idents, [None] * 3000)
+        mine = np.array([i for i, p in enumerate(idents) if p == "p7"])
+        want = np.argsort(-(queries @ vecs[mine].T), axis=1)[:, :5]
+        got = store.search(queries, k=5, identity="p7")
+        assert [[m.face.path for m in h] for h in got] == [[f"x{mine[j]}" for j in row] for row in want]
+        store.close()
+
+
+def test_a_rebuild_swaps_collections_and_drops_the_old_one(tmp_path: Path, lite_server: str, tiny_faces: Path,
+                                                           tiny_weights: str) -> None:
+    from pymilvus import MilvusClient
+
+    from faceprint.search import build_index, open_index
+
+    people = sorted(tiny_faces.iterdir())
+    first, second = tmp_path / "g1", tmp_path / "g2"
+    for dst, chosen in ((first, people[:3]), (second, people[3:7])):
+        dst.mkdir()
+        for p in chosen:
+            shutil.copytree(p, dst / p.name)
+    where = {"backend": "milvus", "uri": lite_server}
+    build_index(first, tmp_path / "ix", {"weights": tiny_weights}, detect=False, vectors=where)[0].close()
+    live = open_index(tmp_path / "ix")
+    old_collection = live.store.meta["vectors"]["collection"]
+    probe = sorted((second / people[4].name).iterdir())[0]
+    build_index(second, tmp_path / "ix", {"weights": tiny_weights}, detect=False, force=True, vectors=where)[0].close()
+    hit = live.query(probe, k=1)[0].matches[0]  # the live index follows into the new collection
+    assert hit.face.path == str(probe) and hit.distance < 1e-4
+    client = MilvusClient(lite_server)
+    assert not client.has_collection(old_collection) and client.has_collection(live.store.meta["vectors"]["collection"])
+    client.close()
+    live.close()

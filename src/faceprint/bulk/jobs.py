@@ -117,6 +117,7 @@ class EmbedJob:
     flip: bool = False
     batch_size: int = 32
     image_size: int | None = None  # another input size for a checkpoint's network (default: its own)
+    model_id: str = ""  # the model's fingerprint: in the recipe hash, so new weights under an old name start afresh
 
     @property
     def dst(self) -> str:
@@ -180,7 +181,9 @@ class EmbedJob:
             with np.load(self._part(shard)) as z:
                 vectors.append(z["vectors"])
                 paths += [str(Path(self.src) / p) for p in z["paths"]]
-        merged = np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32)
+        if not paths:
+            return  # nothing embedded: an existing PREFIX.npy is left as it is
+        merged = np.concatenate(vectors)
         with atomic_path(f"{self.prefix}.npy") as tmp, open(tmp, "wb") as fh:
             np.save(fh, merged)
         buf = io.StringIO()

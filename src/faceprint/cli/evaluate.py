@@ -171,20 +171,16 @@ def embed_cmd(
 
     import numpy as np
 
-    from faceprint.data.images import IMAGE_EXTENSIONS
     from faceprint.io import atomic_path, atomic_write_text
 
     if source.is_dir():
         _embed_folder(source, out, model_spec(weights, checkpoint, backend), align, flip, batch_size, image_size,
                       engine, workers, shard_size, ray_address)
         return
-    fn, size, _ = _embedder(checkpoint, False, image_size, weights, backend, align)
-    if source.is_dir():
-        paths = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-    elif source.exists():
-        paths = [source]
-    else:
+    if not source.exists():
         raise typer.BadParameter(f"{source} does not exist")
+    fn, size, _ = _embedder(checkpoint, False, image_size, weights, backend, align)
+    paths = [source]
     emb, ok, failed = fn.embed_paths(paths, batch_size, flip)  # type: ignore[attr-defined]
     report_skipped([reason for _, reason in failed], limit=None)
     if not ok:
@@ -201,6 +197,8 @@ def embed_cmd(
 
 def _embed_folder(source: Path, out: Path, spec: dict[str, str], align: str, flip: bool, batch_size: int,
                   image_size: Optional[int], engine: str, workers: int, shard_size: int, ray_address: Optional[str]) -> None:
+    import dataclasses
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from faceprint.bulk import EmbedJob, run_job
@@ -209,6 +207,9 @@ def _embed_folder(source: Path, out: Path, spec: dict[str, str], align: str, fli
         raise typer.BadParameter("--align must be auto|mtcnn|none and --engine local|ray")
     job = EmbedJob(str(source), str(out), spec, align, flip, batch_size, image_size)
     model = job.setup()  # here first: a missing model is one clear line before any work (and reused locally)
+    if image_size and image_size != model.embedder.image_size:
+        raise typer.BadParameter(f"{model.embedder.name} has a fixed {model.embedder.image_size}-px input")
+    job = dataclasses.replace(job, model_id=model.embedder.fingerprint())
     columns = (TextColumn("embed"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console) as progress:
         task = progress.add_task("embed", total=None)

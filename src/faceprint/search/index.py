@@ -221,6 +221,28 @@ def _carry_enrolments(old_root: Path, new: FaceStore) -> int:
     return len(added)
 
 
+def _drop_collection(root: Path) -> None:
+    """Drop the Milvus collection of the index at ``root``, if it has one."""
+    import json
+    import sqlite3
+
+    if not (root / "faces.sqlite").is_file():
+        return
+    con = sqlite3.connect(root / "faces.sqlite")
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = 'vectors'").fetchone()
+        dim = con.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()
+    finally:
+        con.close()
+    spec = json.loads(row[0]) if row else {}
+    if spec.get("backend") == "milvus":
+        from faceprint.search.milvus import MilvusVectors
+
+        mv = MilvusVectors(spec["uri"], spec.get("collection", "faceprint_faces"), int(json.loads(dim[0])))
+        mv.drop()
+        mv.close()
+
+
 def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], detect: bool | None = None, kind: str = "auto",
                 force: bool = False, progress: Progress | None = None, embedder: Embedder | None = None,
                 vectors: dict[str, Any] | None = None) -> tuple[FaceIndex, AddReport]:
@@ -272,6 +294,7 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
             out.rename(old)
             fault_point("swap")
             tmp.rename(out)
+        _drop_collection(old)  # a Milvus collection of the replaced index is its vectors' only other copy
     else:
         tmp.rename(out)
     shutil.rmtree(old, ignore_errors=True)

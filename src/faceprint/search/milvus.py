@@ -35,7 +35,8 @@ class MilvusVectors:
             schema.add_field("identity", DataType.VARCHAR, max_length=1024)
             params = self.client.prepare_index_params()
             params.add_index("vector", index_type=index_type, metric_type="IP")
-            self.client.create_collection(collection, schema=schema, index_params=params)
+            # Strong: a search right after a write sees it (the index marks the collection current after writing)
+            self.client.create_collection(collection, schema=schema, index_params=params, consistency_level="Strong")
 
     def count(self) -> int:
         rows = self.client.query(self.name, filter="id >= 0", output_fields=["count(*)"])
@@ -65,6 +66,11 @@ class MilvusVectors:
             for c, hit in enumerate(row[:k]):
                 scores[r, c], ids[r, c] = float(hit["distance"]), int(hit["id"])
         return scores, ids
+
+    def drop(self) -> None:
+        """Delete the collection (an index replaced by a rebuild)."""
+        if self.client.has_collection(self.name):
+            self.client.drop_collection(self.name)
 
     def close(self) -> None:
         self.client.close()

@@ -89,6 +89,7 @@ class FaceStore:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "thumbs").mkdir(exist_ok=True)
         self._lock = threading.RLock()
+        self._milvus: Any = None  # set from the metadata below
         self.db, self._ident = _connect(db), _file_id(db)
         if create and not self.meta:
             if model_id is None or dim is None:
@@ -137,6 +138,9 @@ class FaceStore:
             self.db, self._ident = db, ident
             self.kind, self._uid = str(rows["kind"]), repr(rows.get("created_at"))
             self._faiss, self._gen, self._max_id, self._stale = None, -1, 0, False
+            old, self._milvus = self._milvus, _milvus(rows.get("vectors") or {}, self.dim)  # the new index's collection
+            if old is not None:
+                old.close()
             self._load_faiss()
 
     # metadata -------------------------------------------------------------------------------
@@ -159,20 +163,27 @@ class FaceStore:
 
     # transactions ---------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _txn(self) -> Iterator[None]:
-        """One SQLite write transaction (rolled back on any error), serialized across threads and processes."""
+    def _txn(self, mirror: Any = None) -> Iterator[None]:
+        """One SQLite write transaction (rolled back on any error), serialized across threads and processes.
+
+        ``mirror``: with a Milvus index, the change to apply there after the commit, still under the writer lock."""
         with self._writer(), self._lock:  # the file lock first: a waiting writer never holds up this process's reads
             self._follow()  # a swapped-in index: write into it, never into the one swapped out
             try:
                 self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:  # e.g. a writer of an older faceprint without the lock
                 raise IndexError_(f"{self.root}: the index database is busy or unwritable ({exc})") from None
+            was_current = self._milvus is not None and self._mirror_current()  # read inside this transaction
             try:
                 yield
+                if self._milvus is not None:  # committed with the rows: Milvus is behind until marked below
+                    self._set_meta({"mirror_generation": -1}, in_txn=True)
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
+            if self._milvus is not None and mirror is not None:
+                self._mirror_apply(mirror, was_current)
 
     @contextlib.contextmanager
     def _writer(self) -> Iterator[None]:
@@ -199,7 +210,7 @@ class FaceStore:
             raise IndexError_("vectors contain NaN or inf")
         now, ids = time.time(), []
         thumbs = list(thumbs) if thumbs is not None else [None] * len(paths)
-        with self._txn():
+        with self._txn(lambda: self._milvus.upsert(ids, vectors, identities)):  # type: ignore[union-attr]
             if unique_paths:
                 there = {r[0] for r in self.db.execute("SELECT DISTINCT path FROM faces WHERE path IN "
                                                        "(SELECT value FROM json_each(?))", (json.dumps(list(paths)),))}
@@ -220,16 +231,15 @@ class FaceStore:
                     tmp.write_bytes(thumb)
                 fault_point("store.add.thumbs")  # some thumbnails written, transaction open
             self._bump()
-        if self._milvus is not None:
-            self._mirror_write(lambda: self._milvus.upsert(ids, vectors, identities))  # type: ignore[union-attr]
-        elif sync:
+        if self._milvus is None and sync:
             self.refresh()  # catches up incrementally: this add's rows (and any other process's) go into FAISS
         return ids
 
     def remove(self, ids: list[int] | None = None, path: str | None = None, identity: str | None = None) -> int:
         """Remove faces by id, image path or identity; returns how many were removed."""
-        with self._txn():
-            found = [r[0] for r in self.db.execute(
+        found: list[int] = []
+        with self._txn(lambda: self._milvus.delete(found)):  # type: ignore[union-attr]
+            found += [r[0] for r in self.db.execute(
                 "SELECT id FROM faces WHERE id IN (SELECT value FROM json_each(?)) OR path = ? OR identity = ?",
                 (json.dumps(ids or []), path, identity))]
             self.db.execute("DELETE FROM faces WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(found),))
@@ -237,7 +247,6 @@ class FaceStore:
         for i in found:
             (self.root / "thumbs" / f"{i}.jpg").unlink(missing_ok=True)
         if self._milvus is not None:
-            self._mirror_write(lambda: self._milvus.delete(found))  # type: ignore[union-attr]
             return len(found)
         with self._lock:  # an exact (flat) structure drops ids in place; IVF and HNSW behind an id map cannot
             # (FAISS's id map shifts its table while their internal ids stay put), so they are rebuilt
@@ -357,7 +366,7 @@ class FaceStore:
         from faceprint.search.ann import build_ann
 
         if self._milvus is not None:
-            self._mirror_rebuild()
+            self._mirror_check()
             return
         with self._lock:
             ids, vecs, gen = self._snapshot()
@@ -396,16 +405,17 @@ class FaceStore:
         if q.shape[1] != self.dim:
             raise IndexError_(f"query dimension {q.shape[1]} != index dimension {self.dim}")
         self.refresh()
-        if self._milvus is not None:
-            db = self.db
-            sims, ids = self._milvus.search(q, k, identity)
+        with self._lock:
+            index, db, milvus = self._faiss, self.db, self._milvus  # one index's set: never mixed across a swap
+        if milvus is not None:
+            sims, ids = milvus.search(q, k + 8, identity)  # spare results, as below
+        elif identity is not None:  # exact within the identity, whatever the structure (its faces are few)
+            sims, ids = self._identity_search(q, k, identity, db)
         else:
-            with self._lock:
-                index, db = self._faiss, self.db  # one index's pair: a swap between them would mix two indexes' ids
-                if index is None or index.ntotal == 0:
-                    return [[] for _ in q]
-                # a few spare results: approximate structures after in-place removals can leave empty (-1) slots
-                sims, ids = _faiss_search(index, q, k + 8, self._identity_ids(identity, db) if identity is not None else None)
+            if index is None or index.ntotal == 0:
+                return [[] for _ in q]
+            # a few spare results: approximate structures after in-place removals can leave empty (-1) slots
+            sims, ids = index.search(q, min(k + 8, int(index.ntotal)))
         faces = self.faces([int(i) for i in ids.ravel() if i >= 0], db)
         return [[Match(faces[int(i)], float(max(2 - 2 * s, 0.0))) for s, i in zip(srow, irow) if int(i) in faces][:k]
                 for srow, irow in zip(sims, ids)]
@@ -425,23 +435,43 @@ class FaceStore:
                 "threshold": m.get("threshold"), "generation": m.get("generation")}
 
     # Milvus ---------------------------------------------------------------------------------
-    def _identity_ids(self, identity: str, db: sqlite3.Connection) -> np.ndarray:
-        return np.array([r[0] for r in db.execute("SELECT id FROM faces WHERE identity = ?", (identity,))], np.int64)
+    def _identity_search(self, q: np.ndarray, k: int, identity: str, db: sqlite3.Connection) -> tuple[np.ndarray, np.ndarray]:
+        """Exact inner products against one identity's stored vectors: (scores, ids), best first."""
+        ids, vecs = self._decode(db.execute("SELECT id, vector FROM faces WHERE identity = ? ORDER BY id", (identity,)).fetchall())
+        if not len(ids):
+            return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+        scores = q @ vecs.T
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(scores, order, 1), ids[order]
 
-    def _mirror_write(self, write: Any) -> None:
-        """Apply a committed change to Milvus, then mark the collection current; a crash in between leaves the
-        marker behind the generation, and the next open or search rebuilds the collection from SQLite."""
-        with self._writer(), self._lock:
-            write()
+    def _mirror_apply(self, change: Any, was_current: bool) -> None:
+        """Apply a committed change to Milvus and mark the collection current (the caller holds the writer lock) if
+        it was current before this write. A failure, or an earlier write that never reached Milvus, leaves the mark
+        behind: the next open or search rebuilds the collection from SQLite."""
+        import logging
+
+        try:
+            change()
+        except Exception:  # noqa: BLE001 - the rows are committed; Milvus catches up by a rebuild
+            logging.getLogger(__name__).warning("Milvus write failed; the collection will be rebuilt", exc_info=True)
+            return
+        if was_current:
             self._set_meta({"mirror_generation": self._generation()}, in_txn=True)
 
-    def _mirror_check(self) -> None:
+    def _mirror_current(self) -> bool:
         m = self.meta
-        if m.get("mirror_generation") != m.get("generation"):
+        return m.get("mirror_generation") == m.get("generation")
+
+    def _mirror_check(self) -> None:
+        if not self._mirror_current():
             self._mirror_rebuild()
 
     def _mirror_rebuild(self) -> None:
+        """Refill the collection from SQLite under the writer lock (a write in progress finishes first and is then
+        current: nothing to do)."""
         with self._writer(), self._lock:
+            if self._mirror_current():
+                return
             ids, vecs, gen = self._snapshot()
             idents = dict(self.db.execute("SELECT id, identity FROM faces").fetchall())
             self._milvus.clear()  # type: ignore[union-attr]
@@ -484,15 +514,3 @@ def _milvus(spec: dict[str, Any], dim: int) -> Any:
     from faceprint.search.milvus import MilvusVectors
 
     return MilvusVectors(spec["uri"], spec.get("collection", "faceprint_faces"), dim, index_type=spec.get("index", "FLAT"))
-
-
-def _faiss_search(index: Any, q: np.ndarray, k: int, only: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """FAISS search, restricted to the ids ``only`` when given (an id selector: exact within them for flat)."""
-    import faiss
-
-    if only is None:
-        return index.search(q, min(k, int(index.ntotal)))
-    if len(only) == 0:
-        return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
-    params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(only))
-    return index.search(q, min(k, len(only)), params=params)
