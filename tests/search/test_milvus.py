@@ -148,17 +148,14 @@ def test_a_rebuild_swaps_collections_and_drops_the_old_one(tmp_path: Path, lite_
 
     from faceprint.search import build_index, open_index
 
-    people = sorted(tiny_faces.iterdir())
-    first, second = tmp_path / "g1", tmp_path / "g2"
-    for dst, chosen in ((first, people[:3]), (second, people[3:7])):
-        dst.mkdir()
-        for p in chosen:
-            shutil.copytree(p, dst / p.name)
+    from tests.search.test_swap import _galleries
+
+    first, second = _galleries(tiny_faces, tmp_path)
     where = {"backend": "milvus", "uri": lite_server}
     build_index(first, tmp_path / "ix", {"weights": tiny_weights}, detect=False, vectors=where)[0].close()
     live = open_index(tmp_path / "ix")
     old_collection = live.store.meta["vectors"]["collection"]
-    probe = sorted((second / people[4].name).iterdir())[0]
+    probe = sorted(sorted(second.iterdir())[1].iterdir())[0]
     build_index(second, tmp_path / "ix", {"weights": tiny_weights}, detect=False, force=True, vectors=where)[0].close()
     hit = live.query(probe, k=1)[0].matches[0]  # the live index follows into the new collection
     assert hit.face.path == str(probe) and hit.distance < 1e-4
