@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import random
-import resource
 import signal
 import subprocess
 import sys
@@ -73,9 +72,11 @@ def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def limit_file_size(nbytes: int):  # type: ignore[no-untyped-def]
-    """A preexec_fn: writes past ``nbytes`` fail with EFBIG ("File too large") like a full disk."""
-    def apply() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
-    return apply
+def with_file_size_limit(nbytes: int, *cmd: str) -> list[str]:
+    """``cmd`` run with writes past ``nbytes`` failing with EFBIG ("File too large") like a full disk.
+
+    The limit is set by a small launcher that then execs ``cmd``, not by a ``preexec_fn``: forking this test process
+    to run Python in the child can abort once gRPC (Ray, Milvus tests) is loaded here (its fork handlers)."""
+    launcher = ("import os, resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+                f"resource.setrlimit(resource.RLIMIT_FSIZE, ({nbytes}, {nbytes})); os.execv(sys.argv[1], sys.argv[1:])")
+    return [sys.executable, "-c", launcher, *cmd]

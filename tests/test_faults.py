@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from faceprint.training.checkpoint import find_checkpoints, load_checkpoint
-from tests.faults import faceprint, kill_at_checkpoint, kill_when, limit_file_size, same_weights, train_args
+from tests.faults import faceprint, kill_at_checkpoint, kill_when, same_weights, train_args, with_file_size_limit
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +74,8 @@ def test_disk_full_is_a_clear_error_and_the_old_checkpoint_survives(tiny_faces: 
     log, _ = first.communicate(timeout=300)
     assert first.returncode == 0, log
     size = max(p.stat().st_size for p in find_checkpoints(out))
-    proc = subprocess.run([sys.executable, "-m", "faceprint", *train_args(tiny_faces, out, 4), "--resume"],
-                          capture_output=True, text=True, timeout=300, preexec_fn=limit_file_size(size // 2))
+    proc = subprocess.run(with_file_size_limit(size // 2, sys.executable, "-m", "faceprint", *train_args(tiny_faces, out, 4),
+                                               "--resume"), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr and ("too large" in proc.stderr.lower() or "space" in proc.stderr.lower()), proc.stderr
     assert load_checkpoint(out)["step"] == 2  # the previous checkpoint is intact and still the newest
