@@ -145,12 +145,17 @@ def test_the_embed_job_equals_the_pipeline(lfw_tree: Path, tmp_path: Path, tiny_
     np.testing.assert_allclose(vectors, want, atol=1e-5)
 
 
-def test_shards_are_stable_and_change_only_where_the_inputs_do() -> None:
+def test_shards_are_stable_and_change_only_where_the_inputs_do(tmp_path: Path) -> None:
+    from faceprint.bulk.shards import stable_shards
+
     files = [f"p{i:03d}.jpg" for i in range(10)]
-    a, b = plan_shards(files, 4), plan_shards(files, 4)
-    assert [s.name for s in a] == [s.name for s in b] and [len(s.files) for s in a] == [4, 4, 2]
-    c = plan_shards(files + ["p999.jpg"], 4)
-    assert [s.name for s in c][:2] == [s.name for s in a][:2] and c[2].name != a[2].name
+    a = stable_shards(tmp_path, files, 4)
+    assert [len(s.files) for s in a] == [4, 4, 2] and [s.name for s in a] == [s.name for s in plan_shards(files, 4)]
+    b = stable_shards(tmp_path, ["a000.jpg", *files], 4)  # a photo that sorts first: earlier shards stay as they were
+    assert [s.name for s in b[:3]] == [s.name for s in a] and b[3].files == ("a000.jpg",)
+    c = stable_shards(tmp_path, [f for f in ["a000.jpg", *files] if f != "p005.jpg"], 4)  # one removed
+    assert [s.name for s in c] != [s.name for s in b] and c[1].files == ("p004.jpg", "p006.jpg", "p007.jpg")
+    assert [s.name for s in (c[0], c[2], c[3])] == [b[0].name, b[2].name, b[3].name]  # only its shard changed
 
 
 def test_the_ray_engine_writes_what_the_local_engine_writes(lfw_tree: Path, reference: dict, tmp_path: Path) -> None:
@@ -219,3 +224,15 @@ def test_two_inputs_with_one_output_are_listed_not_clobbered(tmp_path: Path) -> 
     report = run_job(AlignJob(str(tmp_path / "src"), str(tmp_path / "out")), shard_size=1)
     assert report.shards == 1 and report.written == 1
     assert [p["issue"] for p in report.problems] == ["same_output"] and report.problems[0]["path"].endswith("x.png")
+
+
+
+def test_photos_added_anywhere_run_only_a_new_shard(lfw_tree: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(lfw_tree, src)
+    first = run_job(AlignJob(str(src), str(tmp_path / "out")), shard_size=7)
+    donor = sorted((SHARED / "lfw" / "images").rglob("*.jpg"))[-1]
+    (src / "AAA_first").mkdir()
+    shutil.copy(donor, src / "AAA_first" / "new.jpg")  # sorts before every other file
+    again = run_job(AlignJob(str(src), str(tmp_path / "out")), shard_size=7)
+    assert again.shards_run == 1 and again.shards == first.shards + 1 and again.written == 1

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from faceprint.faults import fault_point
-from faceprint.bulk.shards import Shard, done_shards, list_inputs, plan_shards, read_records, write_record
+from faceprint.bulk.shards import Shard, done_shards, list_inputs, read_records, stable_shards, write_record
 
 __all__ = ["BulkReport", "Job", "run_job", "run_shard"]
 
@@ -80,7 +80,7 @@ def run_job(job: Job, engine: str = "local", workers: int = 1, shard_size: int =
     job = dataclasses.replace(job, **{k: str(Path(getattr(job, k)).resolve()) for k in ("src", "dst", "prefix")  # type: ignore[type-var]
                                       if k in names})
     files, clashes = _one_per_output(job, list_inputs(Path(job.src)))
-    shards = plan_shards(files, shard_size)
+    shards = stable_shards(state_dir(job), files, shard_size)
     done = done_shards(state_dir(job))
     todo = [s for s in shards if s.name not in done]
     total = sum(len(s.files) for s in shards)

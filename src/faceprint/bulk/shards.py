@@ -19,7 +19,7 @@ from typing import Any
 from faceprint.data.images import IMAGE_EXTENSIONS
 from faceprint.io import atomic_write_json
 
-__all__ = ["Shard", "done_shards", "list_inputs", "plan_shards", "read_records", "write_record"]
+__all__ = ["Shard", "done_shards", "list_inputs", "plan_shards", "read_records", "stable_shards", "write_record"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,36 @@ def plan_shards(files: Sequence[str], shard_size: int = 256) -> list[Shard]:
     if shard_size < 1:
         raise ValueError("shard_size must be at least 1")
     return [Shard(i // shard_size, tuple(files[i : i + shard_size])) for i in range(0, len(files), shard_size)]
+
+
+def stable_shards(state: Path, files: Sequence[str], shard_size: int = 256) -> list[Shard]:
+    """The shards of ``files``, keeping those of an earlier run of the same job (``<state>/manifest.json``): files
+    seen before stay in their shard (a shard that lost a file is a new shard), new files form new shards at the
+    end. Adding photos to a large tree therefore runs only the new shards, wherever the photos sort."""
+    import json
+
+    from faceprint.io import atomic_write_json
+
+    path = state / "manifest.json"
+    before = json.loads(path.read_text()) if path.is_file() else {"shard_size": shard_size, "shards": []}
+    current, shards, placed = set(files), [], set()
+    for i, members in enumerate(before["shards"]):
+        kept = tuple(f for f in members if f in current)
+        placed.update(kept)
+        if kept:
+            shards.append(Shard(i, kept))
+    size = int(before["shard_size"])
+    new = [f for f in files if f not in placed]
+    start = len(before["shards"])
+    shards += [Shard(start + j // size, tuple(new[j : j + size])) for j in range(0, len(new), size)]
+    state.mkdir(parents=True, exist_ok=True)
+    members = [list(s.files) for s in shards]
+    indices = [s.index for s in shards]
+    layout = [[] for _ in range(max(indices) + 1)] if indices else []
+    for i, m in zip(indices, members):
+        layout[i] = m
+    atomic_write_json(path, {"shard_size": size, "shards": layout})
+    return shards
 
 
 def done_shards(state: Path) -> set[str]:
