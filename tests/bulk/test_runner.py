@@ -156,6 +156,13 @@ def test_shards_are_stable_and_change_only_where_the_inputs_do(tmp_path: Path) -
     c = stable_shards(tmp_path, [f for f in ["a000.jpg", *files] if f != "p005.jpg"], 4)  # one removed
     assert [s.name for s in c] != [s.name for s in b] and c[1].files == ("p004.jpg", "p006.jpg", "p007.jpg")
     assert [s.name for s in (c[0], c[2], c[3])] == [b[0].name, b[2].name, b[3].name]  # only its shard changed
+    d = stable_shards(tmp_path, [f for f in ["a000.jpg", *files] if f != "p005.jpg"] + ["z1.jpg", "z2.jpg"], 1)
+    assert [s.files for s in d[4:]] == [("z1.jpg",), ("z2.jpg",)]  # new files cut at this run's size
+    e = stable_shards(tmp_path, files[:4], 4)  # the later shards emptied ...
+    f = stable_shards(tmp_path, [*files[:4], "q.jpg"], 4)  # ... keep their indices: a new file gets a new one
+    assert len(e) == 1 and f[1].index == 6
+    with pytest.raises(ValueError):
+        stable_shards(tmp_path, files, 0)
 
 
 def test_the_ray_engine_writes_what_the_local_engine_writes(lfw_tree: Path, reference: dict, tmp_path: Path) -> None:

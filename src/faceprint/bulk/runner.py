@@ -109,6 +109,10 @@ def run_job(job: Job, engine: str = "local", workers: int = 1, shard_size: int =
     finish = getattr(job, "finish", None)
     if finish is not None:  # e.g. the embed job merges its shards' arrays in manifest order
         finish(shards)
+    current = {s.name for s in shards}
+    for old in state_dir(job).glob("shard-*"):  # records (and arrays) of shards the manifest no longer has
+        if old.name.split(".")[0] not in current:
+            old.unlink(missing_ok=True)
     return report
 
 

@@ -57,10 +57,8 @@ def stable_shards(state: Path, files: Sequence[str], shard_size: int = 256) -> l
     """The shards of ``files``, keeping those of an earlier run of the same job (``<state>/manifest.json``): files
     seen before stay in their shard (a shard that lost a file is a new shard), new files form new shards at the
     end. Adding photos to a large tree therefore runs only the new shards, wherever the photos sort."""
-    import json
-
-    from faceprint.io import atomic_write_json
-
+    if shard_size < 1:
+        raise ValueError("shard_size must be at least 1")
     path = state / "manifest.json"
     before = json.loads(path.read_text()) if path.is_file() else {"shard_size": shard_size, "shards": []}
     current, shards, placed = set(files), [], set()
@@ -69,14 +67,15 @@ def stable_shards(state: Path, files: Sequence[str], shard_size: int = 256) -> l
         placed.update(kept)
         if kept:
             shards.append(Shard(i, kept))
-    size = int(before["shard_size"])
+    size = shard_size  # new files are cut at this run's size; shards of earlier runs keep their members
     new = [f for f in files if f not in placed]
     start = len(before["shards"])
     shards += [Shard(start + j // size, tuple(new[j : j + size])) for j in range(0, len(new), size)]
     state.mkdir(parents=True, exist_ok=True)
     members = [list(s.files) for s in shards]
     indices = [s.index for s in shards]
-    layout = [[] for _ in range(max(indices) + 1)] if indices else []
+    layout: list[list[str]] = [[] for _ in range(max([len(before["shards"]), *(i + 1 for i in indices)]))]  # emptied
+    # shards keep their places: an index is never given to other members
     for i, m in zip(indices, members):
         layout[i] = m
     atomic_write_json(path, {"shard_size": size, "shards": layout})
