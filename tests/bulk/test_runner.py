@@ -243,3 +243,14 @@ def test_photos_added_anywhere_run_only_a_new_shard(lfw_tree: Path, tmp_path: Pa
     shutil.copy(donor, src / "AAA_first" / "new.jpg")  # sorts before every other file
     again = run_job(AlignJob(str(src), str(tmp_path / "out")), shard_size=7)
     assert again.shards_run == 1 and again.shards == first.shards + 1 and again.written == 1
+
+
+def test_the_ray_engine_without_ray_is_one_line(lfw_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from faceprint.cli.main import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if faceprint[ray] were not installed
+    with pytest.raises(SystemExit) as ended:
+        main(["align", str(lfw_tree), str(tmp_path / "out"), "--engine", "ray"])
+    err = capsys.readouterr().err
+    assert ended.value.code == 2 and 'pip install "faceprint[ray]"' in err and "Traceback" not in err

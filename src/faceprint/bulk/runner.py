@@ -20,7 +20,11 @@ from typing import Any, Protocol
 from faceprint.faults import fault_point
 from faceprint.bulk.shards import Shard, done_shards, list_inputs, read_records, stable_shards, write_record
 
-__all__ = ["BulkReport", "Job", "run_job", "run_shard"]
+__all__ = ["BulkError", "BulkReport", "Job", "run_job", "run_shard"]
+
+
+class BulkError(RuntimeError):
+    """A bulk job ended with shards unfinished (finished ones are kept: rerun to resume)."""
 
 Progress = Callable[[int, int], None]  # (files done, files in all)
 
@@ -100,7 +104,7 @@ def run_job(job: Job, engine: str = "local", workers: int = 1, shard_size: int =
     records = read_records(state_dir(job), shards)
     missing = len(shards) - len(records)
     if missing:
-        raise RuntimeError(f"{missing} shards did not finish; rerun to resume (finished shards are kept)")
+        raise BulkError(f"{missing} shards did not finish; rerun to resume (finished shards are kept)")
     ran = {s.name for s in todo}
     report = BulkReport(shards=len(shards), shards_run=len(todo), shards_skipped=len(shards) - len(todo),
                         written=sum(r["written"] for r in records if r["shard"] in ran), seconds=time.perf_counter() - t0,

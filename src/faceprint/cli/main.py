@@ -89,9 +89,11 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from faceprint.search.store import IndexError_
     from faceprint.training.trainer import TrainingError
     from faceprint.models import CheckpointError, WeightsError
+    from faceprint.bulk.runner import BulkError
 
+    # ImportError: an optional engine or backend not installed (its message names the extra to install)
     return (ClassifierError, ConfigError, IndexError_, DatasetError, ImageLoadError, AtomicWriteError, CheckpointError, TrainingError, WeightsError,
-            ValueError, OSError)
+            BulkError, ValueError, OSError, ImportError)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
