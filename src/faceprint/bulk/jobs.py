@@ -8,7 +8,7 @@ becomes a problem line of the shard's record.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +22,12 @@ from faceprint.data.images import ImageLoadError, load_rgb
 from faceprint.faults import fault_point
 from faceprint.io import atomic_path
 
-__all__ = ["AlignJob", "EmbedJob", "decoded_batches"]
+__all__ = ["AlignJob", "EmbedJob", "decoded_batches", "write_embeddings"]
 
 
 def decoded_batches(src: Path, files: tuple[str, ...], batch_size: int, pool: ThreadPoolExecutor,
                     problems: list[dict[str, str]]) -> Iterator[list[tuple[str, Image.Image]]]:
-    """Batches of (relative path, RGB image), decoded by ``pool`` one batch ahead; unreadable files go to ``problems``."""
+    """Batches of (relative path, RGB image), decoded by ``pool`` two batches ahead; unreadable files go to ``problems``."""
 
     def load(rel: str) -> Image.Image | ImageLoadError:
         try:
@@ -135,33 +135,24 @@ class EmbedJob:
     def run(self, faces: Any, shard: Shard, pool: ThreadPoolExecutor) -> dict[str, Any]:
         from faceprint.models.embed import flip_combine
 
-        from faceprint.models.fusion import FusedFaces
-
+        src = Path(self.src)
         problems: list[dict[str, str]] = []
-        rows, names, fallbacks = [], [], []
-        if isinstance(faces, FusedFaces):  # a fusion cuts one crop per model: its own loop, no decode threads
-            plain, mirrored, ok, failed = faces.embed_views([Path(self.src) / rel for rel in shard.files], self.batch_size)
-            rows.append((flip_combine(plain, mirrored) if self.flip else plain).float().numpy())
-            names += [Path(p).relative_to(self.src).as_posix() for p in ok]
-            fallbacks += [Path(p).relative_to(self.src).as_posix() for p in faces.no_face]
-            problems += [{"path": str(p), "issue": "unreadable", "detail": why} for p, why in failed]
-        for batch in () if isinstance(faces, FusedFaces) else decoded_batches(Path(self.src), shard.files,
-                                                                               self.batch_size, pool, problems):
-            if not batch:
-                continue
-            crops, fell_back = faces.one_face([img for _, img in batch])
-            plain, mirrored = faces.views(crops)
-            rows.append((flip_combine(plain, mirrored) if self.flip else plain).float().numpy())
-            names += [rel for rel, _ in batch]
-            fallbacks += [batch[i][0] for i in fell_back]
+
+        def batches() -> Iterator[tuple[int, list[Image.Image], list[Path]]]:  # decoded in threads, as align does
+            for batch in decoded_batches(src, shard.files, self.batch_size, pool, problems):
+                yield 0, [img for _, img in batch], [src / rel for rel, _ in batch]
+
+        plain, mirrored, ok, _ = faces.embed_views([], batches=batches())  # a fusion too (one crop per member)
+        rows = [(flip_combine(plain, mirrored) if self.flip else plain).float().numpy()] if ok else []
+        names = [p.relative_to(src).as_posix() for p in ok]
+        fallbacks = [p.relative_to(src).as_posix() for p in faces.no_face]
         dim = faces.embedder.dim * (2 if self.flip else 1)
         vectors = np.concatenate(rows) if rows else np.zeros((0, dim), np.float32)
         out = self._part(shard)
         _remove_leftovers([out])
         with atomic_path(out, durable=False) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, vectors=vectors.astype(np.float32), paths=np.array(names, dtype=str))
-        problems += [{"path": str(Path(self.src) / rel), "issue": "no_face", "detail": "centre crop embedded"}
-                     for rel in fallbacks]
+        problems += [{"path": str(src / rel), "issue": "no_face", "detail": "centre crop embedded"} for rel in fallbacks]
         return {"written": len(names), "outputs": [str(out)], "problems": problems}
 
     def _part(self, shard: Shard) -> Path:
@@ -171,11 +162,6 @@ class EmbedJob:
 
     def finish(self, shards: list[Shard]) -> None:
         """Merge the shards' arrays, in manifest order, into ``<prefix>.npy`` and ``<prefix>.csv``."""
-        import csv
-        import io
-
-        from faceprint.io import atomic_write_text
-
         vectors, paths = [], []
         for shard in shards:
             with np.load(self._part(shard)) as z:
@@ -183,14 +169,23 @@ class EmbedJob:
                 paths += [str(Path(self.src) / p) for p in z["paths"]]
         if not paths:
             return  # nothing embedded: an existing PREFIX.npy is left as it is
-        merged = np.concatenate(vectors)
-        with atomic_path(f"{self.prefix}.npy") as tmp, open(tmp, "wb") as fh:
-            np.save(fh, merged)
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["index", "path"])
-        writer.writerows([i, p] for i, p in enumerate(paths))
-        atomic_write_text(f"{self.prefix}.csv", buf.getvalue())
+        write_embeddings(self.prefix, np.concatenate(vectors), paths)
+
+
+def write_embeddings(prefix: str | Path, vectors: np.ndarray, paths: Sequence[str | Path]) -> None:
+    """``PREFIX.npy`` (N×D float32) and ``PREFIX.csv`` (index, path: row i is embedding i), each written atomically."""
+    import csv
+    import io
+
+    from faceprint.io import atomic_write_text
+
+    with atomic_path(f"{prefix}.npy") as tmp, open(tmp, "wb") as fh:
+        np.save(fh, np.asarray(vectors, np.float32))
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["index", "path"])
+    writer.writerows([i, str(p)] for i, p in enumerate(paths))
+    atomic_write_text(f"{prefix}.csv", buf.getvalue())
 
 
 def _remove_leftovers(outputs: list[Path]) -> None:

@@ -166,12 +166,7 @@ def embed_cmd(
     """Write embeddings (N×D float32 .npy) and the matching image paths (.csv row i = embedding i).
 
     A folder runs on the bulk runner in resumable shards (kept in PREFIX.shards/): rerun to resume."""
-    import csv
-    import io
-
-    import numpy as np
-
-    from faceprint.io import atomic_path, atomic_write_text
+    from faceprint.bulk.jobs import write_embeddings
 
     if source.is_dir():
         _embed_folder(source, out, model_spec(weights, checkpoint, backend), align, flip, batch_size, image_size,
@@ -185,13 +180,7 @@ def embed_cmd(
     report_skipped([reason for _, reason in failed], limit=None)
     if not ok:
         raise typer.BadParameter(f"no readable image under {source}")
-    with atomic_path(out.with_suffix(".npy")) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, emb.astype(np.float32))
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["index", "path"])
-    writer.writerows([i, str(p)] for i, p in enumerate(ok))
-    atomic_write_text(out.with_suffix(".csv"), buf.getvalue())
+    write_embeddings(out.with_suffix(""), emb, ok)
     console.print(f"wrote {len(ok)} embeddings of dimension {emb.shape[1]} to {out.with_suffix('.npy')} and {out.with_suffix('.csv')}")
 
 
@@ -205,7 +194,8 @@ def _embed_folder(source: Path, out: Path, spec: dict[str, str], align: str, fli
 
     if align not in ("auto", "mtcnn", "none") or engine not in ("local", "ray"):
         raise typer.BadParameter("--align must be auto|mtcnn|none and --engine local|ray")
-    job = EmbedJob(str(source), str(out), spec, align, flip, batch_size, image_size)
+    job = EmbedJob(str(source), str(out.with_suffix("")), spec, align, flip, batch_size, image_size)  # PREFIX.npy, as
+    # for one image
     model = job.setup()  # here first: a missing model is one clear line before any work (and reused locally)
     if image_size and image_size != model.embedder.image_size:
         raise typer.BadParameter(f"{model.embedder.name} has a fixed {model.embedder.image_size}-px input")

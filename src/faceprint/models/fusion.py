@@ -5,7 +5,7 @@ distance is Σ wᵢ·dᵢ over the models' squared distances and stays on the 0.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -152,11 +152,12 @@ class FusedFaces(FaceEmbedder):
         return self.fused.combine([m.embed([c.parts[i] for c in crops]) for i, m in enumerate(self.fused.members)])  # type: ignore[index]
 
     def embed_views(self, paths: Sequence[Path], batch_size: int = 16, on_batch: Callable[[int], None] | None = None,
+                    batches: Iterable[tuple[int, list[Image.Image], list[Path]]] | None = None,
                     ) -> tuple[torch.Tensor, torch.Tensor, list[Path], list[tuple[Path, str]]]:
         """Plain and mirrored combined rows of each file's face nearest the centre: one detection, a crop per member."""
         self.no_face: list[Path] = []
         plain, mirrored, ok, failed = [], [], [], []
-        for done, images, names in read_batches(paths, batch_size, failed):
+        for done, images, names in batches if batches is not None else read_batches(paths, batch_size, failed):
             dets = self.mtcnn.detect(images) if self.mtcnn is not None and images else [None] * len(images)
             cuts = []
             for name, image, det in zip(names, images, dets):

@@ -8,7 +8,7 @@ margin, the ArcFace 5-point template, or the whole image for models that take re
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,15 +111,17 @@ class FaceEmbedder:
         return self.embedder.embed([c.image for c in crops])
 
     def embed_views(self, paths: Sequence[Path], batch_size: int = 16, on_batch: Callable[[int], None] | None = None,
+                    batches: Iterable[tuple[int, list[Image.Image], list[Path]]] | None = None,
                     ) -> tuple[torch.Tensor, torch.Tensor, list[Path], list[tuple[Path, str]]]:
         """Embeddings of each file's ``one_face`` crop and of its mirror image: (plain, mirrored, ok paths, failed).
 
         Unreadable files are skipped and listed; paths that fell back to the centre crop are kept in
-        ``self.no_face`` (reset on each call).
+        ``self.no_face`` (reset on each call). ``batches`` replaces reading ``paths``: (files done, RGB images, their
+        paths) already decoded elsewhere (the bulk runner decodes in threads).
         """
         self.no_face: list[Path] = []
         plain, mirrored, ok, failed = [], [], [], []
-        for done, images, names in read_batches(paths, batch_size, failed):
+        for done, images, names in batches if batches is not None else read_batches(paths, batch_size, failed):
             crops, fallbacks = self.one_face(images)
             self.no_face += [names[k] for k in fallbacks]
             if crops:
