@@ -17,7 +17,7 @@ from faceprint.models import Embedder
 from faceprint.models.fusion import FusedEmbedder, face_embedder
 from faceprint.models.pipeline import FaceCrop, FaceEmbedder, model_fingerprint, thumbnail
 from faceprint.search.lock import writer_lock
-from faceprint.search.store import FaceStore, IndexError_, Match
+from faceprint.search.store import FaceStore, IndexError_, Match, _milvus
 
 __all__ = ["AddReport", "DEFAULT_THRESHOLD", "FaceIndex", "build_index", "calibrate_store", "calibrate_threshold", "gallery_images",
            "open_index"]
@@ -198,17 +198,28 @@ def open_index(root: str | Path, embedder: Embedder | None = None, detect: bool 
     return FaceIndex(store, faces)
 
 
+def _meta_of(root: Path) -> dict[str, Any]:
+    """The metadata of the index at ``root``, read without opening it as a store (no FAISS load, no collection)."""
+    import json
+    import sqlite3
+
+    con = sqlite3.connect(root / "faces.sqlite")
+    try:
+        return {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM meta")}
+    finally:
+        con.close()
+
+
 def _carry_enrolments(old_root: Path, new: FaceStore) -> int:
     """Add the faces enrolled through the server (paths ``upload:…``) of the index at ``old_root`` to ``new`` when
     both are of the same model; returns how many."""
     import json
     import sqlite3
 
+    if _meta_of(old_root).get("model_id") != new.model_id:
+        return 0
     con = sqlite3.connect(old_root / "faces.sqlite")
     try:
-        model = con.execute("SELECT value FROM meta WHERE key = 'model_id'").fetchone()
-        if model is None or json.loads(model[0]) != new.model_id:
-            return 0
         rows = con.execute("SELECT id, path, identity, box, vector FROM faces WHERE path LIKE 'upload:%' ORDER BY id").fetchall()
     finally:
         con.close()
@@ -223,24 +234,13 @@ def _carry_enrolments(old_root: Path, new: FaceStore) -> int:
 
 def _drop_collection(root: Path) -> None:
     """Drop the Milvus collection of the index at ``root``, if it has one."""
-    import json
-    import sqlite3
-
     if not (root / "faces.sqlite").is_file():
         return
-    con = sqlite3.connect(root / "faces.sqlite")
-    try:
-        row = con.execute("SELECT value FROM meta WHERE key = 'vectors'").fetchone()
-        dim = con.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()
-    finally:
-        con.close()
-    spec = json.loads(row[0]) if row else {}
-    if spec.get("backend") == "milvus":
-        from faceprint.search.milvus import MilvusVectors
-
-        mv = MilvusVectors(spec["uri"], spec.get("collection", "faceprint_faces"), int(json.loads(dim[0])))
-        mv.drop()
-        mv.close()
+    meta = _meta_of(root)
+    vectors = _milvus(meta.get("vectors") or {}, int(meta["dim"]))  # None for the FAISS default
+    if vectors is not None:
+        vectors.drop()
+        vectors.close()
 
 
 def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], detect: bool | None = None, kind: str = "auto",
