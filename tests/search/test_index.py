@@ -358,3 +358,17 @@ def test_adds_and_removes_update_faiss_in_place_and_match_a_rebuild(kind: str, t
     monkeypatch.setattr(FaceStore, "sync", lambda self: (_ for _ in ()).throw(AssertionError("rebuilt on reopen")))
     again = FaceStore(tmp_path / "ix")
     assert again._faiss.ntotal == 1202 and again.search(_unit(1, 8, seed=3), k=1)[0][0].face.path == "c0"
+
+
+def test_identity_filter_is_exact_on_approximate_faiss_kinds(tmp_path: Path) -> None:
+    vecs = _unit(3000, 32, seed=3)
+    idents = [f"p{i % 50}" for i in range(3000)]
+    queries = _unit(10, 32, seed=4)
+    for kind in ("ivf", "hnsw"):
+        store = FaceStore(tmp_path / kind, create=True, model_id="m", dim=32, kind=kind)
+        store.add(vecs, [f"x{i}" for i in range(3000)], idents, [None] * 3000)
+        mine = np.array([i for i, p in enumerate(idents) if p == "p7"])
+        want = np.argsort(-(queries @ vecs[mine].T), axis=1)[:, :5]
+        got = store.search(queries, k=5, identity="p7")
+        assert [[m.face.path for m in h] for h in got] == [[f"x{mine[j]}" for j in row] for row in want]
+        store.close()

@@ -405,9 +405,10 @@ def test_body_limits_answer_413_however_the_app_ends_after_the_cut(ending: str) 
     async def send(message):  # type: ignore[no-untyped-def]
         sent.append(message)
 
-    asyncio.run(BodyLimits(app, max_body=200_000, max_pending=1)({"type": "http", "method": "POST", "headers": []},
-                                                                  receive, send))
+    limits = BodyLimits(app, max_body=200_000, max_pending=1)
+    asyncio.run(limits({"type": "http", "method": "POST", "headers": []}, receive, send))
     assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [413]
+    assert limits.pending == 0  # the slot is given back however the app ended
     assert b"cut" not in b"".join(m.get("body", b"") for m in sent)
 
 

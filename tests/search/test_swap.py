@@ -136,12 +136,13 @@ def test_searches_on_several_threads_through_swaps_never_mix_two_indexes(tiny_fa
         truth.update({f.path: vecs[list(ids).index(i)] for i, f in s.faces(list(map(int, ids))).items()})
         s.close()
     queries = np.stack(list(truth.values())[::7])
-    errors, bad, stop = [], [], threading.Event()
+    errors, bad, stop, seen = [], [], threading.Event(), set()
 
     def search() -> None:
         while not stop.is_set():
             try:
                 for q, hits in zip(queries, live.store.search(queries, k=3)):
+                    seen.update(h.face.path for h in hits)
                     bad.extend(h for h in hits if abs(float(((truth[h.face.path] - q) ** 2).sum()) - h.distance) > 1e-4)
             except Exception as exc:  # noqa: BLE001 - collected for the assertion
                 errors.append(exc)
@@ -162,6 +163,8 @@ def test_searches_on_several_threads_through_swaps_never_mix_two_indexes(tiny_fa
         t.join(60)
     live.close()
     assert not errors and not bad
+    sources = {str(p) for g in (a, b) for p in g.rglob("*.png")}
+    assert seen & {str(p) for p in a.rglob("*.png")} and seen & {str(p) for p in b.rglob("*.png")} and seen <= sources
 
 
 def test_an_old_store_that_never_followed_does_not_overwrite_the_new_faiss_file(tiny_faces: Path, tmp_path: Path,
