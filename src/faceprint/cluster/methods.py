@@ -25,15 +25,21 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
     return order[inv]
 
 
-def agglomerative(x: np.ndarray, threshold: float) -> np.ndarray:
+def agglomerative(x: np.ndarray, threshold: float, groups: np.ndarray | None = None) -> np.ndarray:
     """Average linkage: merge the closest clusters while their mean pairwise distance is below ``threshold``.
 
     Lance–Williams updates with a cached nearest neighbour per row: O(N²) memory, about O(N²) time.
+    ``groups``: cannot-link groups (e.g. the photo of each face; −1 for none): two items of one group never share
+    a cluster. Their distance starts infinite, and the size-weighted average keeps any cluster holding one of
+    them infinitely far from any cluster holding the other.
     """
     n = len(x)
     if n == 0:
         return np.zeros(0, int)
     d = squared_distances(x)
+    if groups is not None:
+        g = np.asarray(groups)
+        d[(g[:, None] == g[None, :]) & (g[:, None] >= 0)] = np.inf
     np.fill_diagonal(d, np.inf)
     size = np.ones(n)
     alive = np.ones(n, bool)

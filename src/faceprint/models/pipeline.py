@@ -36,6 +36,7 @@ class FaceCrop:
     box: list[float] | None
     prob: float | None = None
     parts: list[Image.Image] | None = None  # for a fusion: each model's own crop of this face
+    landmarks: list[list[float]] | None = None  # MTCNN's 5 points (eyes, nose, mouth corners) in the image
 
 
 def model_fingerprint(embedder: Embedder) -> str:
@@ -85,7 +86,8 @@ class FaceEmbedder:
         if self.mtcnn is None:
             return [[FaceCrop(im.resize((self.embedder.image_size,) * 2, Image.BILINEAR), None)] for im in images]
         dets = self.mtcnn.detect(list(images)) if images else []
-        return [[FaceCrop(self._cut(im, det, i), [round(float(v), 1) for v in det.boxes[i]], float(det.probs[i]))
+        return [[FaceCrop(self._cut(im, det, i), [round(float(v), 1) for v in det.boxes[i]], float(det.probs[i]),
+                          landmarks=np.round(det.landmarks[i].astype(float), 1).tolist())
                  for i in range(len(det) if every else min(1, len(det)))] for im, det, every in zip(images, dets, flags)]
 
     def one_face(self, images: Sequence[Image.Image], policy: Policy = "center") -> tuple[list[Image.Image], list[int]]:

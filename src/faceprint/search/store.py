@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,11 +162,18 @@ class FaceStore:
         self._set_meta({"threshold": float(threshold)})
 
     # transactions ---------------------------------------------------------------------------
+    def transaction(self, vectors: bool = False) -> contextlib.AbstractContextManager[None]:
+        """A write transaction for tables beside the faces (a photo library's people): all or nothing, one writer
+        across processes. ``vectors``: it changes what the vector backend holds (identities), so a Milvus
+        collection is refilled before the next search."""
+        return self._txn(vectors=vectors)
+
     @contextlib.contextmanager
-    def _txn(self, mirror: Any = None) -> Iterator[None]:
+    def _txn(self, mirror: Any = None, vectors: bool = True) -> Iterator[None]:
         """One SQLite write transaction (rolled back on any error), serialized across threads and processes.
 
-        ``mirror``: with a Milvus index, the change to apply there after the commit, still under the writer lock."""
+        ``mirror``: with a Milvus index, the change to apply there after the commit, still under the writer lock;
+        ``vectors=False``: nothing the vectors' backend holds changes (its current mark stays)."""
         with self._writer(), self._lock:  # the file lock first: a waiting writer never holds up this process's reads
             self._follow()  # a swapped-in index: write into it, never into the one swapped out
             try:
@@ -176,7 +183,7 @@ class FaceStore:
             was_current = self._milvus is not None and self._mirror_current()  # read inside this transaction
             try:
                 yield
-                if self._milvus is not None:  # committed with the rows: Milvus is behind until marked below
+                if self._milvus is not None and vectors:  # committed with the rows: Milvus is behind until marked below
                     self._set_meta({"mirror_generation": -1}, in_txn=True)
             except BaseException:
                 self.db.execute("ROLLBACK")
@@ -196,12 +203,13 @@ class FaceStore:
     # faces ----------------------------------------------------------------------------------
     def add(self, vectors: np.ndarray, paths: list[str], identities: list[str | None],
             boxes: list[list[float] | None], thumbs: list[bytes | None] | None = None, sync: bool = True,
-            unique_paths: bool = False) -> list[int]:
+            unique_paths: bool = False, inside: Callable[[list[int]], None] | None = None) -> list[int]:
         """Add faces in one transaction; returns their ids. Nothing is added if anything fails.
 
         ``sync=False`` leaves the FAISS file stale (a bulk build syncs once at the end; a reopen rebuilds it).
         ``unique_paths``: faces of an image path already in the index (another process may have added it since
-        the caller looked) are dropped, checked inside the transaction.
+        the caller looked) are dropped, checked inside the transaction. ``inside(ids)`` runs in the transaction after
+        the rows are inserted (a photo library records its own rows there: all commit together or none).
         """
         vectors = np.ascontiguousarray(vectors, np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(vectors) != len(paths):
@@ -222,6 +230,8 @@ class FaceStore:
                     "INSERT INTO faces (path, identity, box, model_id, added_at, vector) VALUES (?, ?, ?, ?, ?, ?)",
                     (p, ident, json.dumps(box) if box is not None else None, self.model_id, now, v.tobytes()))
                 ids.append(int(cur.lastrowid))
+            if inside is not None:
+                inside(ids)
             fault_point("store.add.rows")  # rows inserted, transaction open
             for i, thumb in zip(ids, thumbs):
                 if thumb is None:  # an id of a killed add can come back: never show its leftover thumbnail
@@ -235,14 +245,18 @@ class FaceStore:
             self.refresh()  # catches up incrementally: this add's rows (and any other process's) go into FAISS
         return ids
 
-    def remove(self, ids: list[int] | None = None, path: str | None = None, identity: str | None = None) -> int:
-        """Remove faces by id, image path or identity; returns how many were removed."""
+    def remove(self, ids: list[int] | None = None, path: str | None = None, identity: str | None = None,
+               inside: Callable[[list[int]], None] | None = None) -> int:
+        """Remove faces by id, image path or identity; returns how many were removed (``inside(ids)`` runs in the
+        transaction, as for ``add``)."""
         found: list[int] = []
         with self._txn(lambda: self._milvus.delete(found)):  # type: ignore[union-attr]
             found += [r[0] for r in self.db.execute(
                 "SELECT id FROM faces WHERE id IN (SELECT value FROM json_each(?)) OR path = ? OR identity = ?",
                 (json.dumps(ids or []), path, identity))]
             self.db.execute("DELETE FROM faces WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(found),))
+            if inside is not None:
+                inside(found)
             self._bump()
         for i in found:
             (self.root / "thumbs" / f"{i}.jpg").unlink(missing_ok=True)
@@ -419,6 +433,26 @@ class FaceStore:
         faces = self.faces([int(i) for i in ids.ravel() if i >= 0], db)
         return [[Match(faces[int(i)], float(max(2 - 2 * s, 0.0))) for s, i in zip(srow, irow) if int(i) in faces][:k]
                 for srow, irow in zip(sims, ids)]
+
+    def nearest(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(squared distances, ids) of the ``k`` nearest faces of each query, nearest first; missing slots have id −1
+        and distance inf. No face rows are read (for callers that look ids up in bulk themselves)."""
+        q = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
+        if q.shape[1] != self.dim:
+            raise IndexError_(f"query dimension {q.shape[1]} != index dimension {self.dim}")
+        if not self.db.in_transaction:  # inside a write the structure is used as it is: a catch-up would read this
+            self.refresh()  # transaction's own uncommitted rows into it
+        with self._lock:
+            index, milvus = self._faiss, self._milvus
+        if milvus is not None:
+            sims, ids = milvus.search(q, k)
+        elif index is None or index.ntotal == 0 or k <= 0:
+            sims, ids = np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+        else:
+            sims, ids = index.search(q, min(k, int(index.ntotal)))
+        ids = np.asarray(ids, np.int64).reshape(len(q), -1)
+        d = np.where(ids >= 0, np.maximum(2 - 2 * np.asarray(sims, np.float64).reshape(len(q), -1), 0.0), np.inf)
+        return d, ids
 
     def searchable(self) -> int:
         """Faces a search sees now: the FAISS structure's size after catching up with the database."""

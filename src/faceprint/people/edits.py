@@ -1,0 +1,205 @@
+"""The user's corrections: name, merge, split, move, "not this person", hide, dismiss, feature face.
+
+Each is one transaction. What the user does is marked ``how = 'user'`` and no automatic step changes it; a
+rejection is remembered per (face, person) and holds in every later step, merges included. Two faces of one
+photo are never one person: an edit that would make them one is refused and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from faceprint.search.store import IndexError_
+
+__all__ = ["EditsMixin", "LibraryEditError"]
+
+
+class LibraryEditError(IndexError_):
+    """An edit that cannot be done as asked (an unknown person or face, a name in use, two faces of one photo)."""
+
+
+class EditsMixin:
+    """Edits of a :class:`~faceprint.people.library.Library` (uses its ``db``, ``store`` and person helpers)."""
+
+    db: Any
+    store: Any
+
+    # helpers -----------------------------------------------------------------------------------------
+    def resolve(self, person: int) -> int:
+        """The live id of ``person`` (a merged person's id leads to the one it was merged into)."""
+        seen = set()
+        pid = int(person)
+        while True:
+            row = self.db.execute("SELECT merged_into FROM people WHERE id = ?", (pid,)).fetchone()
+            if row is None:
+                raise LibraryEditError(f"no person #{person}")
+            if row[0] is None or pid in seen:
+                return pid
+            seen.add(pid)
+            pid = int(row[0])
+
+    def _face_rows(self, face_ids: Sequence[int]) -> dict[int, tuple[int, int | None]]:
+        """face id → (photo id, person id) for faces of the library; unknown ids are refused."""
+        ids = sorted({int(i) for i in face_ids})
+        if not ids:
+            raise LibraryEditError("no faces given")
+        rows = {r[0]: (r[1], r[2]) for r in self.db.execute(
+            "SELECT face_id, photo_id, person_id FROM face_people WHERE face_id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))}
+        missing = [i for i in ids if i not in rows]
+        if missing:
+            raise LibraryEditError(f"no face {', '.join(f'#{i}' for i in missing[:10])} in this library")
+        return rows
+
+    def _check_photos(self, rows: dict[int, tuple[int, int | None]], person: int | None) -> None:
+        """Refuse putting two faces of one photo into one person (the faces given, with ``person``'s others)."""
+        photos = [ph for ph, _ in rows.values()]
+        if len(set(photos)) < len(photos):
+            raise LibraryEditError("two of these faces are in the same photo: they cannot be one person")
+        if person is None:
+            return
+        clash = self.db.execute("SELECT photo_id FROM face_people WHERE person_id = ? AND photo_id IN (SELECT value FROM "
+                                "json_each(?)) AND face_id NOT IN (SELECT value FROM json_each(?))",
+                                (person, json.dumps(photos), json.dumps(list(rows)))).fetchone()
+        if clash is not None:
+            raise LibraryEditError(f"person #{person} already has another face in photo #{clash[0]}: two faces of one "
+                                   "photo cannot be one person")
+
+    def _fix_features(self, people: Sequence[int | None]) -> None:
+        """A person whose feature face left them shows their first face instead."""
+        for pid in {p for p in people if p is not None}:
+            self.db.execute("UPDATE people SET feature_face = (SELECT MIN(face_id) FROM face_people WHERE person_id = :p) "
+                            "WHERE id = :p AND (feature_face IS NULL OR feature_face NOT IN (SELECT face_id FROM "
+                            "face_people WHERE person_id = :p))", {"p": pid})
+
+    def _check_name(self, name: str, person: int | None) -> str:
+        name = name.strip()
+        if not name or len(name) > 200 or any(c in name for c in "/\n\r\t"):
+            raise LibraryEditError("a name is 1–200 characters, without '/' or line breaks")
+        other = self.db.execute("SELECT id FROM people WHERE name = ? AND merged_into IS NULL AND id IS NOT ?",
+                                (name, person)).fetchone()
+        if other is not None:
+            raise LibraryEditError(f"{name!r} is already person #{other[0]}: merge the two, or move these faces to them")
+        return name
+
+    # edits -------------------------------------------------------------------------------------------
+    def name(self, person: int, name: str) -> int:
+        """Name or rename a person; returns its live id."""
+        with self.store.transaction(vectors=True):
+            pid = self.resolve(person)
+            name = self._check_name(name, pid)
+            self.db.execute("UPDATE people SET name = ? WHERE id = ?", (name, pid))
+            self._sync_identities([pid])  # type: ignore[attr-defined]
+        return pid
+
+    def merge(self, target: int, sources: Sequence[int]) -> int:
+        """Merge ``sources`` into ``target`` (their ids lead to it from now on); returns the faces moved. Faces the user
+        rejected from ``target`` do not come with them (they wait). Refused if the people share a photo."""
+        with self.store.transaction(vectors=True):
+            tid = self.resolve(target)
+            sids = sorted({self.resolve(s) for s in sources} - {tid})
+            if not sids:
+                raise LibraryEditError("nothing to merge: give other people than the target")
+            faces = [r[0] for r in self.db.execute("SELECT face_id FROM face_people WHERE person_id IN (SELECT value FROM "
+                                                   "json_each(?))", (json.dumps(sids),))]
+            refused = {r[0] for r in self.db.execute("SELECT face_id FROM rejections WHERE person_id = ?", (tid,))}
+            moving = [f for f in faces if f not in refused]
+            if moving:
+                self._check_photos(self._face_rows(moving), tid)
+            self.db.execute("UPDATE face_people SET person_id = ?, how = 'user' WHERE face_id IN (SELECT value FROM "
+                            "json_each(?))", (tid, json.dumps(moving)))
+            self.db.execute("UPDATE face_people SET person_id = NULL, how = 'rejected' WHERE face_id IN (SELECT value FROM "
+                            "json_each(?))", (json.dumps([f for f in faces if f in refused]),))
+            self.db.execute("INSERT OR IGNORE INTO rejections SELECT face_id, ? FROM rejections WHERE person_id IN "
+                            "(SELECT value FROM json_each(?))", (tid, json.dumps(sids)))
+            named = self.db.execute("SELECT name FROM people WHERE id = ?", (tid,)).fetchone()[0]
+            if named is None:  # an unnamed target takes the first name among the sources
+                row = self.db.execute("SELECT name FROM people WHERE id IN (SELECT value FROM json_each(?)) AND name IS NOT "
+                                      "NULL ORDER BY id LIMIT 1", (json.dumps(sids),)).fetchone()
+                if row is not None:
+                    self.db.execute("UPDATE people SET name = ? WHERE id = ?", (row[0], tid))
+            self.db.execute("UPDATE people SET merged_into = ?, name = NULL WHERE id IN (SELECT value FROM json_each(?))",
+                            (tid, json.dumps(sids)))
+            self._fix_features([tid])
+            self._sync_identities([tid])  # type: ignore[attr-defined]
+            self.db.execute("UPDATE faces SET identity = NULL WHERE id IN (SELECT value FROM json_each(?))",
+                            (json.dumps([f for f in faces if f in refused]),))
+        return len(moving)
+
+    def split(self, face_ids: Sequence[int], name: str | None = None) -> int:
+        """Make the given faces a new person (named ``name`` if given); returns its id."""
+        import numpy as np
+
+        with self.store.transaction(vectors=True):
+            rows = self._face_rows(face_ids)
+            self._check_photos(rows, None)
+            if name is not None:
+                name = self._check_name(name, None)
+            ids = sorted(rows)
+            vecs = np.frombuffer(b"".join(r[0] for r in self.db.execute(
+                "SELECT vector FROM faces WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", (json.dumps(ids),))),
+                np.float32).reshape(len(ids), self.store.dim)
+            self.db.execute("DELETE FROM rejections WHERE face_id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))
+            pid = self._new_person(ids, vecs, how="user", name=name)  # type: ignore[attr-defined]
+            self._fix_features([p for _, p in rows.values()])
+            self._sync_identities([pid])  # type: ignore[attr-defined]
+        return pid
+
+    def move(self, face_ids: Sequence[int], person: int) -> int:
+        """Put faces into ``person`` (the user says so: any earlier rejection of them from it is lifted); returns its id."""
+        with self.store.transaction(vectors=True):
+            pid = self.resolve(person)
+            rows = self._face_rows(face_ids)
+            self._check_photos(rows, pid)
+            ids = json.dumps(sorted(rows))
+            self.db.execute("UPDATE face_people SET person_id = ?, how = 'user' WHERE face_id IN (SELECT value FROM json_each(?))",
+                            (pid, ids))
+            self.db.execute("DELETE FROM rejections WHERE person_id = ? AND face_id IN (SELECT value FROM json_each(?))", (pid, ids))
+            self._fix_features([pid, *(p for _, p in rows.values())])
+            self._sync_identities([pid])  # type: ignore[attr-defined]
+        return pid
+
+    def name_faces(self, face_ids: Sequence[int], name: str) -> int:
+        """Name a group of faces at once: they join the person of that name, or become a new person with it."""
+        found = self.db.execute("SELECT id FROM people WHERE name = ? AND merged_into IS NULL", (name.strip(),)).fetchone()
+        return self.move(face_ids, found[0]) if found else self.split(face_ids, name)
+
+    def reject(self, face_ids: Sequence[int]) -> int:
+        """"Not this person": the faces leave their person for good (no step puts them back); returns how many."""
+        with self.store.transaction(vectors=True):
+            rows = self._face_rows(face_ids)
+            had = [(f, p) for f, (_, p) in rows.items() if p is not None]
+            self.db.executemany("INSERT OR IGNORE INTO rejections VALUES (?, ?)", had)
+            self.db.execute("UPDATE face_people SET person_id = NULL, how = 'rejected' WHERE face_id IN (SELECT value FROM "
+                            "json_each(?))", (json.dumps([f for f, _ in had]),))
+            self.db.execute("UPDATE faces SET identity = NULL WHERE id IN (SELECT value FROM json_each(?))",
+                            (json.dumps([f for f, _ in had]),))
+            self._fix_features([p for _, p in had])
+        return len(had)
+
+    def hide(self, person: int, hidden: bool = True) -> int:
+        with self.store.transaction():
+            pid = self.resolve(person)
+            self.db.execute("UPDATE people SET hidden = ? WHERE id = ?", (int(hidden), pid))
+        return pid
+
+    def set_feature(self, person: int, face_id: int) -> int:
+        with self.store.transaction():
+            pid = self.resolve(person)
+            if self.db.execute("SELECT 1 FROM face_people WHERE face_id = ? AND person_id = ?", (face_id, pid)).fetchone() is None:
+                raise LibraryEditError(f"face #{face_id} is not one of person #{pid}'s")
+            self.db.execute("UPDATE people SET feature_face = ? WHERE id = ?", (face_id, pid))
+        return pid
+
+    def dismiss(self, face_ids: Sequence[int]) -> int:
+        """Detections that are not faces: removed from the library (their photo stays, so they never come back)."""
+        rows = self._face_rows(face_ids)
+        ids = sorted(rows)
+
+        def inside(found: list[int]) -> None:
+            self.db.execute("DELETE FROM face_people WHERE face_id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))
+            self.db.execute("DELETE FROM rejections WHERE face_id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))
+            self._fix_features([p for _, p in rows.values()])
+
+        return self.store.remove(ids=ids, inside=inside)

@@ -1,0 +1,337 @@
+"""A photo library that groups faces into people as photos arrive: ``open_library`` and the ``Library`` it returns.
+
+The library is a face index (SQLite the source of truth, FAISS derived) with the tables of ``people/tables.py``
+beside the faces. Adding photos is incremental (photos already there, by content hash, are skipped), resumable
+(one transaction per chunk of photos: faces, photo rows and their assignment commit together) and never moves a
+face an earlier step assigned: only new and waiting faces are assigned (``people/assign.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceprint.data.images import ImageLoadError, decode_bytes
+from faceprint.faults import fault_point
+from faceprint.models import Embedder
+from faceprint.models.fusion import face_embedder
+from faceprint.models.pipeline import FaceCrop, model_fingerprint, thumbnail
+from faceprint.people.assign import choose_joins, components_with, found_people
+from faceprint.people.edits import EditsMixin
+from faceprint.people.similarity import CASIA_WEBFACE, Similarity
+from faceprint.people.tables import SCHEMA
+from faceprint.people.views import ViewsMixin
+from faceprint.search.index import FaceIndex, open_index
+from faceprint.search.store import FaceStore, IndexError_
+
+__all__ = ["AddReport", "Detected", "Library", "PeopleConfig", "open_library", "photo_date"]
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class PeopleConfig:
+    """How faces are grouped; kept in the library's metadata when it is created."""
+
+    threshold: float | None = None  # squared L2 to join or found a person; None: the index's verdict threshold
+    min_faces: int = 3  # waiting faces a cluster needs to found a new person (Immich's default)
+    neighbours: int = 32  # nearest faces looked at when a face joins someone
+    linkage: int = 3  # a face joins on the mean distance to this many of the person's nearest faces
+    max_component: int = 5000  # waiting faces clustered at once around new faces (bounds the O(n²) step)
+
+
+@dataclass
+class AddReport:
+    """What ``add_photos`` did."""
+
+    photos: int = 0
+    already: int = 0
+    faces: int = 0
+    joined: int = 0
+    founded: int = 0  # new people
+    retried: int = 0  # waiting faces that joined someone later
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Detected:
+    """One photo's detections ready to add: the content hash, its facts and each face's vector, box and thumbnail."""
+
+    hash: str
+    path: str
+    size: int
+    width: int
+    height: int
+    taken_at: str | None
+    vectors: np.ndarray
+    boxes: list[list[float] | None]
+    thumbs: list[bytes | None]
+    landmarks: list[Any] = field(default_factory=list)
+    probs: list[float | None] = field(default_factory=list)
+
+
+def photo_date(data: bytes) -> str | None:
+    """The EXIF date the photo was taken (DateTimeOriginal, else DateTime), as ``YYYY-MM-DD HH:MM:SS``; None if absent."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            exif = im.getexif()
+            value = exif.get_ifd(0x8769).get(36867) or exif.get(306)
+    except Exception:  # noqa: BLE001 - no or damaged EXIF: no date
+        return None
+    if not isinstance(value, str) or len(value) < 19:
+        return None
+    return value[:10].replace(":", "-") + value[10:19]
+
+
+class Library(ViewsMixin, EditsMixin):
+    """A face index used as a photo library (see ``open_library``): adding photos here, reading in ``views.py``,
+    the user's corrections in ``edits.py``."""
+
+    def __init__(self, index: FaceIndex, config: PeopleConfig | None = None) -> None:
+        self.index, self.store = index, index.store
+        self.store.db.executescript(SCHEMA)
+        saved = self.store.meta.get("people")
+        if config is not None or saved is None:
+            self.config = config or PeopleConfig()
+            self.store._set_meta({"people": asdict(self.config)})  # noqa: SLF001 - the store's own metadata table
+        else:
+            self.config = PeopleConfig(**saved)
+
+    @property
+    def db(self):  # type: ignore[no-untyped-def]
+        return self.store.db
+
+    @property
+    def threshold(self) -> float:
+        return self.config.threshold if self.config.threshold is not None else self.index.threshold
+
+    def similarity(self) -> Similarity:
+        """The calibrated similarity shown beside distances: fitted on the named people, else published, else anchored
+        at the threshold (0.5 there)."""
+        m = self.store.meta
+        if m.get("similarity"):
+            return Similarity(**m["similarity"])
+        if (m.get("embedder") or {}).get("weights") == "casia-webface":
+            return CASIA_WEBFACE
+        return Similarity(float(np.sqrt(self.threshold)), CASIA_WEBFACE.c1, "threshold")
+
+    # adding ----------------------------------------------------------------------------------------
+    def known_hashes(self, hashes: Sequence[str]) -> set[str]:
+        rows = self.db.execute("SELECT hash FROM photos WHERE hash IN (SELECT value FROM json_each(?))", (json.dumps(list(hashes)),))
+        return {r[0] for r in rows}
+
+    def add_photos(self, paths: Sequence[Path], progress: Progress | None = None, chunk: int = 16) -> AddReport:
+        """Detect, embed and assign every face of ``paths``; one transaction per ``chunk`` photos (a rerun resumes)."""
+        report = AddReport()
+        faces = self.index.faces
+        for start in range(0, len(paths), chunk):
+            part = list(paths[start : start + chunk])
+            loaded: list[tuple[Path, bytes, str, Any]] = []
+            for path in part:
+                try:
+                    data = Path(path).read_bytes()
+                    img = decode_bytes(data, str(path))
+                except ImageLoadError as exc:
+                    report.problems.append({"path": str(path), "issue": "unreadable", "detail": str(exc)})
+                    continue
+                except OSError as exc:
+                    report.problems.append({"path": str(path), "issue": "unreadable", "detail": exc.strerror or str(exc)})
+                    continue
+                loaded.append((Path(path), data, hashlib.sha256(data).hexdigest(), img))
+            known = self.known_hashes([h for _, _, h, _ in loaded])
+            seen: set[str] = set()
+            todo = []
+            for item in loaded:
+                if item[2] in known or item[2] in seen:
+                    report.already += 1
+                else:
+                    seen.add(item[2])
+                    todo.append(item)
+            crops = faces.crops_many([img for *_, img in todo]) if todo else []
+            flat: list[FaceCrop] = [c for cs in crops for c in cs]
+            vectors = faces.embed_crops(flat)
+            batch, at = [], 0
+            for (path, data, digest, img), cs in zip(todo, crops):
+                size = img.info.get("original_size", img.size)
+                batch.append(Detected(digest, str(path.resolve()), len(data), size[0], size[1], photo_date(data),
+                                      vectors[at : at + len(cs)], [c.box for c in cs], [thumbnail(c.image) for c in cs],
+                                      [c.landmarks for c in cs], [c.prob for c in cs]))
+                at += len(cs)
+                if not cs:
+                    report.problems.append({"path": str(path), "issue": "no_face", "detail": "no face detected"})
+            if batch:
+                self.add_detected(batch, report)
+            if progress is not None:
+                progress(min(start + chunk, len(paths)), len(paths))
+        report.retried += self.retry_waiting(report.faces)
+        return report
+
+    def add_detected(self, photos: Sequence[Detected], report: AddReport | None = None) -> AddReport:
+        """Add detected photos and assign their faces, in one transaction (photos whose hash is there are skipped)."""
+        report = report if report is not None else AddReport()
+        vecs = [p.vectors for p in photos if len(p.vectors)]
+        if not vecs:  # photos with no face are still recorded, so a rerun does not detect them again
+            with self.store.transaction():
+                self._insert_photos(photos, report)
+            return report
+        flat = np.concatenate(vecs).astype(np.float32)
+        owner = [i for i, p in enumerate(photos) for _ in range(len(p.vectors))]
+        paths = [photos[i].path for i in owner]
+        boxes = [b for p in photos for b in p.boxes]
+        thumbs = [t for p in photos for t in p.thumbs]
+
+        def inside(ids: list[int]) -> None:
+            photo_ids = self._insert_photos(photos, report)
+            if any(photo_ids[i] is None for i in owner):  # another process added one of them meanwhile
+                raise _AlreadyThere()
+            marks = [(p.landmarks[k] if k < len(p.landmarks) else None, p.probs[k] if k < len(p.probs) else None)
+                     for p in photos for k in range(len(p.vectors))]
+            self.db.executemany("INSERT INTO face_people (face_id, photo_id, how, landmarks, prob) VALUES (?, ?, 'auto', ?, ?)",
+                                [(fid, photo_ids[o], json.dumps(lm) if lm is not None else None, pr)
+                                 for fid, o, (lm, pr) in zip(ids, owner, marks)])
+            self._assign(np.asarray(ids, np.int64), flat, np.array([photo_ids[o] for o in owner]), report)
+            fault_point("library.assign")  # faces, photos and people written; transaction open
+            report.faces += len(ids)
+
+        self.store.refresh()  # searches inside the transaction use the FAISS structure as it is (no catch-up there)
+        try:
+            self.store.add(flat, paths, [None] * len(flat), boxes, thumbs, inside=inside)
+        except _AlreadyThere:
+            fresh = [p for p in photos if p.hash not in self.known_hashes([q.hash for q in photos])]
+            return self.add_detected(fresh, report) if fresh else report
+        return report
+
+    def _insert_photos(self, photos: Sequence[Detected], report: AddReport) -> list[int | None]:
+        out: list[int | None] = []
+        known = self.known_hashes([p.hash for p in photos])
+        now = time.time()
+        for p in photos:
+            if p.hash in known:
+                out.append(None)
+                continue
+            cur = self.db.execute("INSERT INTO photos (hash, path, bytes, width, height, taken_at, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                  (p.hash, p.path, p.size, p.width, p.height, p.taken_at, now))
+            out.append(int(cur.lastrowid))
+            report.photos += 1
+        return out
+
+    # assignment ------------------------------------------------------------------------------------
+    def _people_of(self, face_ids: np.ndarray) -> np.ndarray:
+        """Person of each face id (−1: none), for neighbour ids from a search."""
+        flat = [int(i) for i in np.unique(face_ids) if i >= 0]
+        rows = dict(self.db.execute("SELECT face_id, person_id FROM face_people WHERE person_id IS NOT NULL AND face_id IN "
+                                    "(SELECT value FROM json_each(?))", (json.dumps(flat),)).fetchall())
+        return np.vectorize(lambda i: rows.get(int(i), -1), otypes=[np.int64])(face_ids) if face_ids.size else face_ids
+
+    def _join(self, ids: np.ndarray, vectors: np.ndarray, photos: np.ndarray, how: str = "auto") -> int:
+        """Join faces to existing people (the joins are written); returns how many joined."""
+        if not len(ids):
+            return 0
+        dists, nbrs = self.store.nearest(vectors, self.config.neighbours)
+        rejected = set(self.db.execute("SELECT face_id, person_id FROM rejections WHERE face_id IN (SELECT value FROM "
+                                       "json_each(?))", (json.dumps(ids.tolist()),)).fetchall())
+        present: dict[int, set[int]] = {}
+        for ph, p in self.db.execute("SELECT photo_id, person_id FROM face_people WHERE person_id IS NOT NULL AND photo_id "
+                                     "IN (SELECT value FROM json_each(?))", (json.dumps(np.unique(photos).tolist()),)):
+            present.setdefault(ph, set()).add(p)
+        joins = choose_joins(dists, self._people_of(nbrs), photos.tolist(), self.threshold, rejected, ids.tolist(), present,
+                             self.config.linkage)
+        self.db.executemany("UPDATE face_people SET person_id = ?, how = ? WHERE face_id = ?",
+                            [(j.person, how, int(ids[j.row])) for j in joins])
+        self._sync_identities([j.person for j in joins])
+        return len(joins)
+
+    def _assign(self, ids: np.ndarray, vectors: np.ndarray, photos: np.ndarray, report: AddReport) -> None:
+        """New faces join people; those left wait and are clustered with the waiting faces around them."""
+        report.joined += self._join(ids, vectors, photos)
+        waiting = self._waiting()
+        if not len(waiting[0]):
+            return
+        wid, wvec, wphoto = waiting
+        seeds = np.flatnonzero(np.isin(wid, ids))
+        if not len(seeds):
+            return
+        rows = components_with(wvec, seeds, self.threshold, self.config.max_component)
+        labels = found_people(wvec[rows], wphoto[rows], self.threshold, self.config.min_faces)
+        for label in range(labels.max() + 1 if len(labels) else 0):
+            members = rows[labels == label]
+            self._new_person(wid[members].tolist(), wvec[members], how="auto")
+            report.founded += 1
+
+    def _waiting(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(face ids, vectors, photo ids) of the faces with no person (waiting or rejected)."""
+        rows = self.db.execute("SELECT f.id, f.vector, fp.photo_id FROM face_people fp JOIN faces f ON f.id = fp.face_id "
+                               "WHERE fp.person_id IS NULL ORDER BY f.id").fetchall()
+        ids = np.array([r[0] for r in rows], np.int64)
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), self.store.dim)
+        return ids, vecs, np.array([r[2] for r in rows], np.int64)
+
+    def _new_person(self, face_ids: list[int], vectors: np.ndarray, how: str, name: str | None = None) -> int:
+        """A new person of ``face_ids`` (in the caller's transaction); its feature face is the one nearest the centre."""
+        centre = vectors.mean(0)
+        feature = face_ids[int(((vectors - centre) ** 2).sum(1).argmin())]
+        pid = int(self.db.execute("INSERT INTO people (name, feature_face, created_at) VALUES (?, ?, ?)",
+                                  (name, feature, time.time())).lastrowid)
+        self.db.execute("UPDATE face_people SET person_id = ?, how = ? WHERE face_id IN (SELECT value FROM json_each(?))",
+                        (pid, how, json.dumps(face_ids)))
+        self._sync_identities([pid])
+        return pid
+
+    def _sync_identities(self, people: Sequence[int]) -> None:
+        """faces.identity follows the person's name (search answers and calibration read it)."""
+        self.db.execute("UPDATE faces SET identity = (SELECT p.name FROM face_people fp JOIN people p ON p.id = fp.person_id "
+                        "WHERE fp.face_id = faces.id) WHERE id IN (SELECT face_id FROM face_people WHERE person_id IN "
+                        "(SELECT value FROM json_each(?)))", (json.dumps(sorted(set(int(p) for p in people))),))
+
+    def retry_waiting(self, recent: int = 0) -> int:
+        """Waiting faces near the ``recent`` latest faces try to join someone again (a person may have grown next to
+        them); returns how many joined. ``recent=0``: every waiting face."""
+        wid, wvec, wphoto = self._waiting()
+        if not len(wid):
+            return 0
+        if recent:
+            latest = self.db.execute("SELECT f.id, f.vector FROM faces f JOIN face_people fp ON fp.face_id = f.id WHERE "
+                                     "fp.person_id IS NOT NULL ORDER BY f.id DESC LIMIT ?", (recent,)).fetchall()
+            if not latest:
+                return 0
+            lvec = np.frombuffer(b"".join(r[1] for r in latest), np.float32).reshape(len(latest), self.store.dim)
+            near = (wvec @ lvec.T).max(1) > 1 - self.threshold / 2
+            wid, wvec, wphoto = wid[near], wvec[near], wphoto[near]
+        if not len(wid):
+            return 0
+        self.store.refresh()
+        with self.store.transaction(vectors=True):
+            return self._join(wid, wvec, wphoto)
+
+    def close(self) -> None:
+        self.index.close()
+
+
+class _AlreadyThere(Exception):
+    """A photo of the chunk was added by another process since the caller looked: the chunk is retried without it."""
+
+
+def open_library(root: str | Path, spec: dict[str, Any] | None = None, embedder: Embedder | None = None,
+                 detect: bool | None = None, config: PeopleConfig | None = None) -> "Library":
+    """Open the library at ``root``, creating it with the model ``spec`` (or ``embedder``) when it does not exist."""
+    root = Path(root)
+    if (root / "faces.sqlite").is_file():
+        return Library(open_index(root, embedder, detect), config)
+    if spec is None and embedder is None:
+        raise IndexError_(f"{root} is not a library yet: give the model (weights) to create it")
+    emb = embedder or Embedder.from_spec(spec or {})
+    faces = face_embedder(emb, detect=detect)
+    meta = {**(spec or {"weights": emb.name}), "detect": faces.detect, "margin": faces.margin}
+    store = FaceStore(root, create=True, model_id=model_fingerprint(emb), dim=emb.dim, embedder=meta)
+    return Library(FaceIndex(store, faces), config)

@@ -1,0 +1,190 @@
+"""Reading a library: people, a person's faces, waiting faces in groups, photos, merge suggestions, who is in a
+photo, and the calibration of its threshold and similarity from the people the user named."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceprint.people.tables import Face, Person, Photo
+
+__all__ = ["ViewsMixin"]
+
+_PEOPLE = """SELECT p.id, p.name, COUNT(fp.face_id), p.hidden, p.feature_face FROM people p
+LEFT JOIN face_people fp ON fp.person_id = p.id WHERE p.merged_into IS NULL {where} GROUP BY p.id
+HAVING COUNT(fp.face_id) > 0 OR p.name IS NOT NULL"""
+_FACES = """SELECT fp.face_id, fp.photo_id, fp.person_id, fp.how, f.box, p.name FROM face_people fp
+JOIN faces f ON f.id = fp.face_id LEFT JOIN people p ON p.id = fp.person_id"""
+
+
+def _face(r: tuple[Any, ...]) -> Face:
+    return Face(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else None, r[5])
+
+
+class ViewsMixin:
+    """Reads of a :class:`~faceprint.people.library.Library`."""
+
+    db: Any
+    store: Any
+    index: Any
+    config: Any
+
+    def people(self, hidden: bool = False) -> list[Person]:
+        """Live people: named ones first (by name), then unnamed ones, most faces first; hidden ones only if asked."""
+        rows = self.db.execute(_PEOPLE.format(where="" if hidden else "AND p.hidden = 0")).fetchall()
+        people = [Person(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+        return sorted(people, key=lambda p: (p.name is None, (p.name or "").casefold(), -p.faces, p.id))
+
+    def person(self, person: int) -> Person:
+        pid = self.resolve(person)  # type: ignore[attr-defined]
+        r = self.db.execute(_PEOPLE.format(where="AND p.id = ?").replace("HAVING COUNT(fp.face_id) > 0 OR p.name IS NOT NULL", ""),
+                            (pid,)).fetchone()
+        return Person(r[0], r[1], r[2], bool(r[3]), r[4])
+
+    def faces_of(self, person: int) -> list[Face]:
+        pid = self.resolve(person)  # type: ignore[attr-defined]
+        return [_face(r) for r in self.db.execute(_FACES + " WHERE fp.person_id = ? ORDER BY fp.face_id", (pid,))]
+
+    def waiting_groups(self, limit: int = 2000) -> list[list[Face]]:
+        """Faces with no person (the latest ``limit``), grouped by average linkage with photo cannot-links: a group is
+        named in one action. Largest groups first."""
+        from faceprint.cluster.methods import agglomerative
+
+        rows = self.db.execute(_FACES.replace("SELECT fp.face_id", "SELECT f.vector, fp.face_id") +
+                               " WHERE fp.person_id IS NULL ORDER BY fp.face_id DESC LIMIT ?", (limit,)).fetchall()
+        if not rows:
+            return []
+        vecs = np.frombuffer(b"".join(r[0] for r in rows), np.float32).reshape(len(rows), self.store.dim)
+        labels = agglomerative(vecs, self.threshold, groups=np.array([r[2] for r in rows]))  # type: ignore[attr-defined]
+        groups: dict[int, list[Face]] = {}
+        for label, r in zip(labels, rows):
+            groups.setdefault(int(label), []).append(_face(r[1:]))
+        return sorted(groups.values(), key=lambda g: (-len(g), g[0].id))
+
+    def photo(self, photo_id: int) -> Photo | None:
+        r = self.db.execute("SELECT id, path, width, height, taken_at FROM photos WHERE id = ?", (int(photo_id),)).fetchone()
+        if r is None:
+            return None
+        faces = tuple(_face(f) for f in self.db.execute(_FACES + " WHERE fp.photo_id = ? ORDER BY fp.face_id", (r[0],)))
+        return Photo(r[0], r[1], r[2], r[3], r[4], faces)
+
+    def photo_path(self, photo_id: int) -> Path | None:
+        """The file of a photo of the library (only ids of its own photos map to files), if it is still there."""
+        r = self.db.execute("SELECT path FROM photos WHERE id = ?", (int(photo_id),)).fetchone()
+        return Path(r[0]) if r is not None and Path(r[0]).is_file() else None
+
+    def photos_with(self, people: Sequence[int]) -> list[Photo]:
+        """Photos in which every one of ``people`` is, newest first (by EXIF date, then by when they were added)."""
+        pids = sorted({self.resolve(p) for p in people})  # type: ignore[attr-defined]
+        ids = [r[0] for r in self.db.execute(
+            "SELECT fp.photo_id FROM face_people fp JOIN photos ph ON ph.id = fp.photo_id WHERE fp.person_id IN "
+            "(SELECT value FROM json_each(?)) GROUP BY fp.photo_id HAVING COUNT(DISTINCT fp.person_id) = ? "
+            "ORDER BY COALESCE(ph.taken_at, '') DESC, ph.added_at DESC, ph.id DESC", (json.dumps(pids), len(pids)))]
+        return [p for p in (self.photo(i) for i in ids) if p is not None]
+
+    def _centres(self) -> tuple[np.ndarray, np.ndarray]:
+        """(person ids, unit mean vectors) of the live people."""
+        rows = self.db.execute("SELECT fp.person_id, f.vector FROM face_people fp JOIN faces f ON f.id = fp.face_id WHERE "
+                               "fp.person_id IS NOT NULL ORDER BY fp.person_id").fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, self.store.dim), np.float32)
+        owners = np.array([r[0] for r in rows])
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), self.store.dim)
+        pids, inverse = np.unique(owners, return_inverse=True)
+        sums = np.zeros((len(pids), vecs.shape[1]))
+        np.add.at(sums, inverse, vecs)
+        return pids, (sums / np.linalg.norm(sums, axis=1, keepdims=True)).astype(np.float32)
+
+    def suggestions(self, person: int, n: int = 5) -> list[tuple[Person, float, float]]:
+        """People ``person`` might be (merge candidates), most similar first: (person, similarity, squared distance).
+        People sharing a photo with them are never suggested."""
+        pid = self.resolve(person)  # type: ignore[attr-defined]
+        pids, centres = self._centres()
+        if pid not in pids:
+            return []
+        d = ((centres - centres[list(pids).index(pid)]) ** 2).sum(1)
+        shared = {r[0] for r in self.db.execute(
+            "SELECT DISTINCT b.person_id FROM face_people a JOIN face_people b ON a.photo_id = b.photo_id WHERE a.person_id = ? "
+            "AND b.person_id IS NOT NULL", (pid,))}
+        sim = self.similarity()  # type: ignore[attr-defined]
+        out = []
+        for k in np.argsort(d, kind="stable"):
+            if int(pids[k]) == pid or int(pids[k]) in shared:
+                continue
+            out.append((self.person(int(pids[k])), float(sim(d[k])), float(d[k])))
+            if len(out) == n:
+                break
+        return out
+
+    def identify(self, vectors: np.ndarray) -> list[tuple[int | None, float]]:
+        """The person each face of one photo is (None: nobody close enough) and the distance; two faces of the photo
+        are never given the same person."""
+        from faceprint.people.assign import choose_joins
+
+        vectors = np.atleast_2d(np.asarray(vectors, np.float32))
+        if not len(vectors):
+            return []
+        dists, nbrs = self.store.nearest(vectors, self.config.neighbours)
+        joins = choose_joins(dists, self._people_of(nbrs), [0] * len(vectors), self.threshold,  # type: ignore[attr-defined]
+                             linkage=self.config.linkage)
+        found = {j.row: (self.resolve(j.person), j.distance) for j in joins}  # type: ignore[attr-defined]
+        nearest = [float(d[0]) if len(d) else float("inf") for d in dists]
+        return [found.get(i, (None, nearest[i])) for i in range(len(vectors))]
+
+    def who_is_in(self, image: Any) -> list[dict[str, Any]]:
+        """Every face of a photo (a path, bytes or RGB image) with the person it is, if anyone."""
+        from PIL import Image
+
+        img = image if isinstance(image, Image.Image) else self.index.faces.load(image)
+        crops = self.index.faces.crops(img, all_faces=True)
+        vecs = self.index.faces.embed_crops(crops)
+        return self.describe(crops, vecs)
+
+    def describe(self, crops: Sequence[Any], vectors: np.ndarray) -> list[dict[str, Any]]:
+        sim = self.similarity()  # type: ignore[attr-defined]
+        out = []
+        for crop, (pid, d) in zip(crops, self.identify(vectors)):
+            person = self.person(pid) if pid is not None else None
+            out.append({"box": crop.box, "person": person.id if person else None, "name": person.name if person else None,
+                        "similarity": round(float(sim(d)), 4) if np.isfinite(d) else 0.0})
+        return out
+
+    def calibrate(self, far: float = 1e-3, max_pairs: int = 200_000, seed: int = 0) -> dict[str, Any]:
+        """Fit the threshold (FAR ``far`` over pairs of named people, as an index calibrates) and the similarity mapping
+        on the faces of named people; saved in the library. Needs two named people with two faces each."""
+        from faceprint.people.similarity import fit_similarity
+        from faceprint.search.index import calibrate_threshold
+
+        rows = self.db.execute("SELECT f.vector, fp.person_id FROM face_people fp JOIN faces f ON f.id = fp.face_id JOIN "
+                               "people p ON p.id = fp.person_id WHERE p.name IS NOT NULL").fetchall()
+        owners = np.array([r[1] for r in rows])
+        counts = dict(zip(*np.unique(owners, return_counts=True))) if len(rows) else {}
+        if sum(1 for c in counts.values() if c >= 2) < 2:
+            from faceprint.people.edits import LibraryEditError
+
+            raise LibraryEditError("calibrating needs at least two named people with two faces or more each")
+        vecs = np.frombuffer(b"".join(r[0] for r in rows), np.float32).reshape(len(rows), self.store.dim)
+        threshold = calibrate_threshold(vecs, [str(o) for o in owners], far)
+        rng = np.random.default_rng(seed)
+        a, b = rng.integers(0, len(rows), (2, max_pairs))
+        same_pairs = np.flatnonzero(owners[:, None] == owners[None, :]) if len(rows) <= 4000 else np.zeros(0, int)
+        keep = a != b
+        a, b = a[keep], b[keep]
+        if len(same_pairs):  # every same-person pair while they are few (random pairs rarely hit one)
+            i, j = np.divmod(same_pairs, len(rows))
+            a, b = np.concatenate([a, i[i < j]]), np.concatenate([b, j[i < j]])
+        d = np.sqrt(((vecs[a] - vecs[b]) ** 2).sum(1))
+        sim = fit_similarity(d, owners[a] == owners[b])
+        self.store._set_meta({"threshold": threshold, "similarity": sim.to_dict()})  # noqa: SLF001
+        return {"threshold": threshold, "similarity": sim.to_dict(), "faces": len(rows), "people": len(counts)}
+
+    def stats(self) -> dict[str, int]:
+        one = lambda q: int(self.db.execute(q).fetchone()[0])  # noqa: E731
+        return {"photos": one("SELECT COUNT(*) FROM photos"), "faces": one("SELECT COUNT(*) FROM face_people"),
+                "people": len(self.people(hidden=True)), "named": one("SELECT COUNT(*) FROM people WHERE name IS NOT NULL "
+                                                                    "AND merged_into IS NULL"),
+                "waiting": one("SELECT COUNT(*) FROM face_people WHERE person_id IS NULL")}
