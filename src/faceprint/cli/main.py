@@ -11,6 +11,7 @@ import typer
 from faceprint.cli import align as align_cmds
 from faceprint.cli.classify import classify_app
 from faceprint.cli.index import cluster_cmd, index_app, serve_cmd
+from faceprint.cli.library import library_app
 from faceprint.cli import evaluate as evaluate_cmds
 from faceprint.cli import sweep as sweep_cmds
 from faceprint.cli import train as train_cmds
@@ -76,6 +77,7 @@ app.command("sweep")(sweep_cmds.sweep_cmd)
 app.add_typer(weights_app, name="weights")
 app.add_typer(classify_app, name="classify")
 app.add_typer(index_app, name="index")
+app.add_typer(library_app, name="library")
 app.command("serve")(serve_cmd)
 app.command("cluster")(cluster_cmd)
 

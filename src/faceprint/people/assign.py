@@ -1,10 +1,11 @@
 """How faces become people as photos arrive: the join rule, the founding rule and the neighbourhood they run on.
 
-A new face *joins* the person whose nearest faces are closest on average (the mean of its ``linkage`` nearest
-faces among the face's neighbours, an average-linkage distance measured locally), when that distance is below
-the threshold, the user never rejected the face from that person and the person has no other face of the same
-photo. Faces that join nobody wait; waiting faces are clustered by average linkage with photo cannot-links, and
-a cluster of at least ``min_faces`` founds a new, unnamed person. Average linkage only merges groups with a pair
+A new face *joins* the person closest to it by average linkage (the mean squared distance to all the person's
+faces, from the person's vector sum), among the people of its nearest faces, when that distance is below the
+threshold, the user never rejected the face from that person and the person has no other face of the same
+photo (a mean over only the person's nearest faces joined far more wrong faces on LFW: benchmarks/people.py).
+Faces that join nobody wait; waiting faces are clustered by average linkage with photo cannot-links, and a
+cluster of at least ``min_faces`` founds a new, unnamed person. Average linkage only merges groups with a pair
 closer than the threshold, so clustering the connected components (pairs below the threshold) that hold new
 faces gives the same clusters as clustering every waiting face, at the cost of the components alone.
 """
@@ -18,7 +19,7 @@ import numpy as np
 
 from faceprint.cluster.methods import agglomerative
 
-__all__ = ["Join", "choose_joins", "components_with", "found_people"]
+__all__ = ["Join", "average_distances", "choose_joins", "components_with", "found_people"]
 
 
 @dataclass(frozen=True)
@@ -30,37 +31,42 @@ class Join:
     distance: float
 
 
-def choose_joins(dists: np.ndarray, people: np.ndarray, photos: Iterable[int], threshold: float,
+def choose_joins(candidates: list[dict[int, float]], photos: Iterable[int], threshold: float,
                  rejected: set[tuple[int, int]] | None = None, face_ids: Iterable[int] | None = None,
-                 present: dict[int, set[int]] | None = None, linkage: int = 3) -> list[Join]:
-    """Joins for faces with neighbours ``dists`` (n, k) squared L2, nearest first, whose persons are ``people``
-    (n, k) (−1: the neighbour has no person). ``photos``: each face's photo; ``present``: persons already in each
-    photo (updated in place with the joins); ``rejected``: (face id, person) pairs the user refused.
+                 present: dict[int, set[int]] | None = None) -> list[Join]:
+    """Joins for faces whose ``candidates`` are {person: average squared L2 distance to the person's faces}.
+    ``photos``: each face's photo; ``present``: persons already in each photo (updated in place with the joins);
+    ``rejected``: (face id, person) pairs the user refused.
 
-    Greedy by distance over all faces: the closest (face, person) pair is taken first, so two faces of a photo
-    competing for one person go to the closer one."""
+    Greedy by distance over all faces: the closest (face, person) pair under the threshold is taken first, so two
+    faces of a photo competing for one person go to the closer one and the other may take its next choice."""
     photos = list(photos)
     ids = list(face_ids) if face_ids is not None else list(range(len(photos)))
     rejected = rejected or set()
     present = present if present is not None else {}
-    candidates: list[tuple[float, int, int]] = []
-    for row in range(len(dists)):
-        per: dict[int, list[float]] = {}
-        for d, p in zip(dists[row], people[row]):
-            if p >= 0 and np.isfinite(d):
-                per.setdefault(int(p), []).append(float(d))
-        for p, ds in per.items():
-            score = float(np.mean(ds[:linkage]))  # neighbours come nearest first
-            if score < threshold and (ids[row], p) not in rejected:
-                candidates.append((score, row, p))
+    pairs = sorted((d, row, p) for row, cand in enumerate(candidates) for p, d in cand.items()
+                   if d < threshold and (ids[row], p) not in rejected)
     joins, done = [], set()
-    for score, row, p in sorted(candidates):
+    for d, row, p in pairs:
         if row in done or p in present.get(photos[row], set()):
             continue
         done.add(row)
         present.setdefault(photos[row], set()).add(p)
-        joins.append(Join(row, p, score))
+        joins.append(Join(row, p, float(d)))
     return sorted(joins, key=lambda j: j.row)
+
+
+def average_distances(queries: np.ndarray, people: np.ndarray, sums: dict[int, tuple[np.ndarray, int]]) -> list[dict[int, float]]:
+    """Average-linkage distance of each unit query to each person among its neighbours' ``people`` (n, k; −1 none):
+    the mean squared L2 distance to all the person's unit faces, 2 − 2·q·(sum of faces)/count (``sums``)."""
+    out = []
+    for q, row in zip(queries, people):
+        cand = {}
+        for p in {int(p) for p in row if p >= 0}:
+            total, count = sums[p]
+            cand[p] = float(max(2.0 - 2.0 * float(q @ total) / count, 0.0))
+        out.append(cand)
+    return out
 
 
 def components_with(vectors: np.ndarray, seeds: Iterable[int], threshold: float, cap: int = 5000) -> np.ndarray:

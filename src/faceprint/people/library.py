@@ -23,7 +23,7 @@ from faceprint.faults import fault_point
 from faceprint.models import Embedder
 from faceprint.models.fusion import face_embedder
 from faceprint.models.pipeline import FaceCrop, model_fingerprint, thumbnail
-from faceprint.people.assign import choose_joins, components_with, found_people
+from faceprint.people.assign import average_distances, choose_joins, components_with, found_people
 from faceprint.people.edits import EditsMixin
 from faceprint.people.similarity import CASIA_WEBFACE, Similarity
 from faceprint.people.tables import SCHEMA
@@ -42,8 +42,7 @@ class PeopleConfig:
 
     threshold: float | None = None  # squared L2 to join or found a person; None: the index's verdict threshold
     min_faces: int = 3  # waiting faces a cluster needs to found a new person (Immich's default)
-    neighbours: int = 32  # nearest faces looked at when a face joins someone
-    linkage: int = 3  # a face joins on the mean distance to this many of the person's nearest faces
+    neighbours: int = 32  # nearest faces whose people a face may join
     max_component: int = 5000  # waiting faces clustered at once around new faces (bounds the O(n²) step)
 
 
@@ -234,6 +233,21 @@ class Library(ViewsMixin, EditsMixin):
                                     "(SELECT value FROM json_each(?))", (json.dumps(flat),)).fetchall())
         return np.vectorize(lambda i: rows.get(int(i), -1), otypes=[np.int64])(face_ids) if face_ids.size else face_ids
 
+    def _sums(self, people: np.ndarray) -> dict[int, tuple[np.ndarray, int]]:
+        """(sum of unit face vectors, face count) of each person in ``people`` (−1 ignored)."""
+        wanted = sorted({int(p) for p in np.unique(people) if p >= 0})
+        rows = self.db.execute("SELECT fp.person_id, f.vector FROM face_people fp JOIN faces f ON f.id = fp.face_id WHERE "
+                               "fp.person_id IN (SELECT value FROM json_each(?)) ORDER BY fp.person_id", (json.dumps(wanted),)).fetchall()
+        out: dict[int, tuple[np.ndarray, int]] = {}
+        if not rows:
+            return out
+        owners = np.array([r[0] for r in rows])
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), self.store.dim).astype(np.float64)
+        cuts = np.flatnonzero(np.diff(owners)) + 1
+        for part_owner, part in zip(np.split(owners, cuts), np.split(vecs, cuts)):
+            out[int(part_owner[0])] = (part.sum(0), len(part))
+        return out
+
     def _join(self, ids: np.ndarray, vectors: np.ndarray, photos: np.ndarray, how: str = "auto") -> int:
         """Join faces to existing people (the joins are written); returns how many joined."""
         if not len(ids):
@@ -245,8 +259,9 @@ class Library(ViewsMixin, EditsMixin):
         for ph, p in self.db.execute("SELECT photo_id, person_id FROM face_people WHERE person_id IS NOT NULL AND photo_id "
                                      "IN (SELECT value FROM json_each(?))", (json.dumps(np.unique(photos).tolist()),)):
             present.setdefault(ph, set()).add(p)
-        joins = choose_joins(dists, self._people_of(nbrs), photos.tolist(), self.threshold, rejected, ids.tolist(), present,
-                             self.config.linkage)
+        people = self._people_of(nbrs)
+        joins = choose_joins(average_distances(vectors, people, self._sums(people)), photos.tolist(), self.threshold,
+                             rejected, ids.tolist(), present)
         self.db.executemany("UPDATE face_people SET person_id = ?, how = ? WHERE face_id = ?",
                             [(j.person, how, int(ids[j.row])) for j in joins])
         self._sync_identities([j.person for j in joins])

@@ -123,14 +123,15 @@ class ViewsMixin:
     def identify(self, vectors: np.ndarray) -> list[tuple[int | None, float]]:
         """The person each face of one photo is (None: nobody close enough) and the distance; two faces of the photo
         are never given the same person."""
-        from faceprint.people.assign import choose_joins
+        from faceprint.people.assign import average_distances, choose_joins
 
         vectors = np.atleast_2d(np.asarray(vectors, np.float32))
         if not len(vectors):
             return []
         dists, nbrs = self.store.nearest(vectors, self.config.neighbours)
-        joins = choose_joins(dists, self._people_of(nbrs), [0] * len(vectors), self.threshold,  # type: ignore[attr-defined]
-                             linkage=self.config.linkage)
+        people = self._people_of(nbrs)  # type: ignore[attr-defined]
+        joins = choose_joins(average_distances(vectors, people, self._sums(people)), [0] * len(vectors),  # type: ignore[attr-defined]
+                             self.threshold)  # type: ignore[attr-defined]
         found = {j.row: (self.resolve(j.person), j.distance) for j in joins}  # type: ignore[attr-defined]
         nearest = [float(d[0]) if len(d) else float("inf") for d in dists]
         return [found.get(i, (None, nearest[i])) for i in range(len(vectors))]
