@@ -219,6 +219,9 @@ def quality(work: Path, batches: int, args: argparse.Namespace) -> dict:  # type
                 top = Counter(t[person == p]).most_common(1)[0][0]
                 wrong += [int(f) for f in ids[(person == p) & (t != top)]]
             res["rejected"] = lib.reject(wrong) if wrong else 0
+            gone = set(wrong)  # the user took these from their person: stability counts the faces nobody touched
+            res["stability_faces"] = len(named) - len(gone & set(named))
+            named = {f: p for f, p in named.items() if f not in gone}
         print(f"batch {b + 1}: {report.photos} photos, {report.faces} faces | P/R ours {ours['precision']:.3f}/"
               f"{ours['recall']:.3f} batch {batch['precision']:.3f}/{batch['recall']:.3f} | F1 ours {ours['f1']:.3f} batch {batch['f1']:.3f} "
               f"immich {base['f1']:.3f} | NMI ours {ours['nmi']:.3f} batch {batch['nmi']:.3f} immich {base['nmi']:.3f} | "
