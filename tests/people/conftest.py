@@ -41,3 +41,41 @@ def library(tmp_path: Path, tiny_weights: str) -> Library:  # noqa: F811
 @pytest.fixture()
 def photos() -> Photos:
     return Photos()
+
+
+class PatternNet:
+    """Builds an embedder whose vector is an image's 4×4 colour pattern (centred, unit length): photos of one
+    "person" (one random pattern plus pixel noise) are near each other and far from the others', through the
+    library's real decode → crop → embed path."""
+
+    @staticmethod
+    def embedder():  # type: ignore[no-untyped-def]
+        import torch
+        import torch.nn.functional as F
+
+        from faceprint.models import Embedder
+
+        class Net(torch.nn.Module):
+            embedding_dim = 48
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.register_buffer("tag", torch.ones(1))  # something for the model fingerprint
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                p = F.adaptive_avg_pool2d(x, 4).flatten(1)
+                return F.normalize(p - p.mean(1, keepdim=True), dim=1)
+
+        return Embedder(Net(), 32, "pattern", "torch")
+
+    @staticmethod
+    def patterns(people: int, seed: int = 0) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        return rng.integers(30, 226, (people, 4, 4, 3)).astype(np.uint8)
+
+    @staticmethod
+    def image(pattern: np.ndarray, rng: np.random.Generator, size: int = 64):  # type: ignore[no-untyped-def]
+        from PIL import Image
+
+        big = np.kron(pattern, np.ones((size // 4, size // 4, 1), np.uint8)).astype(np.int16)
+        return Image.fromarray(np.clip(big + rng.integers(-8, 9, big.shape), 0, 255).astype(np.uint8))

@@ -13,11 +13,15 @@ from typing import Any
 
 from faceprint.search.store import IndexError_
 
-__all__ = ["EditsMixin", "LibraryEditError"]
+__all__ = ["EditsMixin", "LibraryEditError", "UnknownInLibraryError"]
 
 
 class LibraryEditError(IndexError_):
-    """An edit that cannot be done as asked (an unknown person or face, a name in use, two faces of one photo)."""
+    """An edit that cannot be done as asked (a name in use or malformed, two faces of one photo)."""
+
+
+class UnknownInLibraryError(LibraryEditError):
+    """No such person or face in this library."""
 
 
 class EditsMixin:
@@ -34,7 +38,7 @@ class EditsMixin:
         while True:
             row = self.db.execute("SELECT merged_into FROM people WHERE id = ?", (pid,)).fetchone()
             if row is None:
-                raise LibraryEditError(f"no person #{person}")
+                raise UnknownInLibraryError(f"no person #{person}")
             if row[0] is None or pid in seen:
                 return pid
             seen.add(pid)
@@ -49,7 +53,7 @@ class EditsMixin:
             "SELECT face_id, photo_id, person_id FROM face_people WHERE face_id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))}
         missing = [i for i in ids if i not in rows]
         if missing:
-            raise LibraryEditError(f"no face {', '.join(f'#{i}' for i in missing[:10])} in this library")
+            raise UnknownInLibraryError(f"no face {', '.join(f'#{i}' for i in missing[:10])} in this library")
         return rows
 
     def _check_photos(self, rows: dict[int, tuple[int, int | None]], person: int | None) -> None:
@@ -188,7 +192,7 @@ class EditsMixin:
         with self.store.transaction():
             pid = self.resolve(person)
             if self.db.execute("SELECT 1 FROM face_people WHERE face_id = ? AND person_id = ?", (face_id, pid)).fetchone() is None:
-                raise LibraryEditError(f"face #{face_id} is not one of person #{pid}'s")
+                raise UnknownInLibraryError(f"face #{face_id} is not one of person #{pid}'s")
             self.db.execute("UPDATE people SET feature_face = ? WHERE id = ?", (face_id, pid))
         return pid
 

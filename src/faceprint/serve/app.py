@@ -1,4 +1,5 @@
-"""The web app: a search page and a JSON API (/search, /enroll, /verify, /healthz) over one face index.
+"""The web app: a search page and a JSON API (/search, /enroll, /verify, /healthz) over one face index, and for a
+photo library its people pages (serve/people.py).
 
 The model and index load once, at startup. Model work runs in one model thread that batches the requests
 waiting together (serve/batcher.py); decoding and FAISS searches run in worker threads, never on the event loop.
@@ -163,13 +164,16 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
             raise HTTPException(422, "no face found in the photo")
         return {"threshold": ix.threshold, "faces": faces}
 
-    @app.post("/enroll")
-    async def enroll(file: UploadFile = File(...), name: str = Form(...), authorization: str | None = Header(None),
-                     _: None = Depends(refuse_cross_site)) -> dict[str, Any]:
-        """Add the largest face of the photo to the index under ``name`` (needs the API token when one is set)."""
+    def guard(request: Request, authorization: str | None = Header(None)) -> None:
+        """Every write: from this server's own pages (or a non-browser client), with the API token when one is set."""
+        refuse_cross_site(request)
         given = (authorization or "").encode("latin-1")  # Starlette decodes headers as latin-1: the raw bytes again
         if expected is not None and not hmac.compare_digest(given, expected):
-            raise HTTPException(401, "enrolling needs the API token: Authorization: Bearer <token>")
+            raise HTTPException(401, "writing needs the API token: Authorization: Bearer <token>")
+
+    @app.post("/enroll")
+    async def enroll(file: UploadFile = File(...), name: str = Form(...), _: None = Depends(guard)) -> dict[str, Any]:
+        """Add the largest face of the photo to the index under ``name`` (needs the API token when one is set)."""
         name = name.strip()
         if not name or len(name) > 200 or "/" in name:
             raise HTTPException(422, "name must be 1–200 characters without '/'")
@@ -205,6 +209,20 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
             raise HTTPException(404, "no such face")
         return FileResponse(path, media_type="image/jpeg")
 
+    if library_tables(ix.store):  # a photo library: its people pages and API beside search
+        from faceprint.people import Library
+        from faceprint.serve.people import add_people_routes
+
+        async def upload_faces(file: UploadFile):  # type: ignore[no-untyped-def]
+            return await faces_of(await decode(await read_upload(file), file.filename or "upload"))
+
+        app.state.library = Library(ix)
+        add_people_routes(app, app.state.library, guard, upload_faces)
     app.state.index, app.state.model = ix, model
     return app
+
+
+def library_tables(store: Any) -> bool:
+    """Whether an index is a photo library (``faceprint library add`` made it)."""
+    return store.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'face_people'").fetchone() is not None
 

@@ -14,7 +14,8 @@ PAGE = """<!doctype html>
  .same img{border-color:#2e7d32} .diff img{border-color:#c62828} .verdict{font-weight:600}
  fieldset{border:1px solid #ddd;border-radius:8px;margin-top:1.5rem} label{margin-right:1rem}
 </style></head><body>
-<h1>faceprint</h1><p class="sub">Drop a photo: every face in it is searched in the index.</p>
+<h1>faceprint</h1><p class="sub">Drop a photo: every face in it is searched in the index.
+ <a href="/people" id="people-link" hidden>People in this library →</a></p>
 <div id="drop">Drop a photo here or click to choose one<input id="file" type="file" accept="image/*" hidden></div>
 <p id="status"></p><div id="results"></div>
 <fieldset><legend>Enroll a face</legend>
@@ -60,6 +61,7 @@ async function search(file) {
     });
   } catch (e) { $("status").textContent = e.message; $("status").className = "err"; }
 }
+fetch("/api/people").then((r) => { if (r.ok) $("people-link").hidden = false; }).catch(() => {});
 $("drop").onclick = () => $("file").click();
 $("file").onchange = (e) => e.target.files[0] && search(e.target.files[0]);
 $("drop").ondragover = (e) => { e.preventDefault(); $("drop").classList.add("over"); };

@@ -1,0 +1,154 @@
+"""The people page of a photo library (HTML + a little JavaScript, no external assets): a people grid, a person's
+faces as a review grid with multi-select actions, waiting faces in groups to name at once, photos of people and a
+photo view with every face box and name drawn. Routes live in the URL hash (#/person/3, #/photo/7, ...)."""
+
+PEOPLE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>faceprint people</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+ body{font-family:system-ui,sans-serif;margin:1.5rem auto;max-width:1100px;color:#222;padding:0 1rem}
+ nav a{margin-right:1rem} h1{font-size:1.4rem;margin:.6rem 0} .muted{color:#666} .err{color:#b00020;font-weight:600}
+ .grid{display:flex;flex-wrap:wrap;gap:.8rem} .card{width:120px;text-align:center;font-size:.85rem;text-decoration:none;color:inherit}
+ .card img{width:112px;height:112px;border-radius:50%;object-fit:cover;border:2px solid #ddd;background:#eee}
+ .card .name{font-weight:600;white-space:nowrap;overflow:hidden;text-overflow:ellipsis} .unnamed .name{color:#888;font-weight:400}
+ .face{position:relative;width:104px;cursor:pointer} .face img{width:100px;height:100px;border-radius:6px;border:3px solid transparent}
+ .face.sel img{border-color:#1565c0} .face .how{position:absolute;left:4px;top:4px;font-size:.7rem;background:#fffc;padding:0 3px;border-radius:3px}
+ .bar{position:sticky;top:0;background:#fff;padding:.5rem 0;border-bottom:1px solid #eee;display:flex;gap:.5rem;flex-wrap:wrap;align-items:center;z-index:2}
+ .group{border:1px solid #ddd;border-radius:8px;padding:.6rem;margin:.6rem 0} .sugg{display:flex;gap:1rem;flex-wrap:wrap}
+ .photo{position:relative;display:inline-block} .photo img{max-width:100%;display:block}
+ .box{position:absolute;border:2px solid #ffeb3b;box-shadow:0 0 0 1px #000} .box span{position:absolute;left:-2px;top:100%;background:#ffeb3b;font-size:.8rem;padding:0 4px;white-space:nowrap}
+ .thumbs img{height:160px;margin:.2rem;border-radius:4px}
+</style></head><body>
+<nav><a href="#/">People</a><a href="#/waiting" id="nav-waiting">Waiting faces</a><a href="/">Search</a></nav>
+<p id="status" class="muted"></p><main id="view"></main>
+<script>
+const $ = (s, el = document) => el.querySelector(s);
+const esc = (t) => String(t ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+const view = () => $("#view"); const say = (t, bad) => { $("#status").textContent = t; $("#status").className = bad ? "err" : "muted"; };
+async function api(url, body) {
+  const opts = body === undefined ? {} : {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
+  const token = sessionStorage.getItem("faceprint-token");
+  if (token && body !== undefined) opts.headers.Authorization = "Bearer " + token;
+  const r = await fetch(url, opts);
+  if (r.status === 401 && body !== undefined) {
+    const t = prompt("This server needs its API token for changes:");
+    if (t) { sessionStorage.setItem("faceprint-token", t); return api(url, body); }
+  }
+  const out = await r.json().catch(() => ({detail: r.statusText}));
+  if (!r.ok) throw new Error(typeof out.detail === "string" ? out.detail : JSON.stringify(out.detail));
+  return out;
+}
+function card(p) {
+  const a = document.createElement("a"); a.className = "card person" + (p.name ? "" : " unnamed"); a.href = `#/person/${p.id}`;
+  a.dataset.id = p.id;
+  a.innerHTML = `<img alt="" src="${p.thumb || ""}"><div class="name">${esc(p.name || "Unnamed")}</div><div class="count">${p.faces} faces</div>`;
+  return a;
+}
+function faceTile(f, selected) {
+  const d = document.createElement("div"); d.className = "face" + (selected ? " sel" : ""); d.dataset.id = f.id;
+  d.innerHTML = `<img alt="" src="${f.thumb}"><span class="how">${esc(f.how)}</span>`;
+  d.onclick = (e) => { if (e.detail === 2) return; d.classList.toggle("sel"); };
+  d.ondblclick = () => { location.hash = `#/photo/${f.photo}`; };
+  return d;
+}
+const chosen = (root) => [...root.querySelectorAll(".face.sel")].map((d) => +d.dataset.id);
+async function act(fn, okText) { try { const r = await fn(); say(okText(r)); await route(); } catch (e) { say(e.message, true); } }
+
+async function peopleGrid(hidden) {
+  const r = await api(`/api/people?hidden=${hidden ? 1 : 0}`);
+  view().innerHTML = `<h1>People</h1><p class="muted">${r.stats.people} people (${r.stats.named} named), ${r.stats.photos} photos,
+    <a href="#/waiting">${r.stats.waiting} faces waiting</a> · <label><input type="checkbox" id="show-hidden" ${hidden ? "checked" : ""}> show hidden</label></p>
+    <div class="grid" id="people"></div>
+    <h1>Who is in this photo?</h1><input type="file" id="who-file" accept="image/*"> <span id="who-out"></span>`;
+  r.people.forEach((p) => $("#people").appendChild(card(p)));
+  $("#show-hidden").onchange = (e) => peopleGrid(e.target.checked);
+  $("#who-file").onchange = async (e) => {
+    const form = new FormData(); form.append("file", e.target.files[0]);
+    const res = await fetch("/api/who", {method: "POST", body: form}); const out = await res.json();
+    $("#who-out").textContent = res.ok ? out.faces.map((f) => `${f.name || (f.person ? "person #" + f.person : "someone new")} (${f.similarity.toFixed(2)})`).join(", ") : out.detail;
+  };
+}
+
+async function personPage(id) {
+  const [p, all] = await Promise.all([api(`/api/people/${id}`), api("/api/people?hidden=1")]);
+  if (p.id !== +id) { location.hash = `#/person/${p.id}`; return; }
+  view().innerHTML = `<h1 id="person-title">${esc(p.name || "Unnamed person")} <span class="muted">#${p.id} · ${p.faces} faces</span></h1>
+    <p><input id="name" placeholder="Name" value="${esc(p.name || "")}"> <button id="save-name">Name</button>
+    <button id="hide">${p.hidden ? "Show" : "Hide"}</button> <a href="#/photos/${p.id}">Photos</a></p>
+    <div class="bar"><button id="select-all">Select all</button><button id="reject">Not this person</button>
+    <input id="split-name" placeholder="New person's name (optional)"><button id="split">Split into new person</button>
+    <select id="move-to"><option value="">Move to…</option></select><button id="move">Move</button>
+    <button id="dismiss">Not a face</button></div>
+    <div class="grid" id="faces"></div><h1>Same person?</h1><div class="sugg" id="suggestions"></div>`;
+  p.faces_list.forEach((f) => $("#faces").appendChild(faceTile(f)));
+  all.people.filter((q) => q.id !== p.id).forEach((q) => $("#move-to").add(new Option(q.name || `Unnamed #${q.id}`, q.id)));
+  p.suggestions.forEach((q) => {
+    const box = document.createElement("div"); box.className = "suggestion"; box.appendChild(card(q));
+    const b = document.createElement("button"); b.textContent = `Merge (${Math.round(q.similarity * 100)}%)`; b.className = "merge";
+    b.onclick = () => act(() => api(`/api/people/${p.id}/merge`, {sources: [q.id]}), (r) => `merged: ${r.moved} faces moved`);
+    box.appendChild(b); $("#suggestions").appendChild(box);
+  });
+  if (!p.suggestions.length) $("#suggestions").textContent = "No one close.";
+  const faces = () => { const f = chosen($("#faces")); if (!f.length) throw new Error("select faces first"); return f; };
+  $("#save-name").onclick = () => act(() => api(`/api/people/${p.id}/name`, {name: $("#name").value}), () => "named");
+  $("#hide").onclick = () => act(() => api(`/api/people/${p.id}/hide`, {hidden: !p.hidden}), (r) => r.hidden ? "hidden" : "shown");
+  $("#select-all").onclick = () => $("#faces").querySelectorAll(".face").forEach((d) => d.classList.add("sel"));
+  $("#reject").onclick = () => act(() => api("/api/faces/reject", {faces: faces()}), (r) => `${r.rejected} faces taken out`);
+  $("#dismiss").onclick = () => act(() => api("/api/faces/dismiss", {faces: faces()}), (r) => `${r.dismissed} dismissed`);
+  $("#split").onclick = () => act(() => api("/api/faces/split", {faces: faces(), name: $("#split-name").value || null}),
+                                  (r) => `split into person #${r.person}`);
+  $("#move").onclick = () => act(() => api("/api/faces/move", {faces: faces(), person: +$("#move-to").value}),
+                                 (r) => `moved to person #${r.person}`);
+}
+
+async function waitingPage() {
+  const r = await api("/api/waiting");
+  view().innerHTML = `<h1>Waiting faces</h1><p class="muted">Faces no one is sure about yet, grouped by likeness. Untick the
+    ones that do not belong, then name the group (an existing name adds them to that person).</p><div id="groups"></div>`;
+  if (!r.groups.length) view().insertAdjacentHTML("beforeend", "<p>None: every face has a person.</p>");
+  r.groups.forEach((g, i) => {
+    const box = document.createElement("div"); box.className = "group";
+    box.innerHTML = `<div class="grid"></div><p><input class="group-name" placeholder="Who is this?"> <button class="name-group">Name ${g.length} faces</button></p>`;
+    g.forEach((f) => $(".grid", box).appendChild(faceTile(f, true)));
+    $(".name-group", box).onclick = () => act(() => api("/api/faces/split", {faces: chosen(box), name: $(".group-name", box).value || null}),
+                                              (out) => `group is person #${out.person}`);
+    $("#groups").appendChild(box);
+  });
+}
+
+async function photoPage(id) {
+  const p = await api(`/api/photos/${id}`);
+  view().innerHTML = `<h1>Photo #${p.id} <span class="muted">${esc(p.taken_at || "")}</span></h1><div class="photo" id="photo"><img alt="" id="photo-img"></div>`;
+  const img = $("#photo-img"); img.src = p.url;
+  await img.decode().catch(() => {});
+  const s = img.clientWidth / p.width;
+  p.faces.forEach((f) => {
+    if (!f.box) return;
+    const b = document.createElement("a"); b.className = "box"; b.href = f.person ? `#/person/${f.person}` : "#/waiting";
+    Object.assign(b.style, {left: f.box[0] * s + "px", top: f.box[1] * s + "px", width: (f.box[2] - f.box[0]) * s + "px",
+                            height: (f.box[3] - f.box[1]) * s + "px"});
+    b.innerHTML = `<span>${esc(f.name || (f.person ? "Unnamed #" + f.person : "?"))}</span>`; $("#photo").appendChild(b);
+  });
+}
+
+async function photosOf(ids) {
+  const r = await api(`/api/photos?people=${ids}`);
+  view().innerHTML = `<h1>${r.photos.length} photos</h1><div class="thumbs" id="photos"></div>`;
+  r.photos.forEach((p) => { const a = document.createElement("a"); a.href = `#/photo/${p.id}`;
+    a.innerHTML = `<img alt="" src="${p.url}">`; $("#photos").appendChild(a); });
+}
+
+async function route() {
+  const [, what, arg] = location.hash.split("/");
+  try {
+    if (what === "person") await personPage(arg);
+    else if (what === "waiting") await waitingPage();
+    else if (what === "photo") await photoPage(arg);
+    else if (what === "photos") await photosOf(arg);
+    else await peopleGrid(false);
+  } catch (e) { say(e.message, true); }
+}
+window.onhashchange = () => { say(""); route(); };
+route();
+</script></body></html>
+"""
