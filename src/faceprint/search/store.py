@@ -513,7 +513,11 @@ class FaceStore:
             self._set_meta({"mirror_generation": gen}, in_txn=True)
 
     def close(self) -> None:
-        """Write the FAISS file if adds were applied in memory since it was written (the next open loads it), close."""
+        """Write the FAISS file if adds were applied in memory since it was written (the next open loads it), close.
+        Closing again does nothing (a server's shutdown closes the index its caller may close too)."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
         if self._stale and not self._replaced() and self._gen == self._generation():
             self.sync()
         if self._milvus is not None:
