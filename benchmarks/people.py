@@ -172,7 +172,9 @@ def quality(work: Path, batches: int, args: argparse.Namespace) -> dict:  # type
         import shutil
 
         shutil.rmtree(root)
-    lib = open_library(root, {"weights": "casia-webface"}, embedder=casia_embedder())
+    from faceprint.people import PeopleConfig
+
+    lib = open_library(root, {"weights": "casia-webface"}, embedder=casia_embedder(), config=PeopleConfig(threshold=args.threshold))
     threshold, min_faces = lib.threshold, lib.config.min_faces
     immich = ImmichRule(threshold, min_faces)
     res: dict = {"photos": len(files), "threshold": threshold, "min_faces": min_faces,  # type: ignore[type-arg]
@@ -293,6 +295,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=5)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--threshold", type=float, default=None, help="join/found threshold (default: the library's)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     args.work.mkdir(parents=True, exist_ok=True)

@@ -194,3 +194,21 @@ lib.add_detected([ph(0, 1) for _ in range(3)])
         assert lib.add_detected([Photos()(0)]).faces == 0  # the same content hash as the first photo
     finally:
         lib.close()
+
+
+def test_suggestions_rank_by_average_linkage(library: Library, photos: Photos) -> None:
+    library.add_detected([photos(w) for w in (0, 0, 0, 1, 1, 1, 2, 2, 2)])
+    a = library.people()[0].id
+    pairs = {}
+    for q in library.people():
+        if q.id == a:
+            continue
+        xa = np.stack([np.frombuffer(r[0], np.float32) for r in library.db.execute(
+            "SELECT vector FROM faces WHERE id IN (SELECT face_id FROM face_people WHERE person_id = ?)", (a,))])
+        xb = np.stack([np.frombuffer(r[0], np.float32) for r in library.db.execute(
+            "SELECT vector FROM faces WHERE id IN (SELECT face_id FROM face_people WHERE person_id = ?)", (q.id,))])
+        pairs[q.id] = float(((xa[:, None] - xb[None]) ** 2).sum(-1).mean())  # brute force: every pair
+    got = library.suggestions(a)
+    assert [p.id for p, _, _ in got] == sorted(pairs, key=pairs.get)
+    for p, s, d in got:
+        assert d == pytest.approx(pairs[p.id], abs=1e-4) and s == pytest.approx(float(library.similarity()(d)))

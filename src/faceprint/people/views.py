@@ -86,36 +86,38 @@ class ViewsMixin:
             "ORDER BY COALESCE(ph.taken_at, '') DESC, ph.added_at DESC, ph.id DESC", (json.dumps(pids), len(pids)))]
         return [p for p in (self.photo(i) for i in ids) if p is not None]
 
-    def _centres(self) -> tuple[np.ndarray, np.ndarray]:
-        """(person ids, unit mean vectors) of the live people."""
+    def _all_sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(person ids, sums of their unit face vectors, face counts) of the live people."""
         rows = self.db.execute("SELECT fp.person_id, f.vector FROM face_people fp JOIN faces f ON f.id = fp.face_id WHERE "
                                "fp.person_id IS NOT NULL ORDER BY fp.person_id").fetchall()
         if not rows:
-            return np.zeros(0, np.int64), np.zeros((0, self.store.dim), np.float32)
+            return np.zeros(0, np.int64), np.zeros((0, self.store.dim)), np.zeros(0)
         owners = np.array([r[0] for r in rows])
         vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), self.store.dim)
-        pids, inverse = np.unique(owners, return_inverse=True)
+        pids, inverse, counts = np.unique(owners, return_inverse=True, return_counts=True)
         sums = np.zeros((len(pids), vecs.shape[1]))
         np.add.at(sums, inverse, vecs)
-        return pids, (sums / np.linalg.norm(sums, axis=1, keepdims=True)).astype(np.float32)
+        return pids, sums, counts.astype(np.float64)
 
     def suggestions(self, person: int, n: int = 5) -> list[tuple[Person, float, float]]:
-        """People ``person`` might be (merge candidates), most similar first: (person, similarity, squared distance).
-        People sharing a photo with them are never suggested."""
+        """People ``person`` might be (merge candidates), most similar first: (person, similarity, distance). The
+        distance is average linkage, the mean squared distance over all pairs of their faces (2 − 2·Sa·Sb/(na·nb)),
+        so the similarity reads as for one pair of faces. People sharing a photo with them are never suggested."""
         pid = self.resolve(person)  # type: ignore[attr-defined]
-        pids, centres = self._centres()
+        pids, sums, counts = self._all_sums()
         if pid not in pids:
             return []
-        d = ((centres - centres[list(pids).index(pid)]) ** 2).sum(1)
+        k = int(np.flatnonzero(pids == pid)[0])
+        d = np.maximum(2 - 2 * (sums @ sums[k]) / (counts * counts[k]), 0.0)
         shared = {r[0] for r in self.db.execute(
             "SELECT DISTINCT b.person_id FROM face_people a JOIN face_people b ON a.photo_id = b.photo_id WHERE a.person_id = ? "
             "AND b.person_id IS NOT NULL", (pid,))}
         sim = self.similarity()  # type: ignore[attr-defined]
         out = []
-        for k in np.argsort(d, kind="stable"):
-            if int(pids[k]) == pid or int(pids[k]) in shared:
+        for j in np.argsort(d, kind="stable"):
+            if int(pids[j]) == pid or int(pids[j]) in shared:
                 continue
-            out.append((self.person(int(pids[k])), float(sim(d[k])), float(d[k])))
+            out.append((self.person(int(pids[j])), float(sim(d[j])), float(d[j])))
             if len(out) == n:
                 break
         return out
