@@ -166,7 +166,7 @@ def test_calibrate_fits_threshold_and_similarity_from_named_people(library: Libr
     sim = library.similarity()
     assert sim.source == "fitted" and out["people"] == 3
     assert sim(0.02) > 0.9 > 0.1 > sim(1.8)  # same-person pairs are near 0.02, others near 2
-    assert library.threshold == out["threshold"]
+    assert library.threshold == out["people_threshold"] <= out["threshold"] == library.index.threshold
 
 
 def test_a_kill_inside_the_transaction_leaves_nothing_half_added(tmp_path, tiny_weights: str) -> None:  # type: ignore[no-untyped-def]

@@ -206,5 +206,5 @@ def calibrate_cmd(lib: Lib, far: Annotated[float, typer.Option(help="False-accep
     """Fit the threshold and the similarity score on the people you named."""
     out = _edit(lib, "calibrate", far)
     sim = out["similarity"]
-    console.print(f"threshold {out['threshold']:.3f} (FAR {far:g}); similarity c0 {sim['c0']:.4f} c1 {sim['c1']:.4f} "
+    console.print(f"search threshold {out['threshold']:.3f} (FAR {far:g}); people threshold {out['people_threshold']:.3f}; similarity c0 {sim['c0']:.4f} c1 {sim['c1']:.4f} "
                   f"from {out['faces']} faces of {out['people']} named people")

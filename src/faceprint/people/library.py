@@ -31,16 +31,21 @@ from faceprint.people.views import ViewsMixin
 from faceprint.search.index import FaceIndex, open_index
 from faceprint.search.store import FaceStore, IndexError_
 
-__all__ = ["AddReport", "Detected", "Library", "PeopleConfig", "open_library", "photo_date"]
+__all__ = ["AddReport", "CASIA_PEOPLE_THRESHOLD", "Detected", "Library", "PEOPLE_FAR", "PeopleConfig", "open_library", "photo_date"]
 
 Progress = Callable[[int, int], None]
+# casia-webface's best join/found threshold on the people benchmark (LFW people with 4+ images, ORL, group photos;
+# F1 0.879 / 0.905 / 0.917 / 0.904 at 0.95 / 0.90 / 0.85 / 0.80): a false-accept rate of about 4e-4 over its pairs,
+# stricter than search's verdict threshold (FAR 1e-3), since each new face is compared with every person
+CASIA_PEOPLE_THRESHOLD = 0.85
+PEOPLE_FAR = 4e-4
 
 
 @dataclass
 class PeopleConfig:
     """How faces are grouped; kept in the library's metadata when it is created."""
 
-    threshold: float | None = None  # squared L2 to join or found a person; None: the index's verdict threshold
+    threshold: float | None = None  # squared L2 to join or found a person; None: see Library.threshold
     min_faces: int = 3  # waiting faces a cluster needs to found a new person (Immich's default)
     neighbours: int = 32  # nearest faces whose people a face may join
     max_component: int = 5000  # waiting faces clustered at once around new faces (bounds the O(n²) step)
@@ -113,7 +118,16 @@ class Library(ViewsMixin, EditsMixin):
 
     @property
     def threshold(self) -> float:
-        return self.config.threshold if self.config.threshold is not None else self.index.threshold
+        """Squared L2 under which a face joins a person or faces found one: the config's, else the one
+        ``calibrate`` fitted, else casia-webface's measured one, else the index's verdict threshold."""
+        if self.config.threshold is not None:
+            return self.config.threshold
+        m = self.store.meta
+        if m.get("people_threshold") is not None:
+            return float(m["people_threshold"])
+        if (m.get("embedder") or {}).get("weights") == "casia-webface":
+            return CASIA_PEOPLE_THRESHOLD
+        return self.index.threshold
 
     def similarity(self) -> Similarity:
         """The calibrated similarity shown beside distances: fitted on the named people, else published, else anchored

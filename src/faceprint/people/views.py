@@ -156,9 +156,13 @@ class ViewsMixin:
                         "similarity": round(float(sim(d)), 4) if np.isfinite(d) else 0.0})
         return out
 
-    def calibrate(self, far: float = 1e-3, max_pairs: int = 200_000, seed: int = 0) -> dict[str, Any]:
-        """Fit the threshold (FAR ``far`` over pairs of named people, as an index calibrates) and the similarity mapping
-        on the faces of named people; saved in the library. Needs two named people with two faces each."""
+    def calibrate(self, far: float = 1e-3, people_far: float | None = None, max_pairs: int = 200_000,
+                  seed: int = 0) -> dict[str, Any]:
+        """Fit on the faces of named people, and save in the library: search's verdict threshold (FAR ``far`` over
+        their pairs, as an index calibrates), the people threshold (FAR ``people_far``, default ``PEOPLE_FAR``) and the
+        similarity mapping. Needs two named people with two faces each."""
+        from faceprint.people.library import PEOPLE_FAR
+
         from faceprint.people.similarity import fit_similarity
         from faceprint.search.index import calibrate_threshold
 
@@ -172,6 +176,7 @@ class ViewsMixin:
             raise LibraryEditError("calibrating needs at least two named people with two faces or more each")
         vecs = np.frombuffer(b"".join(r[0] for r in rows), np.float32).reshape(len(rows), self.store.dim)
         threshold = calibrate_threshold(vecs, [str(o) for o in owners], far)
+        people_threshold = calibrate_threshold(vecs, [str(o) for o in owners], people_far or PEOPLE_FAR)
         rng = np.random.default_rng(seed)
         a, b = rng.integers(0, len(rows), (2, max_pairs))
         same_pairs = np.flatnonzero(owners[:, None] == owners[None, :]) if len(rows) <= 4000 else np.zeros(0, int)
@@ -182,8 +187,10 @@ class ViewsMixin:
             a, b = np.concatenate([a, i[i < j]]), np.concatenate([b, j[i < j]])
         d = np.sqrt(((vecs[a] - vecs[b]) ** 2).sum(1))
         sim = fit_similarity(d, owners[a] == owners[b])
-        self.store._set_meta({"threshold": threshold, "similarity": sim.to_dict()})  # noqa: SLF001
-        return {"threshold": threshold, "similarity": sim.to_dict(), "faces": len(rows), "people": len(counts)}
+        self.store._set_meta({"threshold": threshold, "people_threshold": people_threshold,  # noqa: SLF001
+                              "similarity": sim.to_dict()})
+        return {"threshold": threshold, "people_threshold": people_threshold, "similarity": sim.to_dict(),
+                "faces": len(rows), "people": len(counts)}
 
     def stats(self) -> dict[str, int]:
         one = lambda q: int(self.db.execute(q).fetchone()[0])  # noqa: E731
