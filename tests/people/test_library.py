@@ -119,6 +119,10 @@ def test_names_are_unique_and_name_faces_joins_the_named_person(library: Library
     assert len(library.waiting_groups()) == 1 and len(waiting) == 2  # person 2's two faces: one group to name
     assert library.name_faces(waiting, "Ann") == a
     assert library.person(a).faces == 5
+    gone = sorted(waiting)[0]
+    library.reject([gone])  # a face the user took from Ann, waiting again, named with a group: it stays out
+    assert library.name_faces([gone, *[f.id for f in library.faces_of(a)][:1]], "Ann") == a
+    assert person_of(library, gone) is None
     assert {r[0] for r in library.db.execute("SELECT identity FROM faces WHERE id IN (SELECT face_id FROM face_people "
                                              "WHERE person_id = ?)", (a,))} == {"Ann"}  # search answers read it
 

@@ -165,9 +165,16 @@ class EditsMixin:
         return pid
 
     def name_faces(self, face_ids: Sequence[int], name: str) -> int:
-        """Name a group of faces at once: they join the person of that name, or become a new person with it."""
+        """Name a group of faces at once: they join the person of that name, or become a new person with it. Faces
+        once rejected from that person stay out (a group is named as a whole; ``move`` a face to overrule a rejection)."""
         found = self.db.execute("SELECT id FROM people WHERE name = ? AND merged_into IS NULL", (name.strip(),)).fetchone()
-        return self.move(face_ids, found[0]) if found else self.split(face_ids, name)
+        if found is None:
+            return self.split(face_ids, name)
+        refused = {r[0] for r in self.db.execute("SELECT face_id FROM rejections WHERE person_id = ?", (found[0],))}
+        keep = [f for f in face_ids if int(f) not in refused]
+        if not keep:
+            raise LibraryEditError(f"every one of these faces was rejected from {name.strip()!r}")
+        return self.move(keep, found[0])
 
     def reject(self, face_ids: Sequence[int]) -> int:
         """"Not this person": the faces leave their person for good (no step puts them back); returns how many."""
