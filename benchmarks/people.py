@@ -228,7 +228,7 @@ def quality(work: Path, batches: int, args: argparse.Namespace) -> dict:  # type
               f"{ours['recall']:.3f} batch {batch['precision']:.3f}/{batch['recall']:.3f} | F1 ours {ours['f1']:.3f} batch {batch['f1']:.3f} "
               f"immich {base['f1']:.3f} | NMI ours {ours['nmi']:.3f} batch {batch['nmi']:.3f} immich {base['nmi']:.3f} | "
               f"people {res['people_per_batch'][-1]}, waiting {res['waiting_per_batch'][-1]}", flush=True)
-    lib.retry_waiting(0)
+    lib.retry_waiting()
     back = 0
     for face, refused in lib.db.execute("SELECT face_id, person_id FROM rejections").fetchall():
         now = lib.db.execute("SELECT person_id FROM face_people WHERE face_id = ?", (face,)).fetchone()

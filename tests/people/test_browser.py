@@ -107,7 +107,7 @@ def test_people_pages_in_a_real_browser(tmp_path: Path) -> None:
             more.append(f)
         other = open_library(tmp_path / "lib", embedder=PatternNet.embedder())
         report = other.add_photos(more)
-        other.retry_waiting(0)
+        other.retry_waiting()
         other.close()
         assert report.joined == 3
         page.reload()

@@ -47,10 +47,11 @@ def test_errors_choose_their_status_by_type(lib_dir: Path) -> None:
     assert c.post("/api/people/999/name", json={"name": "X"}).status_code == 404
     assert c.post("/api/faces/move", json={"faces": [12345], "person": a}).status_code == 404
     refused = c.post(f"/api/people/{a}/merge", json={"sources": [b]})
-    assert refused.status_code == 409 and "one photo" in refused.json()["detail"]
+    assert refused.status_code == 409 and "same photo" in refused.json()["detail"]
     c.post(f"/api/people/{a}/name", json={"name": "Al"})
     assert c.post(f"/api/people/{b}/name", json={"name": "Al"}).status_code == 409
     assert c.post(f"/api/people/{b}/name", json={"name": ""}).status_code == 422
+    assert c.post(f"/api/people/{b}/name", json={"name": "a/b"}).status_code == 422  # malformed: 422, as /enroll
     assert c.get("/api/photos?people=x").status_code == 422
 
 
@@ -102,3 +103,31 @@ def test_who_is_in_an_uploaded_photo(tmp_path: Path) -> None:
         assert face["name"] == expected
         assert (face["similarity"] > 0.5) == (expected is not None)
     assert lib.stats()["photos"] == 4  # asking does not add
+
+
+def test_every_write_route_has_the_guard(lib_dir: Path) -> None:
+    """Each POST route refuses a cross-site request and one without the token, before its handler runs."""
+    app = create_app(lib_dir, ServeConfig(token="s3cret"))
+    c = TestClient(app)
+    posts = [r.path for r in app.routes if "POST" in getattr(r, "methods", set())]
+    writes = [p for p in posts if p not in ("/search", "/verify", "/api/who")]
+    assert {w.rsplit("/", 1)[-1] for w in writes} == {"enroll", "name", "merge", "hide", "split", "move", "reject", "dismiss"}
+    before = c.get("/api/people").json()
+    for path in writes:
+        url = path.replace("{person}", "1")
+        assert c.post(url, json={}).status_code == 401, path
+        crossed = c.post(url, json={}, headers={"Authorization": "Bearer s3cret", "Sec-Fetch-Site": "cross-site"})
+        assert crossed.status_code == 403, path
+    assert c.get("/api/people").json() == before
+
+
+def test_enroll_on_a_library_adds_a_photo_and_names_its_person(tmp_path: Path) -> None:
+    lib = open_library(tmp_path / "lib", {"weights": "pattern"}, embedder=PatternNet.embedder(), detect=False)
+    c = TestClient(create_app(tmp_path / "lib", index=lib.index))
+    buf = io.BytesIO()
+    PatternNet.image(PatternNet.patterns(1)[0], np.random.default_rng(0)).save(buf, format="PNG")
+    for _ in range(2):  # the same photo twice: one photo, one face, the same person
+        out = c.post("/enroll", data={"name": "Eve"}, files={"file": ("e.png", buf.getvalue(), "image/png")}).json()
+        assert out["identity"] == "Eve"
+    assert lib.stats()["photos"] == 1 and [(p.name, p.faces) for p in lib.people()] == [("Eve", 1)]
+    assert lib.db.execute("SELECT how FROM face_people").fetchall() == [("user",)]

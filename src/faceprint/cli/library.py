@@ -173,7 +173,8 @@ def merge_cmd(lib: Lib, target: Annotated[int, typer.Argument(help="Person to ke
 def split_cmd(lib: Lib, faces: FaceIds, name: Annotated[Optional[str], typer.Option(help="Name of the new person.")] = None) -> None:
     """Make faces a new person (or, with --name of an existing person, give them to that person)."""
     pid = _edit(lib, "name_faces", faces, name) if name else _edit(lib, "split", faces)
-    console.print(f"{len(faces)} faces are person #{pid}")
+    console.print(f"person #{pid} now has these faces (any rejected from that person stayed out)" if name else
+                  f"{len(faces)} faces are person #{pid}")
 
 
 @library_app.command("move")

@@ -63,6 +63,8 @@ def average_distances(queries: np.ndarray, people: np.ndarray, sums: dict[int, t
     for q, row in zip(queries, people):
         cand = {}
         for p in {int(p) for p in row if p >= 0}:
+            if p not in sums:  # the person lost its faces since the neighbours were read
+                continue
             total, count = sums[p]
             cand[p] = float(max(2.0 - 2.0 * float(q @ total) / count, 0.0))
         out.append(cand)
@@ -71,7 +73,8 @@ def average_distances(queries: np.ndarray, people: np.ndarray, sums: dict[int, t
 
 def components_with(vectors: np.ndarray, seeds: Iterable[int], threshold: float, cap: int = 5000) -> np.ndarray:
     """Rows of ``vectors`` (unit, (n, D)) connected to a ``seeds`` row by a chain of pairs closer than ``threshold``
-    (squared L2), found by range searches from the frontier; at most ``cap`` rows (the nearest-reached first)."""
+    (squared L2), found by range searches from the frontier, breadth first; at most ``cap`` rows (within a round,
+    the lowest rows first). Past the cap the clusters are those of the part found, no longer of the whole component."""
     import faiss
 
     x = np.ascontiguousarray(vectors, np.float32)

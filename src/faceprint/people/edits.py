@@ -13,7 +13,7 @@ from typing import Any
 
 from faceprint.search.store import IndexError_
 
-__all__ = ["EditsMixin", "LibraryEditError", "UnknownInLibraryError"]
+__all__ = ["EditsMixin", "LibraryEditError", "LibraryInputError", "UnknownInLibraryError"]
 
 
 class LibraryEditError(IndexError_):
@@ -22,6 +22,10 @@ class LibraryEditError(IndexError_):
 
 class UnknownInLibraryError(LibraryEditError):
     """No such person or face in this library."""
+
+
+class LibraryInputError(LibraryEditError):
+    """A malformed argument (a name that is empty, too long or holds '/' or a line break)."""
 
 
 class EditsMixin:
@@ -80,7 +84,7 @@ class EditsMixin:
     def _check_name(self, name: str, person: int | None) -> str:
         name = name.strip()
         if not name or len(name) > 200 or any(c in name for c in "/\n\r\t"):
-            raise LibraryEditError("a name is 1–200 characters, without '/' or line breaks")
+            raise LibraryInputError("a name is 1–200 characters, without '/' or line breaks")
         other = self.db.execute("SELECT id FROM people WHERE name = ? AND merged_into IS NULL AND id IS NOT ?",
                                 (name, person)).fetchone()
         if other is not None:
@@ -97,26 +101,37 @@ class EditsMixin:
             self._sync_identities([pid])  # type: ignore[attr-defined]
         return pid
 
+    def _aliases(self, person: int) -> list[int]:
+        """``person`` and every person merged into it (directly or through others)."""
+        rows = self.db.execute("WITH RECURSIVE m(id) AS (SELECT ? UNION SELECT p.id FROM people p JOIN m ON p.merged_into = m.id) "
+                               "SELECT id FROM m", (person,)).fetchall()
+        return [r[0] for r in rows]
+
     def merge(self, target: int, sources: Sequence[int]) -> int:
-        """Merge ``sources`` into ``target`` (their ids lead to it from now on); returns the faces moved. Faces the user
-        rejected from ``target`` do not come with them (they wait). Refused if the people share a photo."""
+        """Merge ``sources`` into ``target`` (their ids lead to it from now on); returns the faces moved. A face the user
+        rejected from any of them leaves the merged person (it waits): it was said not to be one of them, and they
+        are now one. Refused if the people share a photo."""
         with self.store.transaction(vectors=True):
             tid = self.resolve(target)
             sids = sorted({self.resolve(s) for s in sources} - {tid})
             if not sids:
                 raise LibraryEditError("nothing to merge: give other people than the target")
+            group = json.dumps(sorted({a for pid in (tid, *sids) for a in self._aliases(pid)}))
             faces = [r[0] for r in self.db.execute("SELECT face_id FROM face_people WHERE person_id IN (SELECT value FROM "
-                                                   "json_each(?))", (json.dumps(sids),))]
-            refused = {r[0] for r in self.db.execute("SELECT face_id FROM rejections WHERE person_id = ?", (tid,))}
+                                                   "json_each(?))", (json.dumps([tid, *sids]),))]
+            target_faces = {r[0] for r in self.db.execute("SELECT face_id FROM face_people WHERE person_id = ?", (tid,))}
+            refused = {r[0] for r in self.db.execute("SELECT face_id FROM rejections WHERE person_id IN (SELECT value FROM "
+                                                     "json_each(?))", (group,))}
             moving = [f for f in faces if f not in refused]
             if moving:
-                self._check_photos(self._face_rows(moving), tid)
+                self._check_photos(self._face_rows(moving), None)
+            out = json.dumps([f for f in faces if f in refused])
             self.db.execute("UPDATE face_people SET person_id = ?, how = 'user' WHERE face_id IN (SELECT value FROM "
                             "json_each(?))", (tid, json.dumps(moving)))
             self.db.execute("UPDATE face_people SET person_id = NULL, how = 'rejected' WHERE face_id IN (SELECT value FROM "
-                            "json_each(?))", (json.dumps([f for f in faces if f in refused]),))
+                            "json_each(?))", (out,))
             self.db.execute("INSERT OR IGNORE INTO rejections SELECT face_id, ? FROM rejections WHERE person_id IN "
-                            "(SELECT value FROM json_each(?))", (tid, json.dumps(sids)))
+                            "(SELECT value FROM json_each(?))", (tid, group))
             named = self.db.execute("SELECT name FROM people WHERE id = ?", (tid,)).fetchone()[0]
             if named is None:  # an unnamed target takes the first name among the sources
                 row = self.db.execute("SELECT name FROM people WHERE id IN (SELECT value FROM json_each(?)) AND name IS NOT "
@@ -127,54 +142,61 @@ class EditsMixin:
                             (tid, json.dumps(sids)))
             self._fix_features([tid])
             self._sync_identities([tid])  # type: ignore[attr-defined]
-            self.db.execute("UPDATE faces SET identity = NULL WHERE id IN (SELECT value FROM json_each(?))",
-                            (json.dumps([f for f in faces if f in refused]),))
-        return len(moving)
+            self.db.execute("UPDATE faces SET identity = NULL WHERE id IN (SELECT value FROM json_each(?))", (out,))
+        return len([f for f in moving if f not in target_faces])
 
     def split(self, face_ids: Sequence[int], name: str | None = None) -> int:
-        """Make the given faces a new person (named ``name`` if given); returns its id."""
+        """Make the given faces a new person (named ``name`` if given); returns its id. Their rejections stay."""
+        with self.store.transaction(vectors=True):
+            return self._split(face_ids, name)
+
+    def _split(self, face_ids: Sequence[int], name: str | None) -> int:
         import numpy as np
 
-        with self.store.transaction(vectors=True):
-            rows = self._face_rows(face_ids)
-            self._check_photos(rows, None)
-            if name is not None:
-                name = self._check_name(name, None)
-            ids = sorted(rows)
-            vecs = np.frombuffer(b"".join(r[0] for r in self.db.execute(
-                "SELECT vector FROM faces WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", (json.dumps(ids),))),
-                np.float32).reshape(len(ids), self.store.dim)
-            self.db.execute("DELETE FROM rejections WHERE face_id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))
-            pid = self._new_person(ids, vecs, how="user", name=name)  # type: ignore[attr-defined]
-            self._fix_features([p for _, p in rows.values()])
-            self._sync_identities([pid])  # type: ignore[attr-defined]
+        rows = self._face_rows(face_ids)
+        self._check_photos(rows, None)
+        if name is not None:
+            name = self._check_name(name, None)
+        ids = sorted(rows)
+        vecs = np.frombuffer(b"".join(r[0] for r in self.db.execute(
+            "SELECT vector FROM faces WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", (json.dumps(ids),))),
+            np.float32).reshape(len(ids), self.store.dim)
+        pid = self._new_person(ids, vecs, how="user", name=name)  # type: ignore[attr-defined]
+        self._fix_features([p for _, p in rows.values()])
         return pid
 
     def move(self, face_ids: Sequence[int], person: int) -> int:
-        """Put faces into ``person`` (the user says so: any earlier rejection of them from it is lifted); returns its id."""
+        """Put faces into ``person`` (the user says so: their rejections from it, and from anyone merged into it, are
+        lifted); returns its id."""
         with self.store.transaction(vectors=True):
-            pid = self.resolve(person)
-            rows = self._face_rows(face_ids)
-            self._check_photos(rows, pid)
-            ids = json.dumps(sorted(rows))
-            self.db.execute("UPDATE face_people SET person_id = ?, how = 'user' WHERE face_id IN (SELECT value FROM json_each(?))",
-                            (pid, ids))
-            self.db.execute("DELETE FROM rejections WHERE person_id = ? AND face_id IN (SELECT value FROM json_each(?))", (pid, ids))
-            self._fix_features([pid, *(p for _, p in rows.values())])
-            self._sync_identities([pid])  # type: ignore[attr-defined]
+            return self._move(face_ids, person)
+
+    def _move(self, face_ids: Sequence[int], person: int) -> int:
+        pid = self.resolve(person)
+        rows = self._face_rows(face_ids)
+        self._check_photos(rows, pid)
+        ids = json.dumps(sorted(rows))
+        self.db.execute("UPDATE face_people SET person_id = ?, how = 'user' WHERE face_id IN (SELECT value FROM json_each(?))",
+                        (pid, ids))
+        self.db.execute("DELETE FROM rejections WHERE person_id IN (SELECT value FROM json_each(?)) AND face_id IN (SELECT "
+                        "value FROM json_each(?))", (json.dumps(self._aliases(pid)), ids))
+        self._fix_features([pid, *(p for _, p in rows.values())])
+        self._sync_identities([pid])  # type: ignore[attr-defined]
         return pid
 
     def name_faces(self, face_ids: Sequence[int], name: str) -> int:
         """Name a group of faces at once: they join the person of that name, or become a new person with it. Faces
         once rejected from that person stay out (a group is named as a whole; ``move`` a face to overrule a rejection)."""
-        found = self.db.execute("SELECT id FROM people WHERE name = ? AND merged_into IS NULL", (name.strip(),)).fetchone()
-        if found is None:
-            return self.split(face_ids, name)
-        refused = {r[0] for r in self.db.execute("SELECT face_id FROM rejections WHERE person_id = ?", (found[0],))}
-        keep = [f for f in face_ids if int(f) not in refused]
-        if not keep:
-            raise LibraryEditError(f"every one of these faces was rejected from {name.strip()!r}")
-        return self.move(keep, found[0])
+        with self.store.transaction(vectors=True):
+            found = self.db.execute("SELECT id FROM people WHERE name = ? AND merged_into IS NULL", (name.strip(),)).fetchone()
+            if found is None:
+                return self._split(face_ids, name)
+            refused = {r[0] for r in self.db.execute("SELECT face_id FROM rejections WHERE person_id IN (SELECT value FROM "
+                                                     "json_each(?))", (json.dumps(self._aliases(found[0])),))}
+            keep = [f for f in face_ids if int(f) not in refused]
+            if not keep:
+                raise LibraryEditError(f"every one of these faces was rejected from {name.strip()!r}")
+            return self._move(keep, found[0])
 
     def reject(self, face_ids: Sequence[int]) -> int:
         """"Not this person": the faces leave their person for good (no step puts them back); returns how many."""
@@ -205,10 +227,11 @@ class EditsMixin:
 
     def dismiss(self, face_ids: Sequence[int]) -> int:
         """Detections that are not faces: removed from the library (their photo stays, so they never come back)."""
-        rows = self._face_rows(face_ids)
-        ids = sorted(rows)
+        self._face_rows(face_ids)  # unknown ids are refused before anything is written
+        ids = sorted({int(i) for i in face_ids})
 
         def inside(found: list[int]) -> None:
+            rows = self._face_rows(ids)  # read again inside the transaction: another writer may have moved them
             self.db.execute("DELETE FROM face_people WHERE face_id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))
             self.db.execute("DELETE FROM rejections WHERE face_id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))
             self._fix_features([p for _, p in rows.values()])

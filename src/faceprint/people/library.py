@@ -24,7 +24,7 @@ from faceprint.models import Embedder
 from faceprint.models.fusion import face_embedder
 from faceprint.models.pipeline import FaceCrop, model_fingerprint, thumbnail
 from faceprint.people.assign import average_distances, choose_joins, components_with, found_people
-from faceprint.people.edits import EditsMixin
+from faceprint.people.edits import EditsMixin, UnknownInLibraryError
 from faceprint.people.similarity import CASIA_WEBFACE, Similarity
 from faceprint.people.tables import SCHEMA
 from faceprint.people.views import ViewsMixin
@@ -62,6 +62,14 @@ class AddReport:
     founded: int = 0  # new people
     retried: int = 0  # waiting faces that joined someone later
     problems: list[dict[str, str]] = field(default_factory=list)
+    face_ids: list[int] = field(default_factory=list)  # the faces this add created
+
+    def merge(self, other: AddReport) -> None:
+        """Add the counts of a committed step."""
+        for key in ("photos", "already", "faces", "joined", "founded", "retried"):
+            setattr(self, key, getattr(self, key) + getattr(other, key))
+        self.problems += other.problems
+        self.face_ids += other.face_ids
 
 
 @dataclass
@@ -187,25 +195,36 @@ class Library(ViewsMixin, EditsMixin):
                 self.add_detected(batch, report)
             if progress is not None:
                 progress(min(start + chunk, len(paths)), len(paths))
-        report.retried += self.retry_waiting(report.faces)
+        if report.face_ids:  # nothing added, nothing retried: a rerun over the same photos changes nothing
+            report.retried += self.retry_waiting(near=report.face_ids)
         return report
 
     def add_detected(self, photos: Sequence[Detected], report: AddReport | None = None) -> AddReport:
-        """Add detected photos and assign their faces, in one transaction (photos whose hash is there are skipped)."""
+        """Add detected photos and assign their faces, in one transaction (photos whose hash is there, or repeated in
+        ``photos``, are skipped). ``report`` counts only what was committed."""
         report = report if report is not None else AddReport()
+        unique: dict[str, Detected] = {}
+        for ph in photos:
+            unique.setdefault(ph.hash, ph)
+        report.already += len(photos) - len(unique)
+        photos = list(unique.values())
+        step = AddReport()
+        self.store.refresh()  # searches inside the transaction use the FAISS structure as it is (no catch-up there)
         vecs = [p.vectors for p in photos if len(p.vectors)]
         if not vecs:  # photos with no face are still recorded, so a rerun does not detect them again
             with self.store.transaction():
-                self._insert_photos(photos, report)
+                self._insert_photos(photos, step)
+            report.merge(step)
             return report
         flat = np.concatenate(vecs).astype(np.float32)
         owner = [i for i, p in enumerate(photos) for _ in range(len(p.vectors))]
         paths = [photos[i].path for i in owner]
         boxes = [b for p in photos for b in p.boxes]
         thumbs = [t for p in photos for t in p.thumbs]
+        names: list[str | None] = [None] * len(flat)  # filled with the names the assignment gives (a Milvus mirror)
 
         def inside(ids: list[int]) -> None:
-            photo_ids = self._insert_photos(photos, report)
+            photo_ids = self._insert_photos(photos, step)
             if any(photo_ids[i] is None for i in owner):  # another process added one of them meanwhile
                 raise _AlreadyThere()
             marks = [(p.landmarks[k] if k < len(p.landmarks) else None, p.probs[k] if k < len(p.probs) else None)
@@ -213,16 +232,21 @@ class Library(ViewsMixin, EditsMixin):
             self.db.executemany("INSERT INTO face_people (face_id, photo_id, how, landmarks, prob) VALUES (?, ?, 'auto', ?, ?)",
                                 [(fid, photo_ids[o], json.dumps(lm) if lm is not None else None, pr)
                                  for fid, o, (lm, pr) in zip(ids, owner, marks)])
-            self._assign(np.asarray(ids, np.int64), flat, np.array([photo_ids[o] for o in owner]), report)
+            self._assign(np.asarray(ids, np.int64), flat, np.array([photo_ids[o] for o in owner]), step)
+            named = dict(self.db.execute("SELECT id, identity FROM faces WHERE id IN (SELECT value FROM json_each(?))",
+                                         (json.dumps(ids),)).fetchall())
+            names[:] = [named.get(i) for i in ids]
             fault_point("library.assign")  # faces, photos and people written; transaction open
-            report.faces += len(ids)
+            step.faces, step.face_ids = len(ids), list(ids)
 
-        self.store.refresh()  # searches inside the transaction use the FAISS structure as it is (no catch-up there)
         try:
-            self.store.add(flat, paths, [None] * len(flat), boxes, thumbs, inside=inside)
+            self.store.add(flat, paths, names, boxes, thumbs, inside=inside)
         except _AlreadyThere:
-            fresh = [p for p in photos if p.hash not in self.known_hashes([q.hash for q in photos])]
+            known = self.known_hashes([q.hash for q in photos])
+            report.already += len(known)
+            fresh = [p for p in photos if p.hash not in known]
             return self.add_detected(fresh, report) if fresh else report
+        report.merge(step)
         return report
 
     def _insert_photos(self, photos: Sequence[Detected], report: AddReport) -> list[int | None]:
@@ -238,6 +262,23 @@ class Library(ViewsMixin, EditsMixin):
             out.append(int(cur.lastrowid))
             report.photos += 1
         return out
+
+    def enroll(self, digest: str, data: bytes, size: tuple[int, int], vector: np.ndarray, box: list[float] | None,
+               thumb: bytes | None, name: str) -> tuple[int, int]:
+        """A photo uploaded with a name (the server's /enroll): its face is added as any photo's, then given to the
+        person of that name (made if needed) as the user's choice. Returns (face id, person id); a photo already in the
+        library names the face it has."""
+        report = self.add_detected([Detected(digest, f"upload:{digest[:16]}", len(data), size[0], size[1], photo_date(data),
+                                             np.asarray(vector, np.float32).reshape(1, -1), [box], [thumb])])
+        if report.face_ids:
+            face = report.face_ids[0]
+        else:
+            row = self.db.execute("SELECT MIN(fp.face_id) FROM face_people fp JOIN photos ph ON ph.id = fp.photo_id WHERE "
+                                  "ph.hash = ?", (digest,)).fetchone()
+            if row is None or row[0] is None:
+                raise UnknownInLibraryError("this photo is in the library without a face (dismissed)")
+            face = int(row[0])
+        return face, self.name_faces([face], name)
 
     # assignment ------------------------------------------------------------------------------------
     def _people_of(self, face_ids: np.ndarray) -> np.ndarray:
@@ -276,10 +317,12 @@ class Library(ViewsMixin, EditsMixin):
         people = self._people_of(nbrs)
         joins = choose_joins(average_distances(vectors, people, self._sums(people)), photos.tolist(), self.threshold,
                              rejected, ids.tolist(), present)
-        self.db.executemany("UPDATE face_people SET person_id = ?, how = ? WHERE face_id = ?",
-                            [(j.person, how, int(ids[j.row])) for j in joins])
+        done = 0
+        for j in joins:  # only a face that still waits: an automatic step never moves an assigned face
+            done += self.db.execute("UPDATE face_people SET person_id = ?, how = ? WHERE face_id = ? AND person_id IS NULL",
+                                    (j.person, how, int(ids[j.row]))).rowcount
         self._sync_identities([j.person for j in joins])
-        return len(joins)
+        return done
 
     def _assign(self, ids: np.ndarray, vectors: np.ndarray, photos: np.ndarray, report: AddReport) -> None:
         """New faces join people; those left wait and are clustered with the waiting faces around them."""
@@ -323,25 +366,23 @@ class Library(ViewsMixin, EditsMixin):
                         "WHERE fp.face_id = faces.id) WHERE id IN (SELECT face_id FROM face_people WHERE person_id IN "
                         "(SELECT value FROM json_each(?)))", (json.dumps(sorted(set(int(p) for p in people))),))
 
-    def retry_waiting(self, recent: int = 0) -> int:
-        """Waiting faces near the ``recent`` latest faces try to join someone again (a person may have grown next to
-        them); returns how many joined. ``recent=0``: every waiting face."""
-        wid, wvec, wphoto = self._waiting()
-        if not len(wid):
-            return 0
-        if recent:
-            latest = self.db.execute("SELECT f.id, f.vector FROM faces f JOIN face_people fp ON fp.face_id = f.id WHERE "
-                                     "fp.person_id IS NOT NULL ORDER BY f.id DESC LIMIT ?", (recent,)).fetchall()
-            if not latest:
-                return 0
-            lvec = np.frombuffer(b"".join(r[1] for r in latest), np.float32).reshape(len(latest), self.store.dim)
-            near = (wvec @ lvec.T).max(1) > 1 - self.threshold / 2
-            wid, wvec, wphoto = wid[near], wvec[near], wphoto[near]
-        if not len(wid):
-            return 0
+    def retry_waiting(self, near: Sequence[int] | None = None) -> int:
+        """Waiting faces try to join someone again (a person may have grown next to them): those within the threshold
+        of a face of ``near`` that has a person, or every waiting face when ``near`` is None; returns how many joined.
+        Read and written in one transaction, so a face another writer placed meanwhile is left alone."""
         self.store.refresh()
         with self.store.transaction(vectors=True):
-            return self._join(wid, wvec, wphoto)
+            wid, wvec, wphoto = self._waiting()
+            if len(wid) and near is not None:
+                rows = self.db.execute("SELECT f.vector FROM faces f JOIN face_people fp ON fp.face_id = f.id WHERE "
+                                       "fp.person_id IS NOT NULL AND f.id IN (SELECT value FROM json_each(?))",
+                                       (json.dumps([int(i) for i in near]),)).fetchall()
+                if not rows:
+                    return 0
+                lvec = np.frombuffer(b"".join(r[0] for r in rows), np.float32).reshape(len(rows), self.store.dim)
+                close = (wvec @ lvec.T).max(1) > 1 - self.threshold / 2
+                wid, wvec, wphoto = wid[close], wvec[close], wphoto[close]
+            return self._join(wid, wvec, wphoto) if len(wid) else 0
 
     def close(self) -> None:
         self.index.close()

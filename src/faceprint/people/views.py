@@ -3,10 +3,11 @@ photo, and the calibration of its threshold and similarity from the people the u
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -21,6 +22,21 @@ _FACES = """SELECT fp.face_id, fp.photo_id, fp.person_id, fp.how, f.box, p.name 
 JOIN faces f ON f.id = fp.face_id LEFT JOIN people p ON p.id = fp.person_id"""
 
 
+T = TypeVar("T", bound=Callable[..., Any])
+
+
+def _locked(fn: T) -> T:
+    """Run a read under the store's lock: threads share one SQLite connection and a writing thread holds the lock
+    for its whole transaction, so a read never sees another thread's uncommitted rows."""
+
+    @functools.wraps(fn)
+    def wrapper(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[no-untyped-def]
+        with self.store._lock:  # noqa: SLF001 - the store's own reentrant lock
+            return fn(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _face(r: tuple[Any, ...]) -> Face:
     return Face(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else None, r[5])
 
@@ -33,22 +49,26 @@ class ViewsMixin:
     index: Any
     config: Any
 
+    @_locked
     def people(self, hidden: bool = False) -> list[Person]:
         """Live people: named ones first (by name), then unnamed ones, most faces first; hidden ones only if asked."""
         rows = self.db.execute(_PEOPLE.format(where="" if hidden else "AND p.hidden = 0")).fetchall()
         people = [Person(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
         return sorted(people, key=lambda p: (p.name is None, (p.name or "").casefold(), -p.faces, p.id))
 
+    @_locked
     def person(self, person: int) -> Person:
         pid = self.resolve(person)  # type: ignore[attr-defined]
         r = self.db.execute(_PEOPLE.format(where="AND p.id = ?").replace("HAVING COUNT(fp.face_id) > 0 OR p.name IS NOT NULL", ""),
                             (pid,)).fetchone()
         return Person(r[0], r[1], r[2], bool(r[3]), r[4])
 
+    @_locked
     def faces_of(self, person: int) -> list[Face]:
         pid = self.resolve(person)  # type: ignore[attr-defined]
         return [_face(r) for r in self.db.execute(_FACES + " WHERE fp.person_id = ? ORDER BY fp.face_id", (pid,))]
 
+    @_locked
     def waiting_groups(self, limit: int = 2000) -> list[list[Face]]:
         """Faces with no person (the latest ``limit``), grouped by average linkage with photo cannot-links: a group is
         named in one action. Largest groups first."""
@@ -65,6 +85,7 @@ class ViewsMixin:
             groups.setdefault(int(label), []).append(_face(r[1:]))
         return sorted(groups.values(), key=lambda g: (-len(g), g[0].id))
 
+    @_locked
     def photo(self, photo_id: int) -> Photo | None:
         r = self.db.execute("SELECT id, path, width, height, taken_at FROM photos WHERE id = ?", (int(photo_id),)).fetchone()
         if r is None:
@@ -72,11 +93,13 @@ class ViewsMixin:
         faces = tuple(_face(f) for f in self.db.execute(_FACES + " WHERE fp.photo_id = ? ORDER BY fp.face_id", (r[0],)))
         return Photo(r[0], r[1], r[2], r[3], r[4], faces)
 
+    @_locked
     def photo_path(self, photo_id: int) -> Path | None:
         """The file of a photo of the library (only ids of its own photos map to files), if it is still there."""
         r = self.db.execute("SELECT path FROM photos WHERE id = ?", (int(photo_id),)).fetchone()
         return Path(r[0]) if r is not None and Path(r[0]).is_file() else None
 
+    @_locked
     def photos_with(self, people: Sequence[int]) -> list[Photo]:
         """Photos in which every one of ``people`` is, newest first (by EXIF date, then by when they were added)."""
         pids = sorted({self.resolve(p) for p in people})  # type: ignore[attr-defined]
@@ -99,6 +122,7 @@ class ViewsMixin:
         np.add.at(sums, inverse, vecs)
         return pids, sums, counts.astype(np.float64)
 
+    @_locked
     def suggestions(self, person: int, n: int = 5) -> list[tuple[Person, float, float]]:
         """People ``person`` might be (merge candidates), most similar first: (person, similarity, distance). The
         distance is average linkage, the mean squared distance over all pairs of their faces (2 − 2·Sa·Sb/(na·nb)),
@@ -122,6 +146,7 @@ class ViewsMixin:
                 break
         return out
 
+    @_locked
     def identify(self, vectors: np.ndarray) -> list[tuple[int | None, float]]:
         """The person each face of one photo is (None: nobody close enough) and the distance; two faces of the photo
         are never given the same person."""
@@ -147,6 +172,7 @@ class ViewsMixin:
         vecs = self.index.faces.embed_crops(crops)
         return self.describe(crops, vecs)
 
+    @_locked
     def describe(self, crops: Sequence[Any], vectors: np.ndarray) -> list[dict[str, Any]]:
         sim = self.similarity()  # type: ignore[attr-defined]
         out = []
@@ -192,6 +218,7 @@ class ViewsMixin:
         return {"threshold": threshold, "people_threshold": people_threshold, "similarity": sim.to_dict(),
                 "faces": len(rows), "people": len(counts)}
 
+    @_locked
     def stats(self) -> dict[str, int]:
         one = lambda q: int(self.db.execute(q).fetchone()[0])  # noqa: E731
         return {"photos": one("SELECT COUNT(*) FROM photos"), "faces": one("SELECT COUNT(*) FROM face_people"),

@@ -435,8 +435,9 @@ class FaceStore:
                 for srow, irow in zip(sims, ids)]
 
     def nearest(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(squared distances, ids) of the ``k`` nearest faces of each query, nearest first; missing slots have id −1
-        and distance inf. No face rows are read (for callers that look ids up in bulk themselves)."""
+        """(squared distances, ids) of the ``k`` nearest faces of each query, nearest first: fewer columns when the
+        index holds fewer faces, and id −1 with distance inf where an approximate structure leaves a slot empty. No
+        face rows are read (for callers that look ids up in bulk themselves)."""
         q = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
         if q.shape[1] != self.dim:
             raise IndexError_(f"query dimension {q.shape[1]} != index dimension {self.dim}")

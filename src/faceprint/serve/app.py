@@ -184,9 +184,14 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
             raise HTTPException(422, "no face found in the photo")
 
         def work() -> dict[str, Any]:
-            path = f"upload:{hashlib.sha256(data).hexdigest()[:16]}"
+            digest = hashlib.sha256(data).hexdigest()
+            library = getattr(app.state, "library", None)
+            if library is not None:  # a photo library: the photo and its face go in as a photo, named by the user
+                size = img.info.get("original_size", img.size)
+                face, person = library.enroll(digest, data, size, vecs[:1], crops[0].box, thumbnail(crops[0].image), name)
+                return {"id": face, "identity": name, "person": person, "faces_in_photo": len(crops), "box": crops[0].box}
             # the write outside the model thread: waiting for another process's write never holds up searches
-            ids = ix.store.add(vecs[:1], [path], [name], [crops[0].box], [thumbnail(crops[0].image)])
+            ids = ix.store.add(vecs[:1], [f"upload:{digest[:16]}"], [name], [crops[0].box], [thumbnail(crops[0].image)])
             return {"id": ids[0], "identity": name, "faces_in_photo": len(crops), "box": crops[0].box}
 
         return await run_in_threadpool(work)
