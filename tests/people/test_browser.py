@@ -115,6 +115,14 @@ def test_people_pages_in_a_real_browser(tmp_path: Path) -> None:
         shown = page.locator("#faces .face").evaluate_all("els => els.map(e => +e.dataset.id)")
         assert rejected not in shown
 
+        # photos of Alice together with the person on the right of the group photo: that one photo
+        other_person = next(q.id for q in lib.people() if q.id != alice and q.faces == 5)
+        page.goto(f"{base}#/person/{alice}")
+        page.wait_for_selector("#with option[value='%d']" % other_person, state="attached")
+        page.select_option("#with", str(other_person))
+        page.wait_for_selector("#photos a")
+        assert page.locator("#photos a").count() == 1
+
         # the photo view: both faces of the group photo boxed and named
         group = lib.db.execute("SELECT id FROM photos WHERE hash = 'group'").fetchone()[0]
         page.goto(f"{base}#/photo/{group}")

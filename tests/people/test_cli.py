@@ -47,6 +47,7 @@ def test_library_commands(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -
     named = [p for p in json.loads(ok("library", "people", lib, "--json")) if p["name"] == "Ada"]
     assert len(named) == 1 and named[0]["faces"] == 2
     assert "Ada" in ok("library", "faces", lib, str(named[0]["id"]))
+    assert "similarity" in ok("library", "suggest", lib, str(named[0]["id"]))
     assert "1 faces taken" in ok("library", "reject", lib, str(faces[0]))
     ok("library", "hide", lib, str(named[0]["id"]))
     assert all(p["name"] != "Ada" for p in json.loads(ok("library", "people", lib, "--json")))

@@ -136,6 +136,19 @@ def photos_cmd(lib: Lib, people: Annotated[list[int], typer.Argument(help="Perso
         library.close()
 
 
+@library_app.command("suggest")
+def suggest_cmd(lib: Lib, person: Annotated[int, typer.Argument(help="Person id.")],
+                n: Annotated[int, typer.Option(min=1, help="How many.")] = 5) -> None:
+    """People who may be the same as PERSON (merge candidates), most similar first."""
+    library = _open(lib)
+    try:
+        for q, sim, d in library.suggestions(person, n):
+            console.print(f"#{q.id} {q.name or 'unnamed'} ({q.faces} faces): similarity {sim:.2f} (distance {d:.3f})",
+                          highlight=False)
+    finally:
+        library.close()
+
+
 @library_app.command("who")
 def who_cmd(lib: Lib, image: Annotated[Path, typer.Argument(help="A photo.")]) -> None:
     """Who is in a photo (not added to the library)."""

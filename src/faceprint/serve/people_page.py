@@ -74,14 +74,17 @@ async function personPage(id) {
   if (p.id !== +id) { location.hash = `#/person/${p.id}`; return; }
   view().innerHTML = `<h1 id="person-title">${esc(p.name || "Unnamed person")} <span class="muted">#${p.id} · ${p.faces} faces</span></h1>
     <p><input id="name" placeholder="Name" value="${esc(p.name || "")}"> <button id="save-name">Name</button>
-    <button id="hide">${p.hidden ? "Show" : "Hide"}</button> <a href="#/photos/${p.id}">Photos</a></p>
+    <button id="hide">${p.hidden ? "Show" : "Hide"}</button> <a href="#/photos/${p.id}">Photos</a>
+    · <select id="with"><option value="">Photos together with…</option></select></p>
     <div class="bar"><button id="select-all">Select all</button><button id="reject">Not this person</button>
     <input id="split-name" placeholder="New person's name (optional)"><button id="split">Split into new person</button>
     <select id="move-to"><option value="">Move to…</option></select><button id="move">Move</button>
     <button id="dismiss">Not a face</button></div>
     <div class="grid" id="faces"></div><h1>Same person?</h1><div class="sugg" id="suggestions"></div>`;
   p.faces_list.forEach((f) => $("#faces").appendChild(faceTile(f)));
-  all.people.filter((q) => q.id !== p.id).forEach((q) => $("#move-to").add(new Option(q.name || `Unnamed #${q.id}`, q.id)));
+  all.people.filter((q) => q.id !== p.id).forEach((q) => {
+    $("#move-to").add(new Option(q.name || `Unnamed #${q.id}`, q.id)); $("#with").add(new Option(q.name || `Unnamed #${q.id}`, q.id)); });
+  $("#with").onchange = (e) => { if (e.target.value) location.hash = `#/photos/${p.id},${e.target.value}`; };
   p.suggestions.forEach((q) => {
     const box = document.createElement("div"); box.className = "suggestion"; box.appendChild(card(q));
     const b = document.createElement("button"); b.textContent = `Merge (${Math.round(q.similarity * 100)}%)`; b.className = "merge";
