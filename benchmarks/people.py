@@ -1,6 +1,6 @@
 """People in a photo library as photos arrive: our incremental assignment vs one batch clustering vs an Immich-style rule.
 
-Usage: python benchmarks/people.py --json PATH [--work DIR] [--batches 5] [--skip-speed]
+Usage: python benchmarks/people.py --json PATH [--work DIR] [--batches 5] [--skip-speed] [--threshold T] [--sweep T ...]
 
 Photos: every LFW person with at least 4 images, ORL (as PNG), and group photos composed of 2–6 LFW faces of
 different people (so same-photo constraints occur), shuffled into 5 arrival batches; casia-webface weights through
@@ -165,7 +165,7 @@ def labels_of(person: np.ndarray) -> np.ndarray:
     return out
 
 
-def quality(work: Path, batches: int, args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
+def quality(work: Path, batches: int, threshold: float | None = None) -> dict:  # type: ignore[type-arg]
     files, truth = make_photos(work)
     root = work / "library"
     if root.exists():
@@ -174,7 +174,7 @@ def quality(work: Path, batches: int, args: argparse.Namespace) -> dict:  # type
         shutil.rmtree(root)
     from faceprint.people import PeopleConfig
 
-    lib = open_library(root, {"weights": "casia-webface"}, embedder=casia_embedder(), config=PeopleConfig(threshold=args.threshold))
+    lib = open_library(root, {"weights": "casia-webface"}, embedder=casia_embedder(), config=PeopleConfig(threshold=threshold))
     threshold, min_faces = lib.threshold, lib.config.min_faces
     immich = ImmichRule(threshold, min_faces)
     res: dict = {"photos": len(files), "threshold": threshold, "min_faces": min_faces,  # type: ignore[type-arg]
@@ -242,6 +242,13 @@ def quality(work: Path, batches: int, args: argparse.Namespace) -> dict:  # type
     truth_of = true_people(lib, truth)
     t = np.array([truth_of[int(i)] for i in ids])
     res["faces"], res["true_people"] = int(len(ids)), int(len(set(t)))
+    known = np.array([not n.startswith("stranger-") for n in t])  # the threshold's error rates over true people's pairs
+    kv, kt = vecs[known], t[known]
+    a, b = np.triu_indices(len(kv), 1)
+    d = np.concatenate([((kv[a[i : i + 50_000]] - kv[b[i : i + 50_000]]) ** 2).sum(1) for i in range(0, len(a), 50_000)])
+    same = kt[a] == kt[b]
+    res["threshold_far"] = float((d[~same] < threshold).mean())
+    res["threshold_tar"] = round(float((d[same] < threshold).mean()), 4)
     res["final_batch_chinese_whispers_f1"] = round(cluster_metrics(t, singles_below(chinese_whispers(vecs, threshold), min_faces))["f1"], 4)
     res["add_faces_per_s"] = round(add_faces / add_s, 2)
     lib.close()
@@ -298,10 +305,19 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--threshold", type=float, default=None, help="join/found threshold (default: the library's)")
+    ap.add_argument("--sweep", type=float, nargs="*", default=[0.75, 0.8, 0.9, 0.95],
+                    help="other thresholds run on the same arrivals (final-batch figures only)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     args.work.mkdir(parents=True, exist_ok=True)
-    res = quality(args.work, args.batches, args)
+    res = quality(args.work, args.batches, args.threshold)
+    sweep = {str(res["threshold"]): res}
+    for t in args.sweep:  # the same arrivals at other thresholds (final-batch figures)
+        sweep[str(t)] = quality(args.work / f"sweep-{t}", args.batches, t)
+    res["threshold_sweep_final_batch"] = {
+        k: {"f1": r["f1_per_batch"][-1], "batch_f1": r["batch_f1_per_batch"][-1], "baseline_f1": r["baseline_f1_per_batch"][-1],
+            "nmi": r["nmi_per_batch"][-1], "waiting": r["waiting_per_batch"][-1], "far": r["threshold_far"]}
+        for k, r in sorted(sweep.items(), key=lambda kv: float(kv[0]))}
     if not args.skip_speed:
         res.update(speed(args.work, args.sizes))
     args.json.parent.mkdir(parents=True, exist_ok=True)

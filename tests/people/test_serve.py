@@ -131,3 +131,27 @@ def test_enroll_on_a_library_adds_a_photo_and_names_its_person(tmp_path: Path) -
         assert out["identity"] == "Eve"
     assert lib.stats()["photos"] == 1 and [(p.name, p.faces) for p in lib.people()] == [("Eve", 1)]
     assert lib.db.execute("SELECT how FROM face_people").fetchall() == [("user",)]
+
+
+def test_enroll_of_a_group_photo_keeps_every_face_and_names_the_right_one(tmp_path: Path) -> None:
+    from faceprint.people import Detected
+    from faceprint.serve.app import create_app as make
+
+    lib = open_library(tmp_path / "lib", {"weights": "pattern"}, embedder=PatternNet.embedder(), detect=False)
+    vecs = np.eye(48, dtype=np.float32)[:2]
+    faces, person = lib.enroll("h" * 64, b"x" * 10, (100, 50), vecs, [[0, 0, 10, 10], [50, 0, 60, 10]], [None, None], "Ann")
+    assert lib.stats()["faces"] == 2 and lib.person(person).name == "Ann" and lib.faces_of(person)[0].id == faces
+    assert lib.add_detected([Detected("h" * 64, "/x.jpg", 10, 100, 50, None, vecs, [None, None], [None, None])]).faces == 0
+    # the same photo again, its first face dismissed meanwhile: refused, never another face named instead
+    lib.dismiss([faces])
+    from faceprint.people import LibraryEditError
+
+    with pytest.raises(LibraryEditError, match="not this face"):
+        lib.enroll("h" * 64, b"x" * 10, (100, 50), vecs, [[0, 0, 10, 10], [50, 0, 60, 10]], [None, None], "Bob")
+    assert [(p.name, p.faces) for p in lib.people(hidden=True)] == [("Ann", 0)]  # nothing was named Bob
+    # a name the library refuses is refused before anything is added
+    c = TestClient(make(tmp_path / "lib", index=lib.index))
+    buf = io.BytesIO()
+    PatternNet.image(PatternNet.patterns(1)[0], np.random.default_rng(0)).save(buf, format="PNG")
+    bad = c.post("/enroll", data={"name": "Tab\tName"}, files={"file": ("e.png", buf.getvalue(), "image/png")})
+    assert bad.status_code == 422 and lib.stats()["photos"] == 1

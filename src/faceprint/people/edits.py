@@ -81,15 +81,26 @@ class EditsMixin:
                             "WHERE id = :p AND (feature_face IS NULL OR feature_face NOT IN (SELECT face_id FROM "
                             "face_people WHERE person_id = :p))", {"p": pid})
 
-    def _check_name(self, name: str, person: int | None) -> str:
+    @staticmethod
+    def valid_name(name: str) -> str:
+        """``name`` stripped, or LibraryInputError when it is empty, too long or holds '/' or a line break."""
         name = name.strip()
         if not name or len(name) > 200 or any(c in name for c in "/\n\r\t"):
-            raise LibraryInputError("a name is 1–200 characters, without '/' or line breaks")
+            raise LibraryInputError("a name is 1–200 characters, without '/', tabs or line breaks")
+        return name
+
+    def _check_name(self, name: str, person: int | None) -> str:
+        name = self.valid_name(name)
         other = self.db.execute("SELECT id FROM people WHERE name = ? AND merged_into IS NULL AND id IS NOT ?",
                                 (name, person)).fetchone()
         if other is not None:
             raise LibraryEditError(f"{name!r} is already person #{other[0]}: merge the two, or move these faces to them")
         return name
+
+    def _left(self, rows: dict[int, tuple[int, int | None]], to: int) -> None:
+        """Faces the user took from their person into ``to``: no automatic step puts them back there."""
+        self.db.executemany("INSERT OR IGNORE INTO rejections (face_id, person_id, explicit) VALUES (?, ?, 0)",
+                            [(f, p) for f, (_, p) in rows.items() if p is not None and p != to])
 
     # edits -------------------------------------------------------------------------------------------
     def name(self, person: int, name: str) -> int:
@@ -109,8 +120,9 @@ class EditsMixin:
 
     def merge(self, target: int, sources: Sequence[int]) -> int:
         """Merge ``sources`` into ``target`` (their ids lead to it from now on); returns the faces moved. A face the user
-        rejected from any of them leaves the merged person (it waits): it was said not to be one of them, and they
-        are now one. Refused if the people share a photo."""
+        rejected ("not this person") from any of them leaves the merged person (it waits): it was said not to be one
+        of them, and they are now one. Faces split or moved between them come together again. Refused if the people
+        share a photo."""
         with self.store.transaction(vectors=True):
             tid = self.resolve(target)
             sids = sorted({self.resolve(s) for s in sources} - {tid})
@@ -120,8 +132,8 @@ class EditsMixin:
             faces = [r[0] for r in self.db.execute("SELECT face_id FROM face_people WHERE person_id IN (SELECT value FROM "
                                                    "json_each(?))", (json.dumps([tid, *sids]),))]
             target_faces = {r[0] for r in self.db.execute("SELECT face_id FROM face_people WHERE person_id = ?", (tid,))}
-            refused = {r[0] for r in self.db.execute("SELECT face_id FROM rejections WHERE person_id IN (SELECT value FROM "
-                                                     "json_each(?))", (group,))}
+            refused = {r[0] for r in self.db.execute("SELECT face_id FROM rejections WHERE explicit = 1 AND person_id IN "
+                                                     "(SELECT value FROM json_each(?))", (group,))}
             moving = [f for f in faces if f not in refused]
             if moving:
                 self._check_photos(self._face_rows(moving), None)
@@ -130,8 +142,10 @@ class EditsMixin:
                             "json_each(?))", (tid, json.dumps(moving)))
             self.db.execute("UPDATE face_people SET person_id = NULL, how = 'rejected' WHERE face_id IN (SELECT value FROM "
                             "json_each(?))", (out,))
-            self.db.execute("INSERT OR IGNORE INTO rejections SELECT face_id, ? FROM rejections WHERE person_id IN "
+            self.db.execute("INSERT OR IGNORE INTO rejections SELECT face_id, ?, explicit FROM rejections WHERE person_id IN "
                             "(SELECT value FROM json_each(?))", (tid, group))
+            self.db.execute("DELETE FROM rejections WHERE explicit = 0 AND face_id IN (SELECT value FROM json_each(?)) AND "
+                            "person_id IN (SELECT value FROM json_each(?))", (json.dumps(moving), group))
             named = self.db.execute("SELECT name FROM people WHERE id = ?", (tid,)).fetchone()[0]
             if named is None:  # an unnamed target takes the first name among the sources
                 row = self.db.execute("SELECT name FROM people WHERE id IN (SELECT value FROM json_each(?)) AND name IS NOT "
@@ -162,6 +176,7 @@ class EditsMixin:
             "SELECT vector FROM faces WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", (json.dumps(ids),))),
             np.float32).reshape(len(ids), self.store.dim)
         pid = self._new_person(ids, vecs, how="user", name=name)  # type: ignore[attr-defined]
+        self._left(rows, pid)
         self._fix_features([p for _, p in rows.values()])
         return pid
 
@@ -180,30 +195,38 @@ class EditsMixin:
                         (pid, ids))
         self.db.execute("DELETE FROM rejections WHERE person_id IN (SELECT value FROM json_each(?)) AND face_id IN (SELECT "
                         "value FROM json_each(?))", (json.dumps(self._aliases(pid)), ids))
+        self._left(rows, pid)
         self._fix_features([pid, *(p for _, p in rows.values())])
         self._sync_identities([pid])  # type: ignore[attr-defined]
         return pid
 
     def name_faces(self, face_ids: Sequence[int], name: str) -> int:
-        """Name a group of faces at once: they join the person of that name, or become a new person with it. Faces
-        once rejected from that person stay out (a group is named as a whole; ``move`` a face to overrule a rejection)."""
+        """Name a group of faces at once: they join the person of that name (shown again if hidden), or become a new
+        person with it. Faces the user once took from that person stay out (a group is named as a whole; ``move`` a
+        face to overrule)."""
         with self.store.transaction(vectors=True):
-            found = self.db.execute("SELECT id FROM people WHERE name = ? AND merged_into IS NULL", (name.strip(),)).fetchone()
-            if found is None:
-                return self._split(face_ids, name)
-            refused = {r[0] for r in self.db.execute("SELECT face_id FROM rejections WHERE person_id IN (SELECT value FROM "
-                                                     "json_each(?))", (json.dumps(self._aliases(found[0])),))}
-            keep = [f for f in face_ids if int(f) not in refused]
-            if not keep:
-                raise LibraryEditError(f"every one of these faces was rejected from {name.strip()!r}")
-            return self._move(keep, found[0])
+            return self._name_faces(face_ids, name)
+
+    def _name_faces(self, face_ids: Sequence[int], name: str) -> int:
+        name = self.valid_name(name)
+        found = self.db.execute("SELECT id FROM people WHERE name = ? AND merged_into IS NULL", (name,)).fetchone()
+        if found is None:
+            return self._split(face_ids, name)
+        refused = {r[0] for r in self.db.execute("SELECT face_id FROM rejections WHERE person_id IN (SELECT value FROM "
+                                                 "json_each(?))", (json.dumps(self._aliases(found[0])),))}
+        keep = [f for f in face_ids if int(f) not in refused]
+        if not keep:
+            raise LibraryEditError(f"every one of these faces was taken from {name!r} before")
+        self.db.execute("UPDATE people SET hidden = 0 WHERE id = ?", (found[0],))
+        return self._move(keep, found[0])
 
     def reject(self, face_ids: Sequence[int]) -> int:
         """"Not this person": the faces leave their person for good (no step puts them back); returns how many."""
         with self.store.transaction(vectors=True):
             rows = self._face_rows(face_ids)
             had = [(f, p) for f, (_, p) in rows.items() if p is not None]
-            self.db.executemany("INSERT OR IGNORE INTO rejections VALUES (?, ?)", had)
+            self.db.executemany("INSERT INTO rejections (face_id, person_id, explicit) VALUES (?, ?, 1) "
+                                "ON CONFLICT (face_id, person_id) DO UPDATE SET explicit = 1", had)
             self.db.execute("UPDATE face_people SET person_id = NULL, how = 'rejected' WHERE face_id IN (SELECT value FROM "
                             "json_each(?))", (json.dumps([f for f, _ in had]),))
             self.db.execute("UPDATE faces SET identity = NULL WHERE id IN (SELECT value FROM json_each(?))",

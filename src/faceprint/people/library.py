@@ -24,7 +24,7 @@ from faceprint.models import Embedder
 from faceprint.models.fusion import face_embedder
 from faceprint.models.pipeline import FaceCrop, model_fingerprint, thumbnail
 from faceprint.people.assign import average_distances, choose_joins, components_with, found_people
-from faceprint.people.edits import EditsMixin, UnknownInLibraryError
+from faceprint.people.edits import EditsMixin, LibraryEditError
 from faceprint.people.similarity import CASIA_WEBFACE, Similarity
 from faceprint.people.tables import SCHEMA
 from faceprint.people.views import ViewsMixin
@@ -192,16 +192,19 @@ class Library(ViewsMixin, EditsMixin):
                 if not cs:
                     report.problems.append({"path": str(path), "issue": "no_face", "detail": "no face detected"})
             if batch:
-                self.add_detected(batch, report)
+                step = self.add_detected(batch)
+                if step.face_ids:  # waiting faces near this chunk's try again (a rerun that adds nothing writes nothing)
+                    step.retried += self.retry_waiting(near=step.face_ids)
+                report.merge(step)
             if progress is not None:
                 progress(min(start + chunk, len(paths)), len(paths))
-        if report.face_ids:  # nothing added, nothing retried: a rerun over the same photos changes nothing
-            report.retried += self.retry_waiting(near=report.face_ids)
         return report
 
-    def add_detected(self, photos: Sequence[Detected], report: AddReport | None = None) -> AddReport:
+    def add_detected(self, photos: Sequence[Detected], report: AddReport | None = None,
+                     after: Callable[[list[int]], None] | None = None) -> AddReport:
         """Add detected photos and assign their faces, in one transaction (photos whose hash is there, or repeated in
-        ``photos``, are skipped). ``report`` counts only what was committed."""
+        ``photos``, are skipped). ``report`` counts only what was committed; ``after(face ids)`` runs in the transaction
+        once the faces are assigned (an enrolment names its face there)."""
         report = report if report is not None else AddReport()
         unique: dict[str, Detected] = {}
         for ph in photos:
@@ -233,6 +236,8 @@ class Library(ViewsMixin, EditsMixin):
                                 [(fid, photo_ids[o], json.dumps(lm) if lm is not None else None, pr)
                                  for fid, o, (lm, pr) in zip(ids, owner, marks)])
             self._assign(np.asarray(ids, np.int64), flat, np.array([photo_ids[o] for o in owner]), step)
+            if after is not None:
+                after(list(ids))
             named = dict(self.db.execute("SELECT id, identity FROM faces WHERE id IN (SELECT value FROM json_each(?))",
                                          (json.dumps(ids),)).fetchall())
             names[:] = [named.get(i) for i in ids]
@@ -245,7 +250,7 @@ class Library(ViewsMixin, EditsMixin):
             known = self.known_hashes([q.hash for q in photos])
             report.already += len(known)
             fresh = [p for p in photos if p.hash not in known]
-            return self.add_detected(fresh, report) if fresh else report
+            return self.add_detected(fresh, report, after) if fresh else report
         report.merge(step)
         return report
 
@@ -263,22 +268,27 @@ class Library(ViewsMixin, EditsMixin):
             report.photos += 1
         return out
 
-    def enroll(self, digest: str, data: bytes, size: tuple[int, int], vector: np.ndarray, box: list[float] | None,
-               thumb: bytes | None, name: str) -> tuple[int, int]:
-        """A photo uploaded with a name (the server's /enroll): its face is added as any photo's, then given to the
-        person of that name (made if needed) as the user's choice. Returns (face id, person id); a photo already in the
-        library names the face it has."""
+    def enroll(self, digest: str, data: bytes, size: tuple[int, int], vectors: np.ndarray, boxes: list[list[float] | None],
+               thumbs: list[bytes | None], name: str) -> tuple[int, int]:
+        """A photo uploaded with a name (the server's /enroll): every face of it is added as any photo's, and the first
+        (largest) is given to the person of that name (made if needed), in one transaction. A photo already in the
+        library names its face nearest the upload's first. Returns (face id, person id)."""
+        name = self.valid_name(name)
+        vectors = np.asarray(vectors, np.float32).reshape(len(boxes), -1)
+        named: list[int] = []
         report = self.add_detected([Detected(digest, f"upload:{digest[:16]}", len(data), size[0], size[1], photo_date(data),
-                                             np.asarray(vector, np.float32).reshape(1, -1), [box], [thumb])])
+                                             vectors, boxes, thumbs)],
+                                   after=lambda ids: named.append(self._name_faces([ids[0]], name)))
         if report.face_ids:
-            face = report.face_ids[0]
-        else:
-            row = self.db.execute("SELECT MIN(fp.face_id) FROM face_people fp JOIN photos ph ON ph.id = fp.photo_id WHERE "
-                                  "ph.hash = ?", (digest,)).fetchone()
-            if row is None or row[0] is None:
-                raise UnknownInLibraryError("this photo is in the library without a face (dismissed)")
-            face = int(row[0])
-        return face, self.name_faces([face], name)
+            return report.face_ids[0], named[0]
+        with self.store.transaction(vectors=True):  # already here: the same face, found by its vector
+            rows = self.db.execute("SELECT f.id, f.vector FROM face_people fp JOIN faces f ON f.id = fp.face_id JOIN photos "
+                                   "ph ON ph.id = fp.photo_id WHERE ph.hash = ?", (digest,)).fetchall()
+            d = [float(((np.frombuffer(v, np.float32) - vectors[0]) ** 2).sum()) for _, v in rows]
+            if not rows or min(d) > 1e-3:
+                raise LibraryEditError("this photo is in the library, but not this face (it was dismissed)")
+            face = int(rows[int(np.argmin(d))][0])
+            return face, self._name_faces([face], name)
 
     # assignment ------------------------------------------------------------------------------------
     def _people_of(self, face_ids: np.ndarray) -> np.ndarray:

@@ -3,7 +3,9 @@
 ``photos``: one row per distinct photo content (sha256), with where it was first seen, its size and EXIF date.
 ``face_people``: for each indexed face its photo, its person (NULL: waiting or rejected) and how it got there —
 ``auto`` (an automatic step), ``user`` (named, moved, split or merged by the user) or ``rejected`` (the user said
-"not this person"; the pairs are in ``rejections`` and no step ever puts the face back).
+"not this person"; the pairs are in ``rejections`` and no step ever puts the face back). A face the user split or
+moved away from a person is recorded there too (``explicit = 0``): no automatic step puts it back either, but a
+merge of the two people (the user undoing the split) may.
 ``people``: stable ids (never reused: AUTOINCREMENT; a merged person keeps its row with ``merged_into``).
 """
 
@@ -42,7 +44,12 @@ CREATE TABLE IF NOT EXISTS face_people (
 );
 CREATE INDEX IF NOT EXISTS face_people_person ON face_people(person_id);
 CREATE INDEX IF NOT EXISTS face_people_photo ON face_people(photo_id);
-CREATE TABLE IF NOT EXISTS rejections (face_id INTEGER NOT NULL, person_id INTEGER NOT NULL, PRIMARY KEY (face_id, person_id));
+CREATE TABLE IF NOT EXISTS rejections (
+    face_id INTEGER NOT NULL,
+    person_id INTEGER NOT NULL,
+    explicit INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (face_id, person_id)
+);
 """
 
 

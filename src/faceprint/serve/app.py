@@ -177,6 +177,8 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
         name = name.strip()
         if not name or len(name) > 200 or "/" in name:
             raise HTTPException(422, "name must be 1–200 characters without '/'")
+        if getattr(app.state, "library", None) is not None:
+            app.state.library.valid_name(name)  # a library's own rule (no tabs or line breaks), before any work: 422
         data = await read_upload(file)
         img = await decode(data, file.filename or "upload")
         crops, vecs = await faces_of(img)
@@ -188,7 +190,8 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
             library = getattr(app.state, "library", None)
             if library is not None:  # a photo library: the photo and its face go in as a photo, named by the user
                 size = img.info.get("original_size", img.size)
-                face, person = library.enroll(digest, data, size, vecs[:1], crops[0].box, thumbnail(crops[0].image), name)
+                face, person = library.enroll(digest, data, size, vecs, [c.box for c in crops],
+                                              [thumbnail(c.image) for c in crops], name)
                 return {"id": face, "identity": name, "person": person, "faces_in_photo": len(crops), "box": crops[0].box}
             # the write outside the model thread: waiting for another process's write never holds up searches
             ids = ix.store.add(vecs[:1], [f"upload:{digest[:16]}"], [name], [crops[0].box], [thumbnail(crops[0].image)])
