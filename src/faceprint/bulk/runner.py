@@ -49,6 +49,7 @@ class BulkReport:
     seconds: float = 0.0
     records: list[dict[str, Any]] = field(default_factory=list)  # every shard's record, this run's and earlier ones
     ran: set[str] = field(default_factory=set)  # the shards run now
+    shard_list: list[Shard] = field(default_factory=list)  # every shard of the manifest, in its order
 
 
 def state_dir(job: Job) -> Path:
@@ -108,7 +109,7 @@ def run_job(job: Job, engine: str = "local", workers: int = 1, shard_size: int =
     ran = {s.name for s in todo}
     report = BulkReport(shards=len(shards), shards_run=len(todo), shards_skipped=len(shards) - len(todo),
                         written=sum(r["written"] for r in records if r["shard"] in ran), seconds=time.perf_counter() - t0,
-                        records=records, ran=ran)
+                        records=records, ran=ran, shard_list=shards)
     report.problems = clashes + [p for r in records for p in r["problems"]]
     finish = getattr(job, "finish", None)
     if finish is not None:  # e.g. the embed job merges its shards' arrays in manifest order

@@ -39,6 +39,11 @@ def build_cmd(
     = "faiss",
     milvus_uri: Annotated[Optional[str], typer.Option(help="A Milvus Lite file (x.db), a Milvus Lite server or a Milvus "
                           "cluster (http://host:19530).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes detecting and embedding (the bulk runner; 1: "
+                       "one process).")] = 1,
+    engine: Annotated[str, typer.Option(help="local, or ray (a Ray cluster: pip install 'faceprint[ray]').")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help="With --engine ray: the cluster (default: start one here).")] = None,
+    shard_size: Annotated[int, typer.Option(min=1, help="Images per shard of the bulk runner.")] = 256,
 ) -> None:
     """Detect, embed and index every image; a killed build leaves any old index untouched and resumes on rerun."""
     from faceprint.search import build_index
@@ -50,7 +55,8 @@ def build_cmd(
     with _progress("index") as progress:
         task = progress.add_task("index", total=None)
         index, report = build_index(gallery, out, model_spec(weights, checkpoint, backend), detect, kind, force,
-                                    progress=lambda d, t: progress.update(task, completed=d, total=t), vectors=where)
+                                    progress=lambda d, t: progress.update(task, completed=d, total=t), vectors=where,
+                                    engine=engine, workers=workers, shard_size=shard_size, ray_address=ray_address)
     _problems(report)
     info = index.store.info()
     console.print(f"indexed {report.faces} faces from {report.images} images into {out} "

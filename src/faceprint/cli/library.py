@@ -34,6 +34,11 @@ def add_cmd(
     detect: Annotated[Optional[bool], typer.Option("--detect/--no-detect", help="Detect faces (default: as the model expects).")] = None,
     min_faces: Annotated[Optional[int], typer.Option(min=1, help="Waiting faces needed to found a new person (default 3).")] = None,
     backend: Annotated[str, typer.Option(help="Inference backend of a new library: torch, channels_last or onnx.")] = "torch",
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes detecting and embedding folders (the bulk runner; "
+                       "1: one process).")] = 1,
+    engine: Annotated[str, typer.Option(help="local, or ray (a Ray cluster: pip install 'faceprint[ray]').")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help="With --engine ray: the cluster (default: start one here).")] = None,
+    shard_size: Annotated[int, typer.Option(min=1, help="Photos per shard of the bulk runner.")] = 256,
 ) -> None:
     """Add photos: every face is detected, embedded and given to a person (or waits); photos already in the library
     (same content) are skipped, so a rerun resumes where a stopped one ended."""
@@ -43,12 +48,18 @@ def add_cmd(
     from faceprint.people import PeopleConfig, open_library
     from faceprint.search import gallery_images
 
-    paths = []
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter("--engine must be local or ray")
+    bulk = engine == "ray" or workers > 1
+    paths, folders = [], []
     for src in photos:
         found = [p for p, _ in gallery_images(src)]
         if not found:
             raise typer.BadParameter(f"no images at {src}")
-        paths += found
+        if bulk and src.is_dir():  # folders go through the bulk runner, loose files here
+            folders.append(src)
+        else:
+            paths += found
     new = not (lib / "faces.sqlite").is_file()
     spec = model_spec(weights, checkpoint, backend) if new else None
     library = open_library(lib, spec, detect=detect, config=PeopleConfig(min_faces=min_faces) if new and min_faces else None)
@@ -58,6 +69,9 @@ def add_cmd(
         with _progress("add") as progress:
             task = progress.add_task("add", total=len(paths))
             report = library.add_photos(paths, progress=lambda d, t: progress.update(task, completed=d))
+            for folder in folders:
+                report.merge(library.add_folder(folder, engine, workers, shard_size, ray_address,
+                                                lambda d, t: progress.update(task, completed=d, total=t)))
         report_skipped([f"{p['path']}: {p['issue']} ({p['detail']})" for p in report.problems], limit=20, more="more")
         stats = library.stats()
     finally:

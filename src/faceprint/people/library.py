@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from faceprint.models.fusion import face_embedder
 from faceprint.models.pipeline import FaceCrop, model_fingerprint, thumbnail
 from faceprint.people.assign import average_distances, choose_joins, components_with, found_people
 from faceprint.people.edits import EditsMixin, LibraryEditError
+from faceprint.people.records import AddReport, Detected, photo_date
 from faceprint.people.similarity import CASIA_WEBFACE, Similarity
 from faceprint.people.tables import SCHEMA
 from faceprint.people.views import ViewsMixin
@@ -49,61 +50,6 @@ class PeopleConfig:
     min_faces: int = 3  # waiting faces a cluster needs to found a new person (Immich's default)
     neighbours: int = 32  # nearest faces whose people a face may join
     max_component: int = 5000  # waiting faces clustered at once around new faces (bounds the O(n²) step)
-
-
-@dataclass
-class AddReport:
-    """What ``add_photos`` did."""
-
-    photos: int = 0
-    already: int = 0
-    faces: int = 0
-    joined: int = 0
-    founded: int = 0  # new people
-    retried: int = 0  # waiting faces that joined someone later
-    problems: list[dict[str, str]] = field(default_factory=list)
-    face_ids: list[int] = field(default_factory=list)  # the faces this add created
-
-    def merge(self, other: AddReport) -> None:
-        """Add the counts of a committed step."""
-        for key in ("photos", "already", "faces", "joined", "founded", "retried"):
-            setattr(self, key, getattr(self, key) + getattr(other, key))
-        self.problems += other.problems
-        self.face_ids += other.face_ids
-
-
-@dataclass
-class Detected:
-    """One photo's detections ready to add: the content hash, its facts and each face's vector, box and thumbnail."""
-
-    hash: str
-    path: str
-    size: int
-    width: int
-    height: int
-    taken_at: str | None
-    vectors: np.ndarray
-    boxes: list[list[float] | None]
-    thumbs: list[bytes | None]
-    landmarks: list[Any] = field(default_factory=list)
-    probs: list[float | None] = field(default_factory=list)
-
-
-def photo_date(data: bytes) -> str | None:
-    """The EXIF date the photo was taken (DateTimeOriginal, else DateTime), as ``YYYY-MM-DD HH:MM:SS``; None if absent."""
-    import io
-
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            exif = im.getexif()
-            value = exif.get_ifd(0x8769).get(36867) or exif.get(306)
-    except Exception:  # noqa: BLE001 - no or damaged EXIF: no date
-        return None
-    if not isinstance(value, str) or len(value) < 19:
-        return None
-    return value[:10].replace(":", "-") + value[10:19]
 
 
 class Library(ViewsMixin, EditsMixin):
@@ -162,7 +108,7 @@ class Library(ViewsMixin, EditsMixin):
             for path in part:
                 try:
                     data = Path(path).read_bytes()
-                    img = decode_bytes(data, str(path))
+                    img = decode_bytes(data, str(path), formats=None)  # a file on disk: whatever Pillow reads, as load_rgb
                 except ImageLoadError as exc:
                     report.problems.append({"path": str(path), "issue": "unreadable", "detail": str(exc)})
                     continue
@@ -198,6 +144,47 @@ class Library(ViewsMixin, EditsMixin):
                 report.merge(step)
             if progress is not None:
                 progress(min(start + chunk, len(paths)), len(paths))
+        return report
+
+    def add_folder(self, folder: Path, engine: str = "local", workers: int = 1, shard_size: int = 256,
+                   ray_address: str | None = None, progress: Progress | None = None, chunk: int = 16) -> AddReport:
+        """``add_photos`` of every photo under ``folder`` with detection and embedding on the bulk runner (``workers``
+        processes or a Ray cluster; resumable shards), then added in manifest order, ``chunk`` photos per transaction:
+        the same library as ``add_photos`` of the same files."""
+        from faceprint.bulk import FacesJob, run_job
+
+        folder = Path(folder).resolve()
+        if folder == self.store.root.resolve() or folder in self.store.root.resolve().parents:
+            raise IndexError_(f"{self.store.root} is inside {folder}: its own thumbnails would be added as photos; "
+                              "keep the library outside the photos")
+        spec = self.store.meta.get("embedder") or {}
+        model = {k: spec[k] for k in ("weights", "checkpoint", "backend") if k in spec}
+        if "+" in str(model.get("weights", "")):
+            raise IndexError_("a fusion of models adds photos in one process: drop --workers/--engine")
+        job = FacesJob(str(folder), str(self.store.root / ".bulk"), model, self.index.faces.detect, self.index.faces.margin,
+                       model_id=self.store.model_id)
+        bulk = run_job(job, engine, workers, shard_size, progress, ray_address)
+        report = AddReport(problems=list(bulk.problems))
+        photos: list[Detected] = []
+
+        def flush(upto: int) -> None:  # chunks across shard ends: the transactions of add_photos
+            while len(photos) >= upto and photos:
+                step = self.add_detected(photos[:chunk])
+                del photos[:chunk]
+                if step.face_ids:
+                    step.retried += self.retry_waiting(near=step.face_ids)
+                report.merge(step)
+
+        for shard in bulk.shard_list:
+            got = job.read(shard)
+            for k, rel in enumerate(got.paths):
+                rows = np.flatnonzero(got.photo == k)
+                photos.append(Detected(got.hashes[k], str(folder / rel), got.sizes[k], got.widths[k], got.heights[k],
+                                       got.dates[k], got.vectors[rows], [got.boxes[r] for r in rows],
+                                       [got.thumbs[r] for r in rows], [got.landmarks[r] for r in rows],
+                                       [got.probs[r] for r in rows]))
+            flush(chunk)
+        flush(1)
         return report
 
     def add_detected(self, photos: Sequence[Detected], report: AddReport | None = None,

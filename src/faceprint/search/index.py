@@ -245,11 +245,14 @@ def _drop_collection(root: Path) -> None:
 
 def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], detect: bool | None = None, kind: str = "auto",
                 force: bool = False, progress: Progress | None = None, embedder: Embedder | None = None,
-                vectors: dict[str, Any] | None = None) -> tuple[FaceIndex, AddReport]:
+                vectors: dict[str, Any] | None = None, engine: str = "local", workers: int = 1,
+                shard_size: int = 256, ray_address: str | None = None) -> tuple[FaceIndex, AddReport]:
     """Index every image of ``gallery`` into a new index at ``out``.
 
     The index is built in ``.<out>.building`` (committed chunk by chunk, so a rerun resumes) and
     renamed into place at the end: a killed build never touches an existing index at ``out``.
+    With ``workers`` > 1 or ``engine="ray"`` the faces come from the bulk runner (``FacesJob`` shards, resumable)
+    and are added shard by shard in manifest order.
     """
     out = Path(out)
     if out.exists() and not force:
@@ -277,7 +280,13 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
                           f"source {began.get('source')}; rerun with the same gallery and flags to resume it, or "
                           f"delete {tmp} to start over")
     index = FaceIndex(store, faces)
-    report = index.add_images(images, progress=progress, atomic=False)
+    if engine != "local" or workers > 1:
+        if isinstance(emb, FusedEmbedder):
+            store.close()
+            raise IndexError_("a fusion of models builds in one process: drop --workers/--engine")
+        report = _add_from_runner(index, Path(gallery), tmp, spec, engine, workers, shard_size, ray_address, progress)
+    else:
+        report = index.add_images(images, progress=progress, atomic=False)
     if store.meta.get("threshold") is None:
         index.recalibrate()
     store.close()
@@ -299,3 +308,28 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
         tmp.rename(out)
     shutil.rmtree(old, ignore_errors=True)
     return open_index(out, emb), report
+
+
+def _add_from_runner(index: FaceIndex, gallery: Path, tmp: Path, spec: dict[str, Any], engine: str, workers: int,
+                     shard_size: int, ray_address: str | None, progress: Progress | None) -> AddReport:
+    """Faces of ``gallery`` from the bulk runner, added shard by shard (one transaction each, resumable)."""
+    from faceprint.bulk import FacesJob, run_job
+
+    model = {k: spec[k] for k in ("weights", "checkpoint", "backend") if k in spec}
+    job = FacesJob(str(gallery), str(tmp), model, index.faces.detect, index.faces.margin, labeled=True,
+                   model_id=index.store.model_id)
+    bulk = run_job(job, engine, workers, shard_size, progress, ray_address)
+    report = AddReport(problems=list(bulk.problems))
+    known = {r[0] for r in index.store.db.execute("SELECT DISTINCT path FROM faces")}
+    for shard in bulk.shard_list:
+        got = job.read(shard)
+        paths = [str(gallery / got.paths[i]) for i in got.photo]
+        report.images += len({int(i) for i in got.photo if str(gallery / got.paths[i]) not in known})
+        report.already += sum(1 for p in got.paths if str(gallery / p) in known)
+        if not len(got.vectors):
+            continue
+        idents = [got.paths[i].split("/")[0] if "/" in got.paths[i] else None for i in got.photo]
+        ids = index.store.add(got.vectors, paths, idents, got.boxes, got.thumbs, sync=False, unique_paths=True)
+        report.faces += len(ids)
+    index.store.sync()
+    return report

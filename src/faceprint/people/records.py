@@ -1,0 +1,68 @@
+"""What adding photos to a library takes and gives: ``Detected`` (one photo's detections), ``AddReport`` and the
+EXIF date of a photo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["AddReport", "Detected", "photo_date"]
+
+
+@dataclass
+class AddReport:
+    """What ``add_photos`` did."""
+
+    photos: int = 0
+    already: int = 0
+    faces: int = 0
+    joined: int = 0
+    founded: int = 0  # new people
+    retried: int = 0  # waiting faces that joined someone later
+    problems: list[dict[str, str]] = field(default_factory=list)
+    face_ids: list[int] = field(default_factory=list)  # the faces this add created
+
+    def merge(self, other: AddReport) -> None:
+        """Add the counts of a committed step."""
+        for key in ("photos", "already", "faces", "joined", "founded", "retried"):
+            setattr(self, key, getattr(self, key) + getattr(other, key))
+        self.problems += other.problems
+        self.face_ids += other.face_ids
+
+
+@dataclass
+class Detected:
+    """One photo's detections ready to add: the content hash, its facts and each face's vector, box and thumbnail."""
+
+    hash: str
+    path: str
+    size: int
+    width: int
+    height: int
+    taken_at: str | None
+    vectors: np.ndarray
+    boxes: list[list[float] | None]
+    thumbs: list[bytes | None]
+    landmarks: list[Any] = field(default_factory=list)
+    probs: list[float | None] = field(default_factory=list)
+
+
+def photo_date(data: bytes) -> str | None:
+    """The EXIF date the photo was taken (DateTimeOriginal, else DateTime), as ``YYYY-MM-DD HH:MM:SS``; None if absent."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            exif = im.getexif()
+            value = exif.get_ifd(0x8769).get(36867) or exif.get(306)
+    except Exception:  # noqa: BLE001 - no or damaged EXIF: no date
+        return None
+    if not isinstance(value, str) or len(value) < 19:
+        return None
+    return value[:10].replace(":", "-") + value[10:19]
+
+

@@ -1,0 +1,97 @@
+"""`index build` and `library add` on the bulk runner: the same index and library as one process, and a killed
+worker resumed without a missing or duplicated face."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceprint.people import open_library
+from faceprint.search import build_index, gallery_images
+from tests.search.conftest import tiny_weights  # noqa: F401 - a fixture
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def faces_of(index) -> list[tuple[str, str | None, list[float] | None]]:  # type: ignore[no-untyped-def]
+    ids, vecs, _ = index.store.all_vectors()
+    faces = index.store.faces(ids.tolist())
+    return [(faces[i].path, faces[i].identity, faces[i].box) for i in ids.tolist()], vecs
+
+
+@pytest.fixture()
+def gallery(tiny_faces: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "gallery"
+    shutil.copytree(tiny_faces, root)
+    (root / "broken.png").write_bytes(b"not an image")
+    (root / "loose.png").write_bytes((tiny_faces / "id_0000" / "0000.png").read_bytes())
+    return root
+
+
+def test_index_build_with_workers_equals_one_process(gallery: Path, tmp_path: Path, tiny_weights: str) -> None:  # noqa: F811
+    one, r1 = build_index(gallery, tmp_path / "one", {"weights": tiny_weights}, detect=False)
+    two, r2 = build_index(gallery, tmp_path / "two", {"weights": tiny_weights}, detect=False, workers=2, shard_size=16)
+    (rows1, v1), (rows2, v2) = faces_of(one), faces_of(two)
+    assert rows1 == rows2 and len(rows1) == 24 * 6 + 1
+    np.testing.assert_allclose(v1, v2, atol=1e-5)
+    thumbs = lambda ix: [p.read_bytes() for p in sorted((ix.store.root / "thumbs").glob("*.jpg"))]  # noqa: E731
+    assert thumbs(one) == thumbs(two)
+    assert [p["path"] for p in r1.problems] == [p["path"] for p in r2.problems] == [str(gallery / "broken.png")]
+    assert (r1.faces, r1.images) == (r2.faces, r2.images)
+    assert one.threshold == two.threshold
+    one.close()
+    two.close()
+
+
+@pytest.mark.skipif(not (SHARED / "samples").is_dir(), reason="needs ../shared/data/samples")
+def test_library_add_with_workers_equals_one_process(tmp_path: Path, tiny_weights: str) -> None:  # noqa: F811
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(SHARED / "samples" / "multiface.jpg", photos / "group.jpg")  # six faces: one photo, six people at most
+    for k, person in enumerate(sorted((SHARED / "lfw" / "images").iterdir())[:5]):
+        shutil.copy(sorted(person.glob("*.jpg"))[0], photos / f"{k}.jpg")
+    shutil.copy(photos / "0.jpg", photos / "copy-of-0.jpg")  # the same content twice: one photo
+    one = open_library(tmp_path / "one", {"weights": tiny_weights}, detect=True)
+    two = open_library(tmp_path / "two", {"weights": tiny_weights}, detect=True)
+    r1 = one.add_photos([p for p, _ in gallery_images(photos)])
+    r2 = two.add_folder(photos, workers=2, shard_size=3)
+    assert (r1.photos, r1.already, r1.faces) == (r2.photos, r2.already, r2.faces) == (6, 1, r1.faces)
+    assert r1.faces >= 11  # every face of the group photo, one face of each portrait at least
+    q = ("SELECT f.path, f.box, fp.person_id, fp.how, fp.landmarks FROM faces f JOIN face_people fp ON fp.face_id = f.id "
+         "ORDER BY f.id")
+    assert one.db.execute(q).fetchall() == two.db.execute(q).fetchall()
+    q = "SELECT hash, path, bytes, width, height, taken_at FROM photos ORDER BY id"
+    assert one.db.execute(q).fetchall() == two.db.execute(q).fetchall()
+    np.testing.assert_allclose(one.store.all_vectors()[1], two.store.all_vectors()[1], atol=1e-5)
+    with pytest.raises(Exception, match="inside"):  # a library inside the photos it adds is refused
+        open_library(photos / "lib", {"weights": tiny_weights}, detect=True).add_folder(photos, workers=2)
+    one.close()
+    two.close()
+
+
+def test_a_killed_worker_resumes_to_the_same_index(gallery: Path, tmp_path: Path, tiny_weights: str) -> None:  # noqa: F811
+    args = [sys.executable, "-m", "faceprint", "index", "build", str(gallery), "--weights", tiny_weights, "--no-detect",
+            "--workers", "2", "--shard-size", "16"]
+    killed = subprocess.run([*args, "--out", str(tmp_path / "ix")], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "FACEPRINT_FAULT": "bulk.shard@2"})  # each worker dies at its 2nd shard
+    assert killed.returncode != 0
+    building = tmp_path / ".ix.building"
+    records = list(building.glob(".faceprint-shards/facesjob-*/shard-*.json"))
+    assert 0 < len(records) < 10 and not (tmp_path / "ix").exists()  # some shards recorded, the build not finished
+    done = subprocess.run([*args, "--out", str(tmp_path / "ix")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    ref, _ = build_index(gallery, tmp_path / "ref", {"weights": tiny_weights}, detect=False)
+    from faceprint.search import open_index
+
+    got = open_index(tmp_path / "ix")
+    (rows, v), (ref_rows, ref_v) = faces_of(got), faces_of(ref)
+    assert rows == ref_rows  # nothing missing, nothing twice
+    np.testing.assert_allclose(v, ref_v, atol=1e-5)
+    got.close()
+    ref.close()
