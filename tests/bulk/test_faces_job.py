@@ -95,3 +95,18 @@ def test_a_killed_worker_resumes_to_the_same_index(gallery: Path, tmp_path: Path
     np.testing.assert_allclose(v, ref_v, atol=1e-5)
     got.close()
     ref.close()
+
+
+def test_cluster_with_workers_equals_one_process(gallery: Path, tmp_path: Path, tiny_weights: str) -> None:  # noqa: F811
+    from faceprint.cluster import cluster_photos
+    from faceprint.models import Embedder, face_embedder
+
+    faces = face_embedder(Embedder.from_spec({"weights": tiny_weights}), detect=False)
+    one = cluster_photos(gallery, tmp_path / "one", faces, 0.5)
+    two = cluster_photos(gallery, tmp_path / "two", faces, 0.5,
+                         runner={"model": {"weights": tiny_weights}, "workers": 2, "shard_size": 16})
+    assert (tmp_path / "one" / "clusters.csv").read_text() == (tmp_path / "two" / "clusters.csv").read_text()
+    assert one.paths == two.paths and (one.labels == two.labels).all() and len(one.paths) == 24 * 6 + 1
+    thumbs = lambda d: [p.read_bytes() for p in sorted((d / "thumbs").glob("*.jpg"))]  # noqa: E731
+    assert thumbs(tmp_path / "one") == thumbs(tmp_path / "two")
+    assert [p["path"] for p in one.problems] == [p["path"] for p in two.problems]

@@ -56,6 +56,7 @@ class FacesJob:
     labeled: bool = False
     batch_size: int = 16
     model_id: str = ""  # the model's fingerprint: in the recipe hash
+    thumb_size: int = 96  # side of the JPEG thumbnails (cluster's contact sheets use 80)
 
     def setup(self) -> Any:
         from faceprint.models import Embedder, face_embedder
@@ -87,7 +88,7 @@ class FacesJob:
                     boxes.append(c.box if c.box is not None else [np.nan] * 4)
                     probs.append(np.nan if c.prob is None else c.prob)
                     marks.append(np.asarray(c.landmarks, np.float32) if c.landmarks is not None else np.full((5, 2), np.nan))
-                    thumbs.append(thumbnail(c.image))
+                    thumbs.append(thumbnail(c.image, self.thumb_size))
                 vecs.append(vectors[at : at + len(cs)])
                 at += len(cs)
         dim = faces.embedder.dim

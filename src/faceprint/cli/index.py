@@ -231,17 +231,23 @@ def cluster_cmd(
     method: Annotated[str, typer.Option(help="agglomerative, dbscan or chinese_whispers.")] = "agglomerative",
     threshold: Annotated[float, typer.Option(help="Squared-L2 distance below which faces are the same person.")] = 0.9,
     detect: Annotated[Optional[bool], typer.Option("--detect/--no-detect", help="Detect faces (MTCNN); --no-detect for pre-cropped faces (default: as the model expects).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes detecting and embedding (the bulk runner).")] = 1,
+    engine: Annotated[str, typer.Option(help="local, or ray (a Ray cluster: pip install 'faceprint[ray]').")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help="With --engine ray: the cluster.")] = None,
 ) -> None:
     """Detect and embed every face, cluster them, and write an HTML contact sheet per cluster and a CSV."""
     from faceprint.cluster import cluster_photos
     from faceprint.models import Embedder
     from faceprint.models import face_embedder
 
-    embedder = Embedder.from_spec(model_spec(weights, checkpoint))
+    spec = model_spec(weights, checkpoint)
+    embedder = Embedder.from_spec(spec)
+    runner = {"model": spec, "engine": engine, "workers": workers, "ray_address": ray_address} if (
+        engine != "local" or workers > 1) else None
     with _progress("cluster") as progress:
         task = progress.add_task("cluster", total=None)
         report = cluster_photos(photos, out, face_embedder(embedder, detect), threshold, method,
-                                progress=lambda d, t: progress.update(task, completed=d, total=t))
+                                progress=lambda d, t: progress.update(task, completed=d, total=t), runner=runner)
     _problems(report)
     n = len(set(report.labels.tolist()))
     console.print(f"{len(report.labels)} faces in {n} clusters; open {out / 'index.html'}")

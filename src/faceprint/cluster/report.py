@@ -35,11 +35,18 @@ class ClusterReport:
 
 
 def cluster_photos(photos: str | Path, out: str | Path, faces: FaceEmbedder, threshold: float,
-                   method: str = "agglomerative", progress: Callable[[int, int], None] | None = None) -> ClusterReport:
-    """Cluster every face under ``photos`` and write ``out/index.html``, ``clusters.csv``, ``summary.json``."""
+                   method: str = "agglomerative", progress: Callable[[int, int], None] | None = None,
+                   runner: dict[str, Any] | None = None) -> ClusterReport:
+    """Cluster every face under ``photos`` and write ``out/index.html``, ``clusters.csv``, ``summary.json``.
+
+    ``runner``: detect and embed on the bulk runner instead of in this process: ``{"model": spec, "engine": ...,
+    "workers": N, "shard_size": ..., "ray_address": ...}`` (the same faces, in the same order)."""
     out = Path(out)
-    images = gallery_images(Path(photos))
     report = ClusterReport()
+    if runner is not None:
+        vectors, thumbs = _faces_from_runner(Path(photos), out, faces, report, runner, progress)
+        return _finish(out, report, vectors, thumbs, faces, threshold, method)
+    images = gallery_images(Path(photos))
     vectors, thumbs = [], []
     for n, (path, ident) in enumerate(images, 1):
         try:
@@ -57,6 +64,34 @@ def cluster_photos(photos: str | Path, out: str | Path, faces: FaceEmbedder, thr
             thumbs.append(thumbnail(crop.image, 80))
         if progress is not None:
             progress(n, len(images))
+    return _finish(out, report, vectors, thumbs, faces, threshold, method)
+
+
+def _faces_from_runner(photos: Path, out: Path, faces: FaceEmbedder, report: ClusterReport, runner: dict[str, Any],
+                       progress: Callable[[int, int], None] | None) -> tuple[list[np.ndarray], list[bytes]]:
+    """Every face of ``photos`` from ``FacesJob`` shards (state in ``out``), in manifest order, into ``report``."""
+    from faceprint.bulk import FacesJob, run_job
+
+    job = FacesJob(str(photos), str(out), runner["model"], faces.detect, faces.margin, thumb_size=80,
+                   model_id=faces.embedder.fingerprint())
+    bulk = run_job(job, runner.get("engine", "local"), runner.get("workers", 1), runner.get("shard_size", 256), progress,
+                   runner.get("ray_address"))
+    report.problems = list(bulk.problems)
+    vectors, thumbs = [], []
+    for shard in bulk.shard_list:
+        got = job.read(shard)
+        for row, k in enumerate(got.photo):
+            rel = got.paths[k]
+            report.paths.append(str(photos / rel))
+            report.boxes.append(got.boxes[row])
+            report.identities.append(rel.split("/")[0] if "/" in rel else None)
+            vectors.append(got.vectors[row])
+            thumbs.append(got.thumbs[row])
+    return vectors, thumbs
+
+
+def _finish(out: Path, report: ClusterReport, vectors: list[np.ndarray], thumbs: list[bytes], faces: FaceEmbedder,
+            threshold: float, method: str) -> ClusterReport:
     x = np.stack(vectors) if vectors else np.zeros((0, faces.embedder.dim), np.float32)
     report.labels = cluster(x, threshold, method) if len(x) else np.zeros(0, int)
     if report.identities and all(i is not None for i in report.identities):
