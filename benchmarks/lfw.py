@@ -1,6 +1,7 @@
 """LFW verification with pretrained models (casia-webface, dlib-resnet) and their score fusion, 10-fold protocol.
 
 Usage: python benchmarks/lfw.py --json PATH [--weights casia-webface,dlib-resnet] [--work DIR] [--backend onnx]
+       [--workers N] [--engine local|ray]  (the MTCNN pipeline on the bulk runner: the same embeddings)
 Runs the model layer's own pipeline (``faceprint.models.FaceEmbedder``, the one ``faceprint eval`` runs): MTCNN,
 the face nearest the centre, cut the way each model expects (casia-webface: margin 32 at 160 px as davidsandberg's
 align_dataset_mtcnn; dlib-resnet: dlib's 150-px chip from MTCNN's five points); images with no face fall back to
@@ -101,6 +102,39 @@ def dlib_speed(embedder: Embedder, paths: list[Path], n: int = 256) -> dict[str,
             "ours_over_dlib": round(ours / theirs, 2)}
 
 
+def embed_on_runner(embedder: Embedder, paths: list[Path], args: argparse.Namespace,
+                    lfw: Path) -> tuple[np.ndarray, np.ndarray, float, list[Path]]:
+    """``embed_mtcnn`` on the bulk runner (``--workers N`` processes or ``--engine ray``): an EmbedJob with the flip
+    rule, split back into plain and mirrored rows (both unit vectors: [p ‖ m]/√2). The model goes into a private
+    weights cache under --work so that the workers load it by name (the user's cache is left alone)."""
+    import os
+
+    from faceprint.bulk import EmbedJob, run_job
+    from faceprint.models import PretrainedInfo, save_pretrained
+
+    home = args.work / "home"
+    os.environ["FACEPRINT_HOME"] = str(home)  # the workers inherit it
+    if embedder.name == "dlib-resnet":
+        info = PretrainedInfo(embedder.name, "dlib_resnet", 128, 150, {"channels": "RGB", "standardization": "fixed",
+                              "mean": list(embedder.preprocess.mean), "scale": 1 / embedder.preprocess.std}, align="dlib150")
+    else:
+        info = PretrainedInfo(embedder.name)
+    save_pretrained(embedder.model.state_dict(), info)  # type: ignore[union-attr]
+    job = EmbedJob(str(lfw / "images"), str(args.work / f"bulk-{embedder.name}-{args.backend}"),
+                   {"weights": embedder.name, "backend": args.backend}, align="mtcnn", flip=True, batch_size=args.batch,
+                   model_id=embedder.fingerprint())
+    t0 = time.perf_counter()
+    report = run_job(job, args.engine, args.workers, ray_address=args.ray_address)
+    seconds = time.perf_counter() - t0
+    rows = {Path(p).resolve(): i for i, p in enumerate(np.loadtxt(f"{job.prefix}.csv", str, delimiter=",", skiprows=1,
+                                                                    usecols=1, comments=None))}
+    both = np.load(f"{job.prefix}.npy")[[rows[p.resolve()] for p in paths]]
+    d = both.shape[1] // 2
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    no_face = [Path(p["path"]) for p in report.problems if p["issue"] == "no_face"]
+    return unit(both[:, :d]).astype(np.float32), unit(both[:, d:]).astype(np.float32), len(paths) / seconds, no_face
+
+
 def embeddings(embedder: Embedder, paths: list[Path], args: argparse.Namespace, lfw: Path) -> tuple[dict, list[str]]:  # type: ignore[type-arg]
     """Plain and mirrored rows for both alignments, cached in --work per model, backend and batch."""
     cache = args.work / f"embeddings-{embedder.name.replace('/', '_')}-{args.backend}-b{args.batch}.npz"
@@ -108,7 +142,10 @@ def embeddings(embedder: Embedder, paths: list[Path], args: argparse.Namespace, 
         saved = dict(np.load(cache))
         return saved, [str(p) for p in saved.pop("failures")]
     with Progress() as progress:
-        m_plain, m_mirror, e2e, no_face = embed_mtcnn(FaceEmbedder(embedder), paths, args.batch, progress)
+        if args.workers > 1 or args.engine != "local":
+            m_plain, m_mirror, e2e, no_face = embed_on_runner(embedder, paths, args, lfw)
+        else:
+            m_plain, m_mirror, e2e, no_face = embed_mtcnn(FaceEmbedder(embedder), paths, args.batch, progress)
         c_plain, c_mirror, net = embed_center(embedder, paths, args.batch, progress)
     failures = [str(p.relative_to(lfw)) for p in no_face]
     saved = {"mtcnn_plain": m_plain, "mtcnn_mirrored": m_mirror, "center_crop_plain": c_plain,
@@ -135,6 +172,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--fresh", action="store_true", help="re-embed even when --work holds embeddings of this model")
+    ap.add_argument("--workers", type=int, default=1, help="the MTCNN pipeline on the bulk runner with N processes")
+    ap.add_argument("--engine", default="local", help="local or ray (the bulk runner)")
+    ap.add_argument("--ray-address", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pairs = read_lfw_pairs(args.lfw / "pairs.txt", args.lfw / "images")
