@@ -112,8 +112,12 @@ def embed_on_runner(embedder: Embedder, paths: list[Path], args: argparse.Namesp
     from faceprint.bulk import EmbedJob, run_job
     from faceprint.models import PretrainedInfo, save_pretrained
 
-    home = args.work / "home"
-    os.environ["FACEPRINT_HOME"] = str(home)  # the workers inherit it
+    import shutil
+
+    if embedder.model is None:
+        raise SystemExit(f"{embedder.name} is an ONNX model: run it without --workers/--engine")
+    home, before = args.work / "home", os.environ.get("FACEPRINT_HOME")
+    os.environ["FACEPRINT_HOME"] = str(home)  # the workers inherit it; put back below
     if embedder.name == "dlib-resnet":
         info = PretrainedInfo(embedder.name, "dlib_resnet", 128, 150, {"channels": "RGB", "standardization": "fixed",
                               "mean": list(embedder.preprocess.mean), "scale": 1 / embedder.preprocess.std}, align="dlib150")
@@ -123,8 +127,16 @@ def embed_on_runner(embedder: Embedder, paths: list[Path], args: argparse.Namesp
     job = EmbedJob(str(lfw / "images"), str(args.work / f"bulk-{embedder.name}-{args.backend}"),
                    {"weights": embedder.name, "backend": args.backend}, align="mtcnn", flip=True, batch_size=args.batch,
                    model_id=embedder.fingerprint())
+    if args.fresh:  # finished shards would be skipped (and the speed meaningless)
+        shutil.rmtree(job.dst, ignore_errors=True)
     t0 = time.perf_counter()
-    report = run_job(job, args.engine, args.workers, ray_address=args.ray_address)
+    try:
+        report = run_job(job, args.engine, args.workers, ray_address=args.ray_address)
+    finally:
+        if before is None:
+            os.environ.pop("FACEPRINT_HOME", None)
+        else:
+            os.environ["FACEPRINT_HOME"] = before
     seconds = time.perf_counter() - t0
     rows = {Path(p).resolve(): i for i, p in enumerate(np.loadtxt(f"{job.prefix}.csv", str, delimiter=",", skiprows=1,
                                                                     usecols=1, comments=None))}

@@ -27,10 +27,20 @@ def faces_of(index) -> list[tuple[str, str | None, list[float] | None]]:  # type
 
 @pytest.fixture()
 def gallery(tiny_faces: Path, tmp_path: Path) -> Path:
+    """The tiny identities plus what listings disagree on: a hidden folder, a folder reached by a symlink, names that
+    sort differently as strings and as paths (``ann`` / ``ann-lee``), two unreadable files and a loose photo."""
     root = tmp_path / "gallery"
     shutil.copytree(tiny_faces, root)
+    one = (tiny_faces / "id_0000" / "0000.png").read_bytes()
     (root / "broken.png").write_bytes(b"not an image")
-    (root / "loose.png").write_bytes((tiny_faces / "id_0000" / "0000.png").read_bytes())
+    (root / "id_0001" / "cut.png").write_bytes(one[:40])
+    (root / "loose.png").write_bytes(one)
+    for name in ("ann", "ann-lee", ".hidden"):
+        (root / name).mkdir()
+        shutil.copy(tiny_faces / "id_0002" / "0001.png", root / name / "a.png")
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(tiny_faces / "id_0003" / "0002.png", tmp_path / "elsewhere" / "b.png")
+    (root / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
     return root
 
 
@@ -38,11 +48,13 @@ def test_index_build_with_workers_equals_one_process(gallery: Path, tmp_path: Pa
     one, r1 = build_index(gallery, tmp_path / "one", {"weights": tiny_weights}, detect=False)
     two, r2 = build_index(gallery, tmp_path / "two", {"weights": tiny_weights}, detect=False, workers=2, shard_size=16)
     (rows1, v1), (rows2, v2) = faces_of(one), faces_of(two)
-    assert rows1 == rows2 and len(rows1) == 24 * 6 + 1
+    assert rows1 == rows2 and len(rows1) == 24 * 6 + 5
     np.testing.assert_allclose(v1, v2, atol=1e-5)
     thumbs = lambda ix: [p.read_bytes() for p in sorted((ix.store.root / "thumbs").glob("*.jpg"))]  # noqa: E731
     assert thumbs(one) == thumbs(two)
-    assert [p["path"] for p in r1.problems] == [p["path"] for p in r2.problems] == [str(gallery / "broken.png")]
+    assert r1.problems == r2.problems and [p["path"] for p in r1.problems] == [str(gallery / "broken.png"),
+                                                                              str(gallery / "id_0001" / "cut.png")]
+    assert not list((tmp_path / "two").rglob("*.npz"))  # no copy of the faces stays in the index
     assert (r1.faces, r1.images) == (r2.faces, r2.images)
     assert one.threshold == two.threshold
     one.close()
@@ -60,7 +72,7 @@ def test_library_add_with_workers_equals_one_process(tmp_path: Path, tiny_weight
     one = open_library(tmp_path / "one", {"weights": tiny_weights}, detect=True)
     two = open_library(tmp_path / "two", {"weights": tiny_weights}, detect=True)
     r1 = one.add_photos([p for p, _ in gallery_images(photos)])
-    r2 = two.add_folder(photos, workers=2, shard_size=3)
+    r2 = two.add_photos([p for p, _ in gallery_images(photos)], runner={"workers": 2, "shard_size": 3})
     assert (r1.photos, r1.already, r1.faces) == (r2.photos, r2.already, r2.faces) == (6, 1, r1.faces)
     assert r1.faces >= 11  # every face of the group photo, one face of each portrait at least
     q = ("SELECT f.path, f.box, fp.person_id, fp.how, fp.landmarks FROM faces f JOIN face_people fp ON fp.face_id = f.id "
@@ -69,8 +81,10 @@ def test_library_add_with_workers_equals_one_process(tmp_path: Path, tiny_weight
     q = "SELECT hash, path, bytes, width, height, taken_at FROM photos ORDER BY id"
     assert one.db.execute(q).fetchall() == two.db.execute(q).fetchall()
     np.testing.assert_allclose(one.store.all_vectors()[1], two.store.all_vectors()[1], atol=1e-5)
-    with pytest.raises(Exception, match="inside"):  # a library inside the photos it adds is refused
-        open_library(photos / "lib", {"weights": tiny_weights}, detect=True).add_folder(photos, workers=2)
+    with pytest.raises(Exception, match="inside"):  # a library holding the photos it adds is refused
+        lib = open_library(photos / "lib", {"weights": tiny_weights}, detect=True)
+        (photos / "lib" / "x.jpg").write_bytes((photos / "0.jpg").read_bytes())
+        lib.add_photos([photos / "lib" / "x.jpg"], runner={"workers": 2})
     one.close()
     two.close()
 
@@ -82,7 +96,7 @@ def test_a_killed_worker_resumes_to_the_same_index(gallery: Path, tmp_path: Path
                             env={**os.environ, "FACEPRINT_FAULT": "bulk.shard@2"})  # each worker dies at its 2nd shard
     assert killed.returncode != 0
     building = tmp_path / ".ix.building"
-    records = list(building.glob(".faceprint-shards/facesjob-*/shard-*.json"))
+    records = list(building.glob(".bulk/.faceprint-shards/facesjob-*/shard-*.json"))
     assert 0 < len(records) < 10 and not (tmp_path / "ix").exists()  # some shards recorded, the build not finished
     done = subprocess.run([*args, "--out", str(tmp_path / "ix")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -106,7 +120,36 @@ def test_cluster_with_workers_equals_one_process(gallery: Path, tmp_path: Path, 
     two = cluster_photos(gallery, tmp_path / "two", faces, 0.5,
                          runner={"model": {"weights": tiny_weights}, "workers": 2, "shard_size": 16})
     assert (tmp_path / "one" / "clusters.csv").read_text() == (tmp_path / "two" / "clusters.csv").read_text()
-    assert one.paths == two.paths and (one.labels == two.labels).all() and len(one.paths) == 24 * 6 + 1
+    assert one.paths == two.paths and (one.labels == two.labels).all() and len(one.paths) == 24 * 6 + 5
+    assert one.problems == two.problems
     thumbs = lambda d: [p.read_bytes() for p in sorted((d / "thumbs").glob("*.jpg"))]  # noqa: E731
     assert thumbs(tmp_path / "one") == thumbs(tmp_path / "two")
     assert [p["path"] for p in one.problems] == [p["path"] for p in two.problems]
+
+
+
+def test_library_add_with_workers_equals_one_process_across_chunks(gallery: Path, tmp_path: Path,
+                                                                   tiny_weights: str) -> None:  # noqa: F811
+    """More photos than one 16-photo transaction, unreadable files among them, and a photo edited between two adds:
+    the runner's library is the one-process library row for row."""
+    paths = [p for p, _ in gallery_images(gallery)]
+    libs = [open_library(tmp_path / name, {"weights": tiny_weights}, detect=False, config=None) for name in ("one", "two")]
+    runners = [None, {"workers": 2, "shard_size": 7}]
+    reports = [lib.add_photos(paths, runner=r) for lib, r in zip(libs, runners)]
+    assert reports[0] == reports[1] and reports[0].photos > 16
+    edited = gallery / "id_0004" / "0000.png"
+    edited.write_bytes((gallery / "id_0005" / "0003.png").read_bytes()[:-1] + b"\x00")  # new content, same path
+    again = [lib.add_photos(paths, runner=r) for lib, r in zip(libs, runners)]
+    assert again[0] == again[1] and again[0].photos == 1  # read again, not taken from an earlier run's shards
+    q = ("SELECT f.path, f.identity, fp.photo_id, fp.person_id, fp.how FROM faces f JOIN face_people fp ON "
+         "fp.face_id = f.id ORDER BY f.id")
+    assert libs[0].db.execute(q).fetchall() == libs[1].db.execute(q).fetchall()
+    assert not (tmp_path / "two" / ".bulk").exists()  # the shard state is gone once read back
+    for lib in libs:
+        lib.close()
+
+
+def test_index_build_of_one_file_with_workers(gallery: Path, tmp_path: Path, tiny_weights: str) -> None:  # noqa: F811
+    ix, report = build_index(gallery / "loose.png", tmp_path / "ix", {"weights": tiny_weights}, detect=False, workers=2)
+    assert report.faces == 1 and len(ix.store) == 1
+    ix.close()

@@ -22,7 +22,7 @@ import numpy as np
 from faceprint.bulk.shards import Shard
 from faceprint.io import atomic_path
 
-__all__ = ["FacesJob", "ShardFaces"]
+__all__ = ["FacesJob", "PhotoFaces", "ShardFaces", "faces_of_photos"]
 
 
 @dataclass
@@ -59,9 +59,13 @@ class FacesJob:
     thumb_size: int = 96  # side of the JPEG thumbnails (cluster's contact sheets use 80)
 
     def setup(self) -> Any:
-        from faceprint.models import Embedder, face_embedder
+        from faceprint.models import Embedder, WeightsError, face_embedder
 
-        return face_embedder(Embedder.from_spec(self.model), detect=self.detect, margin=self.margin)
+        emb = Embedder.from_spec(self.model)
+        if self.model_id and emb.fingerprint() != self.model_id:
+            raise WeightsError(f"{self.model} here is not the model the job was started with (fingerprint "
+                               f"{emb.fingerprint()[:12]}… vs {self.model_id[:12]}…)")
+        return face_embedder(emb, detect=self.detect, margin=self.margin)
 
     def run(self, faces: Any, shard: Shard, pool: ThreadPoolExecutor) -> dict[str, Any]:
         from faceprint.bulk.jobs import _remove_leftovers
@@ -144,3 +148,65 @@ class FacesJob:
                               z["photo"], z["vectors"].astype(np.float32), boxes,
                               [None if np.isnan(p) else float(p) for p in z["probs"]], marks,
                               [blob[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)])
+
+
+@dataclass
+class PhotoFaces:
+    """One photo's facts and faces from a ``FacesJob`` (face lists are row-aligned)."""
+
+    hash: str
+    size: int
+    width: int
+    height: int
+    date: str | None
+    vectors: np.ndarray
+    boxes: list[list[float] | None]
+    probs: list[float | None]
+    landmarks: list[Any]
+    thumbs: list[bytes]
+
+
+def faces_of_photos(paths: list[Path], model: dict[str, Any], faces: Any, engine: str, workers: int, shard_size: int,
+                    ray_address: str | None, state: Path, root: Path | None = None, labeled: bool = False,
+                    thumb_size: int = 96, progress: Any = None) -> dict[str, PhotoFaces | list[dict[str, str]]]:
+    """Every face of ``paths`` (files, in the caller's order) from a ``FacesJob`` on the bulk runner: ``str(path)`` →
+    its ``PhotoFaces``, or its problems (unreadable). The shard state lives under ``state`` while the job runs (a rerun
+    after a kill resumes it) and is removed once everything is read back, so no copy of the faces stays behind and
+    a photo edited later is read again. ``root``: the folder identities are taken under (``labeled``)."""
+    import os
+    import shutil
+
+    from faceprint.bulk.runner import run_job, state_dir
+
+    paths = [Path(p) for p in paths]
+    base = root or Path(os.path.commonpath([str(p.absolute().parent) for p in paths]))
+    rels = [p.absolute().relative_to(base.absolute()).as_posix() for p in paths]
+    job = FacesJob(str(base), str(state), model, faces.detect, faces.margin, labeled, model_id=faces.embedder.fingerprint(),
+                   thumb_size=thumb_size)
+    bulk = run_job(job, engine, workers, shard_size, progress, ray_address, inputs=rels)
+    src = Path(job.src).resolve()
+    by_rel: dict[str, PhotoFaces | list[dict[str, str]]] = {}
+    for problem in bulk.problems:
+        if problem["issue"] == "unreadable":
+            rel = Path(problem["path"]).relative_to(src).as_posix()
+            by_rel.setdefault(rel, []).append(problem)  # type: ignore[union-attr]
+    for shard in bulk.shard_list:
+        got = job.read(shard)
+        for k, rel in enumerate(got.paths):
+            rows = np.flatnonzero(got.photo == k)
+            by_rel[rel] = PhotoFaces(got.hashes[k], got.sizes[k], got.widths[k], got.heights[k], got.dates[k],
+                                     got.vectors[rows], [got.boxes[r] for r in rows], [got.probs[r] for r in rows],
+                                     [got.landmarks[r] for r in rows], [got.thumbs[r] for r in rows])
+    shutil.rmtree(state_dir(job), ignore_errors=True)
+    for folder in (state_dir(job).parent, Path(job.dst)):  # and the folders it made, when nothing else is in them
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+    out: dict[str, PhotoFaces | list[dict[str, str]]] = {}
+    for p, rel in zip(paths, rels):
+        got = by_rel.get(rel, [])
+        if isinstance(got, list):  # problems named by the path as the caller gave it
+            got = [{**q, "path": str(p), "detail": q["detail"].replace(str(src / rel), str(p))} for q in got]
+        out[str(p)] = got
+    return out

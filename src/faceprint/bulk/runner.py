@@ -73,10 +73,12 @@ def run_shard(job: Job, model: Any, shard: Shard, pool: ThreadPoolExecutor) -> d
 
 
 def run_job(job: Job, engine: str = "local", workers: int = 1, shard_size: int = 256, progress: Progress | None = None,
-            ray_address: str | None = None, threads: int = 2, model: Any = None) -> BulkReport:
+            ray_address: str | None = None, threads: int = 2, model: Any = None,
+            inputs: list[str] | None = None) -> BulkReport:
     """Run ``job`` over every image under ``job.src``; finished shards (a record in the state folder) are skipped.
 
-    ``model``: an already built model for the one-process local engine (else ``job.setup()`` builds it)."""
+    ``model``: an already built model for the one-process local engine (else ``job.setup()`` builds it).
+    ``inputs``: the files to run (paths relative to ``job.src``, in this order) instead of every image under it."""
     import dataclasses
 
     t0 = time.perf_counter()
@@ -84,7 +86,7 @@ def run_job(job: Job, engine: str = "local", workers: int = 1, shard_size: int =
     # absolute paths: the same folders on every node, and one recipe hash however they were spelled
     job = dataclasses.replace(job, **{k: str(Path(getattr(job, k)).resolve()) for k in ("src", "dst", "prefix")  # type: ignore[type-var]
                                       if k in names})
-    files, clashes = _one_per_output(job, list_inputs(Path(job.src)))
+    files, clashes = _one_per_output(job, list(inputs) if inputs is not None else list_inputs(Path(job.src)))
     shards = stable_shards(state_dir(job), files, shard_size)
     done = done_shards(state_dir(job))
     todo = [s for s in shards if s.name not in done]

@@ -50,16 +50,14 @@ def add_cmd(
 
     if engine not in ("local", "ray"):
         raise typer.BadParameter("--engine must be local or ray")
-    bulk = engine == "ray" or workers > 1
-    paths, folders = [], []
+    runner = {"engine": engine, "workers": workers, "shard_size": shard_size, "ray_address": ray_address} if (
+        engine == "ray" or workers > 1) else None
+    paths = []
     for src in photos:
         found = [p for p, _ in gallery_images(src)]
         if not found:
             raise typer.BadParameter(f"no images at {src}")
-        if bulk and src.is_dir():  # folders go through the bulk runner, loose files here
-            folders.append(src)
-        else:
-            paths += found
+        paths += found
     new = not (lib / "faces.sqlite").is_file()
     spec = model_spec(weights, checkpoint, backend) if new else None
     library = open_library(lib, spec, detect=detect, config=PeopleConfig(min_faces=min_faces) if new and min_faces else None)
@@ -68,10 +66,8 @@ def add_cmd(
     try:
         with _progress("add") as progress:
             task = progress.add_task("add", total=len(paths))
-            report = library.add_photos(paths, progress=lambda d, t: progress.update(task, completed=d))
-            for folder in folders:
-                report.merge(library.add_folder(folder, engine, workers, shard_size, ray_address,
-                                                lambda d, t: progress.update(task, completed=d, total=t)))
+            report = library.add_photos(paths, progress=lambda d, t: progress.update(task, completed=d, total=t),
+                                        runner=runner)
         report_skipped([f"{p['path']}: {p['issue']} ({p['detail']})" for p in report.problems], limit=20, more="more")
         stats = library.stats()
     finally:

@@ -69,22 +69,25 @@ def cluster_photos(photos: str | Path, out: str | Path, faces: FaceEmbedder, thr
 
 def _faces_from_runner(photos: Path, out: Path, faces: FaceEmbedder, report: ClusterReport, runner: dict[str, Any],
                        progress: Callable[[int, int], None] | None) -> tuple[list[np.ndarray], list[bytes]]:
-    """Every face of ``photos`` from ``FacesJob`` shards (state in ``out``), in manifest order, into ``report``."""
-    from faceprint.bulk import FacesJob, run_job
+    """Every face of ``photos`` from the bulk runner, in the one-process order, into ``report``."""
+    from faceprint.bulk import faces_of_photos
 
-    job = FacesJob(str(photos), str(out), runner["model"], faces.detect, faces.margin, thumb_size=80,
-                   model_id=faces.embedder.fingerprint())
-    bulk = run_job(job, runner.get("engine", "local"), runner.get("workers", 1), runner.get("shard_size", 256), progress,
-                   runner.get("ray_address"))
-    report.problems = list(bulk.problems)
+    images = gallery_images(photos)
+    found = faces_of_photos([p for p, _ in images], runner["model"], faces, runner.get("engine", "local"),
+                            runner.get("workers", 1), runner.get("shard_size", 256), runner.get("ray_address"),
+                            out / ".bulk", root=photos if photos.is_dir() else None, thumb_size=80, progress=progress)
     vectors, thumbs = [], []
-    for shard in bulk.shard_list:
-        got = job.read(shard)
-        for row, k in enumerate(got.photo):
-            rel = got.paths[k]
-            report.paths.append(str(photos / rel))
+    for path, ident in images:
+        got = found[str(path)]
+        if isinstance(got, list):
+            report.problems += got
+            continue
+        if not len(got.vectors):
+            report.problems.append({"path": str(path), "issue": "no_face", "detail": "no face detected"})
+        for row in range(len(got.vectors)):
+            report.paths.append(str(path))
             report.boxes.append(got.boxes[row])
-            report.identities.append(rel.split("/")[0] if "/" in rel else None)
+            report.identities.append(ident)
             vectors.append(got.vectors[row])
             thumbs.append(got.thumbs[row])
     return vectors, thumbs

@@ -22,7 +22,7 @@ from faceprint.data.images import ImageLoadError, decode_bytes
 from faceprint.faults import fault_point
 from faceprint.models import Embedder
 from faceprint.models.fusion import face_embedder
-from faceprint.models.pipeline import FaceCrop, model_fingerprint, thumbnail
+from faceprint.models.pipeline import model_fingerprint, thumbnail
 from faceprint.people.assign import average_distances, choose_joins, components_with, found_people
 from faceprint.people.edits import EditsMixin, LibraryEditError
 from faceprint.people.records import AddReport, Detected, photo_date
@@ -98,14 +98,25 @@ class Library(ViewsMixin, EditsMixin):
         rows = self.db.execute("SELECT hash FROM photos WHERE hash IN (SELECT value FROM json_each(?))", (json.dumps(list(hashes)),))
         return {r[0] for r in rows}
 
-    def add_photos(self, paths: Sequence[Path], progress: Progress | None = None, chunk: int = 16) -> AddReport:
-        """Detect, embed and assign every face of ``paths``; one transaction per ``chunk`` photos (a rerun resumes)."""
+    def add_photos(self, paths: Sequence[Path], progress: Progress | None = None, chunk: int = 16,
+                   runner: dict[str, Any] | None = None) -> AddReport:
+        """Detect, embed and assign every face of ``paths``; one transaction per ``chunk`` photos (a rerun resumes).
+
+        ``runner``: detect and embed on the bulk runner first (``{"engine": "local"|"ray", "workers": N, "shard_size":
+        256, "ray_address": None}``), then add exactly as without it: the same chunks, in the same order."""
         report = AddReport()
-        faces = self.index.faces
+        found = self._faces_from_runner(list(paths), runner, progress) if runner is not None else None
         for start in range(0, len(paths), chunk):
             part = list(paths[start : start + chunk])
-            loaded: list[tuple[Path, bytes, str, Any]] = []
+            loaded: list[tuple[Path, bytes | None, str, Any]] = []  # (path, bytes, sha256, image or PhotoFaces)
             for path in part:
+                if found is not None:
+                    got = found[str(path)]
+                    if isinstance(got, list):
+                        report.problems += got
+                    else:
+                        loaded.append((Path(path), None, got.hash, got))
+                    continue
                 try:
                     data = Path(path).read_bytes()
                     img = decode_bytes(data, str(path), formats=None)  # a file on disk: whatever Pillow reads, as load_rgb
@@ -125,18 +136,10 @@ class Library(ViewsMixin, EditsMixin):
                 else:
                     seen.add(item[2])
                     todo.append(item)
-            crops = faces.crops_many([img for *_, img in todo]) if todo else []
-            flat: list[FaceCrop] = [c for cs in crops for c in cs]
-            vectors = faces.embed_crops(flat)
-            batch, at = [], 0
-            for (path, data, digest, img), cs in zip(todo, crops):
-                size = img.info.get("original_size", img.size)
-                batch.append(Detected(digest, str(path.resolve()), len(data), size[0], size[1], photo_date(data),
-                                      vectors[at : at + len(cs)], [c.box for c in cs], [thumbnail(c.image) for c in cs],
-                                      [c.landmarks for c in cs], [c.prob for c in cs]))
-                at += len(cs)
-                if not cs:
-                    report.problems.append({"path": str(path), "issue": "no_face", "detail": "no face detected"})
+            batch = [self._detected(*item) for item in todo] if found is not None else self._detect(todo)
+            for item, det in zip(todo, batch):
+                if not len(det.vectors):
+                    report.problems.append({"path": str(item[0]), "issue": "no_face", "detail": "no face detected"})
             if batch:
                 step = self.add_detected(batch)
                 if step.face_ids:  # waiting faces near this chunk's try again (a rerun that adds nothing writes nothing)
@@ -146,46 +149,39 @@ class Library(ViewsMixin, EditsMixin):
                 progress(min(start + chunk, len(paths)), len(paths))
         return report
 
-    def add_folder(self, folder: Path, engine: str = "local", workers: int = 1, shard_size: int = 256,
-                   ray_address: str | None = None, progress: Progress | None = None, chunk: int = 16) -> AddReport:
-        """``add_photos`` of every photo under ``folder`` with detection and embedding on the bulk runner (``workers``
-        processes or a Ray cluster; resumable shards), then added in manifest order, ``chunk`` photos per transaction:
-        the same library as ``add_photos`` of the same files."""
-        from faceprint.bulk import FacesJob, run_job
+    def _detect(self, todo: list[tuple[Path, Any, str, Any]]) -> list[Detected]:
+        """The photos' faces, detected in one batch here."""
+        faces = self.index.faces
+        crops = faces.crops_many([img for *_, img in todo]) if todo else []
+        vectors = faces.embed_crops([c for cs in crops for c in cs])
+        batch, at = [], 0
+        for (path, data, digest, img), cs in zip(todo, crops):
+            size = img.info.get("original_size", img.size)
+            batch.append(Detected(digest, str(path.resolve()), len(data), size[0], size[1], photo_date(data),
+                                  vectors[at : at + len(cs)], [c.box for c in cs], [thumbnail(c.image) for c in cs],
+                                  [c.landmarks for c in cs], [c.prob for c in cs]))
+            at += len(cs)
+        return batch
 
-        folder = Path(folder).resolve()
-        if folder == self.store.root.resolve() or folder in self.store.root.resolve().parents:
-            raise IndexError_(f"{self.store.root} is inside {folder}: its own thumbnails would be added as photos; "
-                              "keep the library outside the photos")
+    @staticmethod
+    def _detected(path: Path, data: Any, digest: str, got: Any) -> Detected:
+        return Detected(digest, str(path.resolve()), got.size, got.width, got.height, got.date, got.vectors, got.boxes,
+                        got.thumbs, got.landmarks, got.probs)
+
+    def _faces_from_runner(self, paths: list[Path], runner: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
+        from faceprint.bulk import faces_of_photos
+
+        root = self.store.root.resolve()
+        inside = [p for p in paths if root in Path(p).resolve().parents]
+        if inside:
+            raise IndexError_(f"{inside[0]} is inside the library {self.store.root}: keep the library outside the photos")
         spec = self.store.meta.get("embedder") or {}
         model = {k: spec[k] for k in ("weights", "checkpoint", "backend") if k in spec}
         if "+" in str(model.get("weights", "")):
             raise IndexError_("a fusion of models adds photos in one process: drop --workers/--engine")
-        job = FacesJob(str(folder), str(self.store.root / ".bulk"), model, self.index.faces.detect, self.index.faces.margin,
-                       model_id=self.store.model_id)
-        bulk = run_job(job, engine, workers, shard_size, progress, ray_address)
-        report = AddReport(problems=list(bulk.problems))
-        photos: list[Detected] = []
-
-        def flush(upto: int) -> None:  # chunks across shard ends: the transactions of add_photos
-            while len(photos) >= upto and photos:
-                step = self.add_detected(photos[:chunk])
-                del photos[:chunk]
-                if step.face_ids:
-                    step.retried += self.retry_waiting(near=step.face_ids)
-                report.merge(step)
-
-        for shard in bulk.shard_list:
-            got = job.read(shard)
-            for k, rel in enumerate(got.paths):
-                rows = np.flatnonzero(got.photo == k)
-                photos.append(Detected(got.hashes[k], str(folder / rel), got.sizes[k], got.widths[k], got.heights[k],
-                                       got.dates[k], got.vectors[rows], [got.boxes[r] for r in rows],
-                                       [got.thumbs[r] for r in rows], [got.landmarks[r] for r in rows],
-                                       [got.probs[r] for r in rows]))
-            flush(chunk)
-        flush(1)
-        return report
+        return faces_of_photos(paths, model, self.index.faces, runner.get("engine", "local"), runner.get("workers", 1),
+                               runner.get("shard_size", 256), runner.get("ray_address"), self.store.root / ".bulk",
+                               progress=progress)
 
     def add_detected(self, photos: Sequence[Detected], report: AddReport | None = None,
                      after: Callable[[list[int]], None] | None = None) -> AddReport:

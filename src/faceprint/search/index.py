@@ -284,7 +284,11 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
         if isinstance(emb, FusedEmbedder):
             store.close()
             raise IndexError_("a fusion of models builds in one process: drop --workers/--engine")
-        report = _add_from_runner(index, Path(gallery), tmp, spec, engine, workers, shard_size, ray_address, progress)
+        if Path(gallery).is_file():  # one photo: nothing to spread
+            report = index.add_images(images, progress=progress, atomic=False)
+        else:
+            report = _add_from_runner(index, images, Path(gallery), tmp, spec, engine, workers, shard_size, ray_address,
+                                      progress)
     else:
         report = index.add_images(images, progress=progress, atomic=False)
     if store.meta.get("threshold") is None:
@@ -310,26 +314,39 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
     return open_index(out, emb), report
 
 
-def _add_from_runner(index: FaceIndex, gallery: Path, tmp: Path, spec: dict[str, Any], engine: str, workers: int,
-                     shard_size: int, ray_address: str | None, progress: Progress | None) -> AddReport:
-    """Faces of ``gallery`` from the bulk runner, added shard by shard (one transaction each, resumable)."""
-    from faceprint.bulk import FacesJob, run_job
+def _add_from_runner(index: FaceIndex, images: list[tuple[Path, str | None]], gallery: Path, tmp: Path,
+                     spec: dict[str, Any], engine: str, workers: int, shard_size: int, ray_address: str | None,
+                     progress: Progress | None, chunk: int = 64) -> AddReport:
+    """``add_images`` with detection and embedding on the bulk runner: the same images in the same order and chunks."""
+    from faceprint.bulk import faces_of_photos
 
-    model = {k: spec[k] for k in ("weights", "checkpoint", "backend") if k in spec}
-    job = FacesJob(str(gallery), str(tmp), model, index.faces.detect, index.faces.margin, labeled=True,
-                   model_id=index.store.model_id)
-    bulk = run_job(job, engine, workers, shard_size, progress, ray_address)
-    report = AddReport(problems=list(bulk.problems))
+    report = AddReport()
     known = {r[0] for r in index.store.db.execute("SELECT DISTINCT path FROM faces")}
-    for shard in bulk.shard_list:
-        got = job.read(shard)
-        paths = [str(gallery / got.paths[i]) for i in got.photo]
-        report.images += len({int(i) for i in got.photo if str(gallery / got.paths[i]) not in known})
-        report.already += sum(1 for p in got.paths if str(gallery / p) in known)
-        if not len(got.vectors):
-            continue
-        idents = [got.paths[i].split("/")[0] if "/" in got.paths[i] else None for i in got.photo]
-        ids = index.store.add(got.vectors, paths, idents, got.boxes, got.thumbs, sync=False, unique_paths=True)
-        report.faces += len(ids)
+    todo = [(p, ident) for p, ident in images if str(p) not in known]
+    report.already = len(images) - len(todo)
+    if not todo:
+        return report
+    model = {k: spec[k] for k in ("weights", "checkpoint", "backend") if k in spec}
+    found = faces_of_photos([p for p, _ in todo], model, index.faces, engine, workers, shard_size, ray_address,
+                            tmp / ".bulk", root=gallery, labeled=True, progress=progress)
+    for i in range(0, len(todo), chunk):
+        vecs, paths, idents, boxes, thumbs = [], [], [], [], []
+        for path, ident in todo[i : i + chunk]:
+            got = found[str(path)]
+            if isinstance(got, list):
+                report.problems += got
+                continue
+            if not len(got.vectors):
+                report.problems.append({"path": str(path), "issue": "no_face", "detail": "no face detected"})
+                continue
+            report.images += 1
+            vecs.append(got.vectors)
+            paths += [str(path)] * len(got.vectors)
+            idents += [ident] * len(got.vectors)
+            boxes += got.boxes
+            thumbs += got.thumbs
+        if vecs:
+            ids = index.store.add(np.concatenate(vecs), paths, idents, boxes, thumbs, sync=False, unique_paths=True)
+            report.faces += len(ids)
     index.store.sync()
     return report
