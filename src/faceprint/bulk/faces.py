@@ -22,7 +22,7 @@ import numpy as np
 from faceprint.bulk.shards import Shard
 from faceprint.io import atomic_path
 
-__all__ = ["FacesJob", "PhotoFaces", "ShardFaces", "faces_of_photos"]
+__all__ = ["FacesJob", "PhotoFaces", "ShardFaces", "faces_of_photos", "usable"]
 
 
 @dataclass
@@ -210,3 +210,15 @@ def faces_of_photos(paths: list[Path], model: dict[str, Any], faces: Any, engine
             got = [{**q, "path": str(p), "detail": q["detail"].replace(str(src / rel), str(p))} for q in got]
         out[str(p)] = got
     return out
+
+
+def usable(found: dict[str, PhotoFaces | list[dict[str, str]]], path: Path, problems: list[dict[str, str]]) -> PhotoFaces | None:
+    """``path``'s faces from ``faces_of_photos``, or None once its problems (unreadable, or no face) are in ``problems``."""
+    got = found[str(path)]
+    if isinstance(got, list):
+        problems += got
+        return None
+    if not len(got.vectors):
+        problems.append({"path": str(path), "issue": "no_face", "detail": "no face detected"})
+        return None
+    return got

@@ -70,7 +70,7 @@ def cluster_photos(photos: str | Path, out: str | Path, faces: FaceEmbedder, thr
 def _faces_from_runner(photos: Path, out: Path, faces: FaceEmbedder, report: ClusterReport, runner: dict[str, Any],
                        progress: Callable[[int, int], None] | None) -> tuple[list[np.ndarray], list[bytes]]:
     """Every face of ``photos`` from the bulk runner, in the one-process order, into ``report``."""
-    from faceprint.bulk import faces_of_photos
+    from faceprint.bulk import faces_of_photos, usable
 
     images = gallery_images(photos)
     found = faces_of_photos([p for p, _ in images], runner["model"], faces, runner.get("engine", "local"),
@@ -78,13 +78,8 @@ def _faces_from_runner(photos: Path, out: Path, faces: FaceEmbedder, report: Clu
                             out / ".bulk", root=photos if photos.is_dir() else None, thumb_size=80, progress=progress)
     vectors, thumbs = [], []
     for path, ident in images:
-        got = found[str(path)]
-        if isinstance(got, list):
-            report.problems += got
-            continue
-        if not len(got.vectors):
-            report.problems.append({"path": str(path), "issue": "no_face", "detail": "no face detected"})
-        for row in range(len(got.vectors)):
+        got = usable(found, path, report.problems)
+        for row in range(len(got.vectors) if got is not None else 0):
             report.paths.append(str(path))
             report.boxes.append(got.boxes[row])
             report.identities.append(ident)

@@ -318,7 +318,7 @@ def _add_from_runner(index: FaceIndex, images: list[tuple[Path, str | None]], ga
                      spec: dict[str, Any], engine: str, workers: int, shard_size: int, ray_address: str | None,
                      progress: Progress | None, chunk: int = 64) -> AddReport:
     """``add_images`` with detection and embedding on the bulk runner: the same images in the same order and chunks."""
-    from faceprint.bulk import faces_of_photos
+    from faceprint.bulk import faces_of_photos, usable
 
     report = AddReport()
     known = {r[0] for r in index.store.db.execute("SELECT DISTINCT path FROM faces")}
@@ -332,12 +332,8 @@ def _add_from_runner(index: FaceIndex, images: list[tuple[Path, str | None]], ga
     for i in range(0, len(todo), chunk):
         vecs, paths, idents, boxes, thumbs = [], [], [], [], []
         for path, ident in todo[i : i + chunk]:
-            got = found[str(path)]
-            if isinstance(got, list):
-                report.problems += got
-                continue
-            if not len(got.vectors):
-                report.problems.append({"path": str(path), "issue": "no_face", "detail": "no face detected"})
+            got = usable(found, path, report.problems)
+            if got is None:
                 continue
             report.images += 1
             vecs.append(got.vectors)
