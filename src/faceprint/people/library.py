@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,10 @@ from faceprint.data.images import ImageLoadError, decode_bytes
 from faceprint.faults import fault_point
 from faceprint.models import Embedder
 from faceprint.models.fusion import face_embedder
-from faceprint.models.pipeline import model_fingerprint, thumbnail
+from faceprint.models.pipeline import model_fingerprint
 from faceprint.people.assign import average_distances, choose_joins, components_with, found_people
 from faceprint.people.edits import EditsMixin, LibraryEditError
-from faceprint.people.records import AddReport, Detected, photo_date
+from faceprint.people.records import AddReport, Detected, detect_photos, photo_date
 from faceprint.people.similarity import CASIA_WEBFACE, Similarity
 from faceprint.people.tables import SCHEMA
 from faceprint.people.views import ViewsMixin
@@ -108,7 +108,7 @@ class Library(ViewsMixin, EditsMixin):
         found = self._faces_from_runner(list(paths), runner, progress) if runner is not None else None
         for start in range(0, len(paths), chunk):
             part = list(paths[start : start + chunk])
-            loaded: list[tuple[Path, bytes | None, str, Any]] = []  # (path, bytes, sha256, image or PhotoFaces)
+            loaded: list[tuple[Path, bytes | None, str, Any]] = []  # (path, bytes, sha256, image or Detected)
             for path in part:
                 if found is not None:
                     got = found[str(path)]
@@ -136,7 +136,11 @@ class Library(ViewsMixin, EditsMixin):
                 else:
                     seen.add(item[2])
                     todo.append(item)
-            batch = [self._detected(*item) for item in todo] if found is not None else self._detect(todo)
+            if found is not None:  # detected on the runner: the photo as named here
+                batch = [replace(got, path=str(path.resolve())) for path, _, _, got in todo]
+            else:
+                batch = detect_photos(self.index.faces, [(str(path.resolve()), data, digest, img)
+                                                         for path, data, digest, img in todo])
             for item, det in zip(todo, batch):
                 if not len(det.vectors):
                     report.problems.append({"path": str(item[0]), "issue": "no_face", "detail": "no face detected"})
@@ -148,25 +152,6 @@ class Library(ViewsMixin, EditsMixin):
             if progress is not None:
                 progress(min(start + chunk, len(paths)), len(paths))
         return report
-
-    def _detect(self, todo: list[tuple[Path, Any, str, Any]]) -> list[Detected]:
-        """The photos' faces, detected in one batch here."""
-        faces = self.index.faces
-        crops = faces.crops_many([img for *_, img in todo]) if todo else []
-        vectors = faces.embed_crops([c for cs in crops for c in cs])
-        batch, at = [], 0
-        for (path, data, digest, img), cs in zip(todo, crops):
-            size = img.info.get("original_size", img.size)
-            batch.append(Detected(digest, str(path.resolve()), len(data), size[0], size[1], photo_date(data),
-                                  vectors[at : at + len(cs)], [c.box for c in cs], [thumbnail(c.image) for c in cs],
-                                  [c.landmarks for c in cs], [c.prob for c in cs]))
-            at += len(cs)
-        return batch
-
-    @staticmethod
-    def _detected(path: Path, data: Any, digest: str, got: Any) -> Detected:
-        return Detected(digest, str(path.resolve()), got.size, got.width, got.height, got.date, got.vectors, got.boxes,
-                        got.thumbs, got.landmarks, got.probs)
 
     def _faces_from_runner(self, paths: list[Path], runner: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
         from faceprint.bulk import faces_of_photos
