@@ -165,16 +165,13 @@ class EditsMixin:
             return self._split(face_ids, name)
 
     def _split(self, face_ids: Sequence[int], name: str | None) -> int:
-        import numpy as np
-
         rows = self._face_rows(face_ids)
         self._check_photos(rows, None)
         if name is not None:
             name = self._check_name(name, None)
         ids = sorted(rows)
-        vecs = np.frombuffer(b"".join(r[0] for r in self.db.execute(
-            "SELECT vector FROM faces WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", (json.dumps(ids),))),
-            np.float32).reshape(len(ids), self.store.dim)
+        vecs = self.store.unpack(r[0] for r in self.db.execute(
+            "SELECT vector FROM faces WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", (json.dumps(ids),)))
         pid = self._new_person(ids, vecs, how="user", name=name)  # type: ignore[attr-defined]
         self._left(rows, pid)
         self._fix_features([p for _, p in rows.values()])

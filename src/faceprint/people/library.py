@@ -252,8 +252,8 @@ class Library(ViewsMixin, EditsMixin):
         with self.store.transaction(vectors=True):  # already here: the same face, found by its vector
             rows = self.db.execute("SELECT f.id, f.vector FROM face_people fp JOIN faces f ON f.id = fp.face_id JOIN photos "
                                    "ph ON ph.id = fp.photo_id WHERE ph.hash = ?", (digest,)).fetchall()
-            d = [float(((np.frombuffer(v, np.float32) - vectors[0]) ** 2).sum()) for _, v in rows]
-            if not rows or min(d) > 1e-3:
+            d = ((self.store.unpack(v for _, v in rows) - vectors[0]) ** 2).sum(1)
+            if not rows or d.min() > 1e-3:
                 raise LibraryEditError("this photo is in the library, but not this face (it was dismissed)")
             face = int(rows[int(np.argmin(d))][0])
             return face, self._name_faces([face], name)
@@ -266,20 +266,22 @@ class Library(ViewsMixin, EditsMixin):
                                     "(SELECT value FROM json_each(?))", (json.dumps(flat),)).fetchall())
         return np.vectorize(lambda i: rows.get(int(i), -1), otypes=[np.int64])(face_ids) if face_ids.size else face_ids
 
-    def _sums(self, people: np.ndarray) -> dict[int, tuple[np.ndarray, int]]:
-        """(sum of unit face vectors, face count) of each person in ``people`` (−1 ignored)."""
-        wanted = sorted({int(p) for p in np.unique(people) if p >= 0})
-        rows = self.db.execute("SELECT fp.person_id, f.vector FROM face_people fp JOIN faces f ON f.id = fp.face_id WHERE "
-                               "fp.person_id IN (SELECT value FROM json_each(?)) ORDER BY fp.person_id", (json.dumps(wanted),)).fetchall()
-        out: dict[int, tuple[np.ndarray, int]] = {}
+    def _person_sums(self, people: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(person ids, sums of their unit face vectors, face counts) of ``people`` (None: every person with faces)."""
+        where = "fp.person_id IS NOT NULL" if people is None else "fp.person_id IN (SELECT value FROM json_each(?))"
+        rows = self.db.execute(f"SELECT fp.person_id, f.vector FROM face_people fp JOIN faces f ON f.id = fp.face_id WHERE "
+                               f"{where}", () if people is None else (json.dumps([int(p) for p in people]),)).fetchall()
         if not rows:
-            return out
-        owners = np.array([r[0] for r in rows])
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), self.store.dim).astype(np.float64)
-        cuts = np.flatnonzero(np.diff(owners)) + 1
-        for part_owner, part in zip(np.split(owners, cuts), np.split(vecs, cuts)):
-            out[int(part_owner[0])] = (part.sum(0), len(part))
-        return out
+            return np.zeros(0, np.int64), np.zeros((0, self.store.dim)), np.zeros(0)
+        pids, inverse, counts = np.unique(np.array([r[0] for r in rows]), return_inverse=True, return_counts=True)
+        sums = np.zeros((len(pids), self.store.dim))
+        np.add.at(sums, inverse, self.store.unpack(r[1] for r in rows))
+        return pids, sums, counts.astype(np.float64)
+
+    def _sums(self, people: np.ndarray) -> dict[int, tuple[np.ndarray, int]]:
+        """{person: (sum of unit face vectors, face count)} of each person in ``people`` (−1 ignored)."""
+        pids, sums, counts = self._person_sums(sorted({int(p) for p in np.unique(people) if p >= 0}))
+        return {int(p): (s, int(c)) for p, s, c in zip(pids, sums, counts)}
 
     def _join(self, ids: np.ndarray, vectors: np.ndarray, photos: np.ndarray, how: str = "auto") -> int:
         """Join faces to existing people (the joins are written); returns how many joined."""
@@ -324,8 +326,7 @@ class Library(ViewsMixin, EditsMixin):
         rows = self.db.execute("SELECT f.id, f.vector, fp.photo_id FROM face_people fp JOIN faces f ON f.id = fp.face_id "
                                "WHERE fp.person_id IS NULL ORDER BY f.id").fetchall()
         ids = np.array([r[0] for r in rows], np.int64)
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), self.store.dim)
-        return ids, vecs, np.array([r[2] for r in rows], np.int64)
+        return ids, self.store.unpack(r[1] for r in rows), np.array([r[2] for r in rows], np.int64)
 
     def _new_person(self, face_ids: list[int], vectors: np.ndarray, how: str, name: str | None = None) -> int:
         """A new person of ``face_ids`` (in the caller's transaction); its feature face is the one nearest the centre."""
@@ -357,7 +358,7 @@ class Library(ViewsMixin, EditsMixin):
                                        (json.dumps([int(i) for i in near]),)).fetchall()
                 if not rows:
                     return 0
-                lvec = np.frombuffer(b"".join(r[0] for r in rows), np.float32).reshape(len(rows), self.store.dim)
+                lvec = self.store.unpack(r[0] for r in rows)
                 close = (wvec @ lvec.T).max(1) > 1 - self.threshold / 2
                 wid, wvec, wphoto = wid[close], wvec[close], wphoto[close]
             return self._join(wid, wvec, wphoto) if len(wid) else 0

@@ -78,7 +78,7 @@ class ViewsMixin:
                                " WHERE fp.person_id IS NULL ORDER BY fp.face_id DESC LIMIT ?", (limit,)).fetchall()
         if not rows:
             return []
-        vecs = np.frombuffer(b"".join(r[0] for r in rows), np.float32).reshape(len(rows), self.store.dim)
+        vecs = self.store.unpack(r[0] for r in rows)
         labels = agglomerative(vecs, self.threshold, groups=np.array([r[2] for r in rows]))  # type: ignore[attr-defined]
         groups: dict[int, list[Face]] = {}
         for label, r in zip(labels, rows):
@@ -109,26 +109,13 @@ class ViewsMixin:
             "ORDER BY COALESCE(ph.taken_at, '') DESC, ph.added_at DESC, ph.id DESC", (json.dumps(pids), len(pids)))]
         return [p for p in (self.photo(i) for i in ids) if p is not None]
 
-    def _all_sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(person ids, sums of their unit face vectors, face counts) of the live people."""
-        rows = self.db.execute("SELECT fp.person_id, f.vector FROM face_people fp JOIN faces f ON f.id = fp.face_id WHERE "
-                               "fp.person_id IS NOT NULL ORDER BY fp.person_id").fetchall()
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros((0, self.store.dim)), np.zeros(0)
-        owners = np.array([r[0] for r in rows])
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), self.store.dim)
-        pids, inverse, counts = np.unique(owners, return_inverse=True, return_counts=True)
-        sums = np.zeros((len(pids), vecs.shape[1]))
-        np.add.at(sums, inverse, vecs)
-        return pids, sums, counts.astype(np.float64)
-
     @_locked
     def suggestions(self, person: int, n: int = 5) -> list[tuple[Person, float, float]]:
         """People ``person`` might be (merge candidates), most similar first: (person, similarity, distance). The
         distance is average linkage, the mean squared distance over all pairs of their faces (2 − 2·Sa·Sb/(na·nb)),
         so the similarity reads as for one pair of faces. People sharing a photo with them are never suggested."""
         pid = self.resolve(person)  # type: ignore[attr-defined]
-        pids, sums, counts = self._all_sums()
+        pids, sums, counts = self._person_sums()  # type: ignore[attr-defined]
         if pid not in pids:
             return []
         k = int(np.flatnonzero(pids == pid)[0])
@@ -200,7 +187,7 @@ class ViewsMixin:
             from faceprint.people.edits import LibraryEditError
 
             raise LibraryEditError("calibrating needs at least two named people with two faces or more each")
-        vecs = np.frombuffer(b"".join(r[0] for r in rows), np.float32).reshape(len(rows), self.store.dim)
+        vecs = self.store.unpack(r[0] for r in rows)
         threshold = calibrate_threshold(vecs, [str(o) for o in owners], far)
         people_threshold = calibrate_threshold(vecs, [str(o) for o in owners], people_far or PEOPLE_FAR)
         rng = np.random.default_rng(seed)

@@ -225,7 +225,7 @@ def _carry_enrolments(old_root: Path, new: FaceStore) -> int:
         con.close()
     if not rows:
         return 0
-    vecs = np.frombuffer(b"".join(r[4] for r in rows), np.float32).reshape(len(rows), new.dim)
+    vecs = new.unpack(r[4] for r in rows)
     thumbs = [(old_root / "thumbs" / f"{r[0]}.jpg") for r in rows]
     added = new.add(vecs, [r[1] for r in rows], [r[2] for r in rows], [json.loads(r[3]) if r[3] else None for r in rows],
                     [t.read_bytes() if t.is_file() else None for t in thumbs], unique_paths=True)

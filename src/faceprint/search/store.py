@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,7 @@ class FaceStore:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "thumbs").mkdir(exist_ok=True)
         self._lock = threading.RLock()
+        self._closed = False
         self._milvus: Any = None  # set from the metadata below
         self.db, self._ident = _connect(db), _file_id(db)
         if create and not self.meta:
@@ -293,8 +294,11 @@ class FaceStore:
 
     def _decode(self, rows: list[tuple[Any, ...]]) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of rows whose first two columns are id and vector bytes."""
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        return ids, np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim)
+        return np.array([r[0] for r in rows], dtype=np.int64), self.unpack(r[1] for r in rows)
+
+    def unpack(self, blobs: Iterable[bytes]) -> np.ndarray:
+        """The (n, dim) float32 vectors of ``vector`` column values, one row each."""
+        return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, self.dim)
 
     def identities(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT identity, COUNT(*) FROM faces WHERE identity IS NOT NULL GROUP BY identity"))
@@ -516,7 +520,7 @@ class FaceStore:
     def close(self) -> None:
         """Write the FAISS file if adds were applied in memory since it was written (the next open loads it), close.
         Closing again does nothing (a server's shutdown closes the index its caller may close too)."""
-        if getattr(self, "_closed", False):
+        if self._closed:
             return
         self._closed = True
         if self._stale and not self._replaced() and self._gen == self._generation():
