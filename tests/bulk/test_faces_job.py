@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from faceprint.bulk import Runner
 from faceprint.people import open_library
 from faceprint.search import build_index, gallery_images
 from tests.search.conftest import tiny_weights  # noqa: F401 - a fixture
@@ -46,7 +47,7 @@ def gallery(tiny_faces: Path, tmp_path: Path) -> Path:
 
 def test_index_build_with_workers_equals_one_process(gallery: Path, tmp_path: Path, tiny_weights: str) -> None:  # noqa: F811
     one, r1 = build_index(gallery, tmp_path / "one", {"weights": tiny_weights}, detect=False)
-    two, r2 = build_index(gallery, tmp_path / "two", {"weights": tiny_weights}, detect=False, workers=2, shard_size=16)
+    two, r2 = build_index(gallery, tmp_path / "two", {"weights": tiny_weights}, detect=False, runner=Runner(workers=2, shard_size=16))
     (rows1, v1), (rows2, v2) = faces_of(one), faces_of(two)
     assert rows1 == rows2 and len(rows1) == 24 * 6 + 5
     np.testing.assert_allclose(v1, v2, atol=1e-5)
@@ -72,7 +73,7 @@ def test_library_add_with_workers_equals_one_process(tmp_path: Path, tiny_weight
     one = open_library(tmp_path / "one", {"weights": tiny_weights}, detect=True)
     two = open_library(tmp_path / "two", {"weights": tiny_weights}, detect=True)
     r1 = one.add_photos([p for p, _ in gallery_images(photos)])
-    r2 = two.add_photos([p for p, _ in gallery_images(photos)], runner={"workers": 2, "shard_size": 3})
+    r2 = two.add_photos([p for p, _ in gallery_images(photos)], runner=Runner(workers=2, shard_size=3))
     assert (r1.photos, r1.already, r1.faces) == (r2.photos, r2.already, r2.faces) == (6, 1, r1.faces)
     assert r1.faces >= 11  # every face of the group photo, one face of each portrait at least
     q = ("SELECT f.path, f.box, fp.person_id, fp.how, fp.landmarks FROM faces f JOIN face_people fp ON fp.face_id = f.id "
@@ -84,7 +85,7 @@ def test_library_add_with_workers_equals_one_process(tmp_path: Path, tiny_weight
     with pytest.raises(Exception, match="inside"):  # a library holding the photos it adds is refused
         lib = open_library(photos / "lib", {"weights": tiny_weights}, detect=True)
         (photos / "lib" / "x.jpg").write_bytes((photos / "0.jpg").read_bytes())
-        lib.add_photos([photos / "lib" / "x.jpg"], runner={"workers": 2})
+        lib.add_photos([photos / "lib" / "x.jpg"], runner=Runner(workers=2))
     one.close()
     two.close()
 
@@ -118,7 +119,7 @@ def test_cluster_with_workers_equals_one_process(gallery: Path, tmp_path: Path, 
     faces = face_embedder(Embedder.from_spec({"weights": tiny_weights}), detect=False)
     one = cluster_photos(gallery, tmp_path / "one", faces, 0.5)
     two = cluster_photos(gallery, tmp_path / "two", faces, 0.5,
-                         runner={"model": {"weights": tiny_weights}, "workers": 2, "shard_size": 16})
+                         runner=Runner(workers=2, shard_size=16), spec={"weights": tiny_weights})
     assert (tmp_path / "one" / "clusters.csv").read_text() == (tmp_path / "two" / "clusters.csv").read_text()
     assert one.paths == two.paths and (one.labels == two.labels).all() and len(one.paths) == 24 * 6 + 5
     assert one.problems == two.problems
@@ -134,7 +135,7 @@ def test_library_add_with_workers_equals_one_process_across_chunks(gallery: Path
     the runner's library is the one-process library row for row."""
     paths = [p for p, _ in gallery_images(gallery)]
     libs = [open_library(tmp_path / name, {"weights": tiny_weights}, detect=False, config=None) for name in ("one", "two")]
-    runners = [None, {"workers": 2, "shard_size": 7}]
+    runners = [None, Runner(workers=2, shard_size=7)]
     reports = [lib.add_photos(paths, runner=r) for lib, r in zip(libs, runners)]
     assert reports[0] == reports[1] and reports[0].photos > 16
     edited = gallery / "id_0004" / "0000.png"
@@ -150,6 +151,6 @@ def test_library_add_with_workers_equals_one_process_across_chunks(gallery: Path
 
 
 def test_index_build_of_one_file_with_workers(gallery: Path, tmp_path: Path, tiny_weights: str) -> None:  # noqa: F811
-    ix, report = build_index(gallery / "loose.png", tmp_path / "ix", {"weights": tiny_weights}, detect=False, workers=2)
+    ix, report = build_index(gallery / "loose.png", tmp_path / "ix", {"weights": tiny_weights}, detect=False, runner=Runner(workers=2))
     assert report.faces == 1 and len(ix.store) == 1
     ix.close()

@@ -23,7 +23,23 @@ from faceprint.bulk.shards import Shard
 from faceprint.io import atomic_path
 from faceprint.people.records import Detected
 
-__all__ = ["FacesJob", "faces_of_photos", "usable"]
+__all__ = ["FacesJob", "Runner", "faces_of_photos", "usable"]
+
+
+@dataclass(frozen=True)
+class Runner:
+    """Where the commands that ingest faces (index build, library add, cluster) detect and embed: ``workers`` local
+    processes or a Ray cluster (``engine="ray"``), in shards of ``shard_size`` photos."""
+
+    engine: str = "local"
+    workers: int = 1
+    shard_size: int = 256
+    ray_address: str | None = None
+
+    @property
+    def spreads(self) -> bool:
+        """Whether it runs anywhere but this one process (else the commands keep their one-process path)."""
+        return self.engine != "local" or self.workers > 1
 
 
 @dataclass(frozen=True)
@@ -136,10 +152,10 @@ def _load(z: Any) -> list[Detected]:
     return out
 
 
-def faces_of_photos(paths: list[Path], model: dict[str, Any], faces: Any, engine: str, workers: int, shard_size: int,
-                    ray_address: str | None, state: Path, root: Path | None = None, labeled: bool = False,
-                    thumb_size: int = 96, progress: Any = None) -> dict[str, Detected | list[dict[str, str]]]:
-    """Every face of ``paths`` (files, in the caller's order) from a ``FacesJob`` on the bulk runner: ``str(path)`` →
+def faces_of_photos(paths: list[Path], model: dict[str, Any], faces: Any, runner: Runner, state: Path,
+                    root: Path | None = None, labeled: bool = False, thumb_size: int = 96,
+                    progress: Any = None) -> dict[str, Detected | list[dict[str, str]]]:
+    """Every face of ``paths`` (files, in the caller's order) from a ``FacesJob`` on ``runner``: ``str(path)`` →
     its ``Detected`` (``path`` as given), or its problems (unreadable). The shard state lives under ``state`` while the job runs (a rerun
     after a kill resumes it) and is removed once everything is read back, so no copy of the faces stays behind and
     a photo edited later is read again. ``root``: the folder identities are taken under (``labeled``)."""
@@ -153,7 +169,7 @@ def faces_of_photos(paths: list[Path], model: dict[str, Any], faces: Any, engine
     rels = [p.absolute().relative_to(base.absolute()).as_posix() for p in paths]
     job = FacesJob(str(base), str(state), model, faces.detect, faces.margin, labeled, model_id=faces.embedder.fingerprint(),
                    thumb_size=thumb_size)
-    bulk = run_job(job, engine, workers, shard_size, progress, ray_address, inputs=rels)
+    bulk = run_job(job, runner.engine, runner.workers, runner.shard_size, progress, runner.ray_address, inputs=rels)
     src = Path(job.src).resolve()
     by_rel: dict[str, Detected | list[dict[str, str]]] = {}
     for problem in bulk.problems:
@@ -190,3 +206,8 @@ def usable(found: dict[str, Detected | list[dict[str, str]]], path: Path, proble
         problems.append({"path": str(path), "issue": "no_face", "detail": "no face detected"})
         return None
     return got
+
+
+def model_of(spec: dict[str, Any]) -> dict[str, Any]:
+    """The part of an index's or a command's model spec that workers load the model by."""
+    return {k: spec[k] for k in ("weights", "checkpoint", "backend") if k in spec}

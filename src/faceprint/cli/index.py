@@ -46,6 +46,7 @@ def build_cmd(
     shard_size: Annotated[int, typer.Option(min=1, help="Images per shard of the bulk runner.")] = 256,
 ) -> None:
     """Detect, embed and index every image; a killed build leaves any old index untouched and resumes on rerun."""
+    from faceprint.bulk import Runner
     from faceprint.search import build_index
 
     if vectors not in ("faiss", "milvus") or (vectors == "milvus") != (milvus_uri is not None):
@@ -56,7 +57,7 @@ def build_cmd(
         task = progress.add_task("index", total=None)
         index, report = build_index(gallery, out, model_spec(weights, checkpoint, backend), detect, kind, force,
                                     progress=lambda d, t: progress.update(task, completed=d, total=t), vectors=where,
-                                    engine=engine, workers=workers, shard_size=shard_size, ray_address=ray_address)
+                                    runner=Runner(engine, workers, shard_size, ray_address))
     _problems(report)
     info = index.store.info()
     console.print(f"indexed {report.faces} faces from {report.images} images into {out} "
@@ -236,18 +237,19 @@ def cluster_cmd(
     ray_address: Annotated[Optional[str], typer.Option(help="With --engine ray: the cluster.")] = None,
 ) -> None:
     """Detect and embed every face, cluster them, and write an HTML contact sheet per cluster and a CSV."""
+    from faceprint.bulk import Runner
     from faceprint.cluster import cluster_photos
     from faceprint.models import Embedder
     from faceprint.models import face_embedder
 
     spec = model_spec(weights, checkpoint)
     embedder = Embedder.from_spec(spec)
-    runner = {"model": spec, "engine": engine, "workers": workers, "ray_address": ray_address} if (
-        engine != "local" or workers > 1) else None
+    runner = Runner(engine, workers, ray_address=ray_address)
     with _progress("cluster") as progress:
         task = progress.add_task("cluster", total=None)
         report = cluster_photos(photos, out, face_embedder(embedder, detect), threshold, method,
-                                progress=lambda d, t: progress.update(task, completed=d, total=t), runner=runner)
+                                progress=lambda d, t: progress.update(task, completed=d, total=t), runner=runner,
+                                spec=spec)
     _problems(report)
     n = len(set(report.labels.tolist()))
     console.print(f"{len(report.labels)} faces in {n} clusters; open {out / 'index.html'}")

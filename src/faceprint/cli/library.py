@@ -44,14 +44,14 @@ def add_cmd(
     (same content) are skipped, so a rerun resumes where a stopped one ended."""
     from dataclasses import replace
 
+    from faceprint.bulk import Runner
     from faceprint.cli.index import _progress
     from faceprint.people import PeopleConfig, open_library
     from faceprint.search import gallery_images
 
     if engine not in ("local", "ray"):
         raise typer.BadParameter("--engine must be local or ray")
-    runner = {"engine": engine, "workers": workers, "shard_size": shard_size, "ray_address": ray_address} if (
-        engine == "ray" or workers > 1) else None
+    runner = Runner(engine, workers, shard_size, ray_address)
     paths = []
     for src in photos:
         found = [p for p, _ in gallery_images(src)]

@@ -36,15 +36,15 @@ class ClusterReport:
 
 def cluster_photos(photos: str | Path, out: str | Path, faces: FaceEmbedder, threshold: float,
                    method: str = "agglomerative", progress: Callable[[int, int], None] | None = None,
-                   runner: dict[str, Any] | None = None) -> ClusterReport:
+                   runner: Any = None, spec: dict[str, Any] | None = None) -> ClusterReport:
     """Cluster every face under ``photos`` and write ``out/index.html``, ``clusters.csv``, ``summary.json``.
 
-    ``runner``: detect and embed on the bulk runner instead of in this process: ``{"model": spec, "engine": ...,
-    "workers": N, "shard_size": ..., "ray_address": ...}`` (the same faces, in the same order)."""
+    ``runner`` (``faceprint.bulk.Runner``) with the model's ``spec`` (what its workers load): detect and embed on the
+    bulk runner instead of in this process (the same faces, in the same order)."""
     out = Path(out)
     report = ClusterReport()
-    if runner is not None:
-        vectors, thumbs = _faces_from_runner(Path(photos), out, faces, report, runner, progress)
+    if runner is not None and runner.spreads:
+        vectors, thumbs = _faces_from_runner(Path(photos), out, faces, report, runner, spec or {}, progress)
         return _finish(out, report, vectors, thumbs, faces, threshold, method)
     images = gallery_images(Path(photos))
     vectors, thumbs = [], []
@@ -67,15 +67,14 @@ def cluster_photos(photos: str | Path, out: str | Path, faces: FaceEmbedder, thr
     return _finish(out, report, vectors, thumbs, faces, threshold, method)
 
 
-def _faces_from_runner(photos: Path, out: Path, faces: FaceEmbedder, report: ClusterReport, runner: dict[str, Any],
-                       progress: Callable[[int, int], None] | None) -> tuple[list[np.ndarray], list[bytes]]:
+def _faces_from_runner(photos: Path, out: Path, faces: FaceEmbedder, report: ClusterReport, runner: Any,
+                       spec: dict[str, Any], progress: Callable[[int, int], None] | None) -> tuple[list[np.ndarray], list[bytes]]:
     """Every face of ``photos`` from the bulk runner, in the one-process order, into ``report``."""
-    from faceprint.bulk import faces_of_photos, usable
+    from faceprint.bulk import faces_of_photos, model_of, usable
 
     images = gallery_images(photos)
-    found = faces_of_photos([p for p, _ in images], runner["model"], faces, runner.get("engine", "local"),
-                            runner.get("workers", 1), runner.get("shard_size", 256), runner.get("ray_address"),
-                            out / ".bulk", root=photos if photos.is_dir() else None, thumb_size=80, progress=progress)
+    found = faces_of_photos([p for p, _ in images], model_of(spec), faces, runner, out / ".bulk",
+                            root=photos if photos.is_dir() else None, thumb_size=80, progress=progress)
     vectors, thumbs = [], []
     for path, ident in images:
         got = usable(found, path, report.problems)

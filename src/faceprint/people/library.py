@@ -99,13 +99,13 @@ class Library(ViewsMixin, EditsMixin):
         return {r[0] for r in rows}
 
     def add_photos(self, paths: Sequence[Path], progress: Progress | None = None, chunk: int = 16,
-                   runner: dict[str, Any] | None = None) -> AddReport:
+                   runner: Any = None) -> AddReport:
         """Detect, embed and assign every face of ``paths``; one transaction per ``chunk`` photos (a rerun resumes).
 
-        ``runner``: detect and embed on the bulk runner first (``{"engine": "local"|"ray", "workers": N, "shard_size":
-        256, "ray_address": None}``), then add exactly as without it: the same chunks, in the same order."""
+        ``runner`` (``faceprint.bulk.Runner``): detect and embed on the bulk runner first, then add exactly as without
+        it: the same chunks, in the same order."""
         report = AddReport()
-        found = self._faces_from_runner(list(paths), runner, progress) if runner is not None else None
+        found = self._faces_from_runner(list(paths), runner, progress) if runner is not None and runner.spreads else None
         for start in range(0, len(paths), chunk):
             part = list(paths[start : start + chunk])
             loaded: list[tuple[Path, bytes | None, str, Any]] = []  # (path, bytes, sha256, image or Detected)
@@ -153,20 +153,17 @@ class Library(ViewsMixin, EditsMixin):
                 progress(min(start + chunk, len(paths)), len(paths))
         return report
 
-    def _faces_from_runner(self, paths: list[Path], runner: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
-        from faceprint.bulk import faces_of_photos
+    def _faces_from_runner(self, paths: list[Path], runner: Any, progress: Progress | None) -> dict[str, Any]:
+        from faceprint.bulk import faces_of_photos, model_of
 
         root = self.store.root.resolve()
         inside = [p for p in paths if root in Path(p).resolve().parents]
         if inside:
             raise IndexError_(f"{inside[0]} is inside the library {self.store.root}: keep the library outside the photos")
-        spec = self.store.meta.get("embedder") or {}
-        model = {k: spec[k] for k in ("weights", "checkpoint", "backend") if k in spec}
+        model = model_of(self.store.meta.get("embedder") or {})
         if "+" in str(model.get("weights", "")):
             raise IndexError_("a fusion of models adds photos in one process: drop --workers/--engine")
-        return faces_of_photos(paths, model, self.index.faces, runner.get("engine", "local"), runner.get("workers", 1),
-                               runner.get("shard_size", 256), runner.get("ray_address"), self.store.root / ".bulk",
-                               progress=progress)
+        return faces_of_photos(paths, model, self.index.faces, runner, self.store.root / ".bulk", progress=progress)
 
     def add_detected(self, photos: Sequence[Detected], report: AddReport | None = None,
                      after: Callable[[list[int]], None] | None = None) -> AddReport:

@@ -245,14 +245,13 @@ def _drop_collection(root: Path) -> None:
 
 def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], detect: bool | None = None, kind: str = "auto",
                 force: bool = False, progress: Progress | None = None, embedder: Embedder | None = None,
-                vectors: dict[str, Any] | None = None, engine: str = "local", workers: int = 1,
-                shard_size: int = 256, ray_address: str | None = None) -> tuple[FaceIndex, AddReport]:
+                vectors: dict[str, Any] | None = None, runner: Any = None) -> tuple[FaceIndex, AddReport]:
     """Index every image of ``gallery`` into a new index at ``out``.
 
     The index is built in ``.<out>.building`` (committed chunk by chunk, so a rerun resumes) and
     renamed into place at the end: a killed build never touches an existing index at ``out``.
-    With ``workers`` > 1 or ``engine="ray"`` the faces come from the bulk runner (``FacesJob`` shards, resumable)
-    and are added shard by shard in manifest order.
+    With a ``runner`` (``faceprint.bulk.Runner``) that spreads, the faces are detected and embedded on the bulk runner
+    (resumable shards) and added as ``add_images`` adds them: the same images, order and chunks.
     """
     out = Path(out)
     if out.exists() and not force:
@@ -280,15 +279,14 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
                           f"source {began.get('source')}; rerun with the same gallery and flags to resume it, or "
                           f"delete {tmp} to start over")
     index = FaceIndex(store, faces)
-    if engine != "local" or workers > 1:
+    if runner is not None and runner.spreads:
         if isinstance(emb, FusedEmbedder):
             store.close()
             raise IndexError_("a fusion of models builds in one process: drop --workers/--engine")
         if Path(gallery).is_file():  # one photo: nothing to spread
             report = index.add_images(images, progress=progress, atomic=False)
         else:
-            report = _add_from_runner(index, images, Path(gallery), tmp, spec, engine, workers, shard_size, ray_address,
-                                      progress)
+            report = _add_from_runner(index, images, Path(gallery), tmp, spec, runner, progress)
     else:
         report = index.add_images(images, progress=progress, atomic=False)
     if store.meta.get("threshold") is None:
@@ -315,10 +313,9 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
 
 
 def _add_from_runner(index: FaceIndex, images: list[tuple[Path, str | None]], gallery: Path, tmp: Path,
-                     spec: dict[str, Any], engine: str, workers: int, shard_size: int, ray_address: str | None,
-                     progress: Progress | None, chunk: int = 64) -> AddReport:
+                     spec: dict[str, Any], runner: Any, progress: Progress | None, chunk: int = 64) -> AddReport:
     """``add_images`` with detection and embedding on the bulk runner: the same images in the same order and chunks."""
-    from faceprint.bulk import faces_of_photos, usable
+    from faceprint.bulk import faces_of_photos, model_of, usable
 
     report = AddReport()
     known = {r[0] for r in index.store.db.execute("SELECT DISTINCT path FROM faces")}
@@ -326,9 +323,8 @@ def _add_from_runner(index: FaceIndex, images: list[tuple[Path, str | None]], ga
     report.already = len(images) - len(todo)
     if not todo:
         return report
-    model = {k: spec[k] for k in ("weights", "checkpoint", "backend") if k in spec}
-    found = faces_of_photos([p for p, _ in todo], model, index.faces, engine, workers, shard_size, ray_address,
-                            tmp / ".bulk", root=gallery, labeled=True, progress=progress)
+    found = faces_of_photos([p for p, _ in todo], model_of(spec), index.faces, runner, tmp / ".bulk", root=gallery,
+                            labeled=True, progress=progress)
     for i in range(0, len(todo), chunk):
         vecs, paths, idents, boxes, thumbs = [], [], [], [], []
         for path, ident in todo[i : i + chunk]:

@@ -78,6 +78,11 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
     ``backend`` its inference backend)."""
     cfg = config or ServeConfig()
     ix = index or open_index(index_dir, detect=detect, backend=backend)
+    library = None
+    if library_tables(ix.store):  # a photo library: enrolments go in as its photos, and its people pages are served
+        from faceprint.people import Library
+
+        library = Library(ix)
     model = ModelBatcher(ix.faces, cfg.max_batch, cfg.batch_window_ms, cfg.batch_pixels)
 
     @contextlib.asynccontextmanager
@@ -177,8 +182,8 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
         name = name.strip()
         if not name or len(name) > 200 or "/" in name:
             raise HTTPException(422, "name must be 1–200 characters without '/'")
-        if getattr(app.state, "library", None) is not None:
-            app.state.library.valid_name(name)  # a library's own rule (no tabs or line breaks), before any work: 422
+        if library is not None:
+            library.valid_name(name)  # a library's own rule (no tabs or line breaks), before any work: 422
         data = await read_upload(file)
         img = await decode(data, file.filename or "upload")
         crops, vecs = await faces_of(img)
@@ -187,7 +192,6 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
 
         def work() -> dict[str, Any]:
             digest = hashlib.sha256(data).hexdigest()
-            library = getattr(app.state, "library", None)
             if library is not None:  # a photo library: the photo and its face go in as a photo, named by the user
                 size = img.info.get("original_size", img.size)
                 face, person = library.enroll(digest, data, size, vecs, [c.box for c in crops],
@@ -217,16 +221,14 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
             raise HTTPException(404, "no such face")
         return FileResponse(path, media_type="image/jpeg")
 
-    if library_tables(ix.store):  # a photo library: its people pages and API beside search
-        from faceprint.people import Library
+    if library is not None:  # its people pages and API beside search
         from faceprint.serve.people import add_people_routes
 
         async def upload_faces(file: UploadFile):  # type: ignore[no-untyped-def]
             return await faces_of(await decode(await read_upload(file), file.filename or "upload"))
 
-        app.state.library = Library(ix)
-        add_people_routes(app, app.state.library, guard, upload_faces)
-    app.state.index, app.state.model = ix, model
+        add_people_routes(app, library, guard, upload_faces)
+    app.state.index, app.state.model, app.state.library = ix, model, library
     return app
 
 
