@@ -162,10 +162,16 @@ def _run_processes(job: Job, todo: list[Shard], finished: int, total: int, progr
     cores = os.cpu_count() or 1
     torch_threads = max(1, cores // workers)
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited torch thread pools or locks
+    from concurrent.futures.process import BrokenProcessPool
+
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(job, torch_threads)) as ex:
         futures = {ex.submit(_worker_run, shard): shard for shard in todo}
         for fut in as_completed(futures):
-            fut.result()
+            try:
+                fut.result()
+            except BrokenProcessPool:  # one line for the CLI, as for unfinished shards, not the pool's traceback
+                raise BulkError("a worker process died (killed, out of memory, or its model failed to load); finished "
+                                "shards are kept: rerun to resume") from None
             finished += len(futures[fut].files)
             if progress is not None:
                 progress(finished, total)
