@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from faceprint.bulk import Runner
+from faceprint.search.store import IndexError_
 from faceprint.people import open_library
 from faceprint.search import build_index, gallery_images
 from tests.search.conftest import tiny_weights  # noqa: F401 - a fixture
@@ -82,7 +83,7 @@ def test_library_add_with_workers_equals_one_process(tmp_path: Path, tiny_weight
     q = "SELECT hash, path, bytes, width, height, taken_at FROM photos ORDER BY id"
     assert one.db.execute(q).fetchall() == two.db.execute(q).fetchall()
     np.testing.assert_allclose(one.store.all_vectors()[1], two.store.all_vectors()[1], atol=1e-5)
-    with pytest.raises(Exception, match="inside"):  # a library holding the photos it adds is refused
+    with pytest.raises(IndexError_, match="inside"):  # a library holding the photos it adds is refused
         lib = open_library(photos / "lib", {"weights": tiny_weights}, detect=True)
         (photos / "lib" / "x.jpg").write_bytes((photos / "0.jpg").read_bytes())
         lib.add_photos([photos / "lib" / "x.jpg"], runner=Runner(workers=2))
@@ -90,21 +91,28 @@ def test_library_add_with_workers_equals_one_process(tmp_path: Path, tiny_weight
     two.close()
 
 
-def test_a_killed_worker_resumes_to_the_same_index(gallery: Path, tmp_path: Path, tiny_weights: str) -> None:  # noqa: F811
-    args = [sys.executable, "-m", "faceprint", "index", "build", str(gallery), "--weights", tiny_weights, "--no-detect",
-            "--workers", "2", "--shard-size", "16"]
-    killed = subprocess.run([*args, "--out", str(tmp_path / "ix")], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "FACEPRINT_FAULT": "bulk.shard@2"})  # each worker dies at its 2nd shard
-    assert killed.returncode != 0
-    building = tmp_path / ".ix.building"
-    records = list(building.glob(".bulk/.faceprint-shards/facesjob-*/shard-*.json"))
-    assert 0 < len(records) < 10 and not (tmp_path / "ix").exists()  # some shards recorded, the build not finished
-    done = subprocess.run([*args, "--out", str(tmp_path / "ix")], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    ref, _ = build_index(gallery, tmp_path / "ref", {"weights": tiny_weights}, detect=False)
-    from faceprint.search import open_index
+def test_a_killed_worker_resumes_to_the_same_index(gallery: Path, tmp_path: Path, tiny_weights: str,  # noqa: F811
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import faceprint.bulk.runner as runner_module
 
-    got = open_index(tmp_path / "ix")
+    killed = subprocess.run([sys.executable, "-m", "faceprint", "index", "build", str(gallery), "--out", str(tmp_path / "ix"),
+                             "--weights", tiny_weights, "--no-detect", "--workers", "2", "--shard-size", "16"],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "FACEPRINT_FAULT": "bulk.shard@2"})  # a worker dies at its 2nd shard
+    assert killed.returncode == 2 and "a worker process died" in killed.stderr and "Traceback" not in killed.stderr
+    state = next((tmp_path / ".ix.building" / ".bulk" / ".faceprint-shards").glob("facesjob-*"))
+    records = {p.stem for p in state.glob("shard-*.json")}
+    unrecorded = {p.stem for p in state.glob("shard-*.npz")} - records
+    assert records and unrecorded and not (tmp_path / "ix").exists()  # some shards recorded; the kill landed after a
+    # shard's faces were written and before its record; the build did not finish
+    reports = []
+    real = runner_module.run_job
+    monkeypatch.setattr(runner_module, "run_job", lambda *a, **k: reports.append(real(*a, **k)) or reports[-1])
+    got, _ = build_index(gallery, tmp_path / "ix", {"weights": tiny_weights, "backend": "torch"}, detect=False,
+                         runner=Runner(workers=2, shard_size=16))  # the same build as the command's: it resumes
+    (resumed,) = reports
+    assert resumed.shards_skipped == len(records) and resumed.shards_run == resumed.shards - len(records)
+    ref, _ = build_index(gallery, tmp_path / "ref", {"weights": tiny_weights}, detect=False)
     (rows, v), (ref_rows, ref_v) = faces_of(got), faces_of(ref)
     assert rows == ref_rows  # nothing missing, nothing twice
     np.testing.assert_allclose(v, ref_v, atol=1e-5)
@@ -150,7 +158,11 @@ def test_library_add_with_workers_equals_one_process_across_chunks(gallery: Path
         lib.close()
 
 
-def test_index_build_of_one_file_with_workers(gallery: Path, tmp_path: Path, tiny_weights: str) -> None:  # noqa: F811
+def test_index_build_of_one_file_with_workers(gallery: Path, tmp_path: Path, tiny_weights: str,  # noqa: F811
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import faceprint.bulk.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "run_job", lambda *a, **k: pytest.fail("one photo went to the runner"))
     ix, report = build_index(gallery / "loose.png", tmp_path / "ix", {"weights": tiny_weights}, detect=False, runner=Runner(workers=2))
-    assert report.faces == 1 and len(ix.store) == 1
+    assert report.faces == 1 and len(ix.store) == 1  # in this process
     ix.close()

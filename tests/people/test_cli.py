@@ -1,4 +1,5 @@
-"""`faceprint library ...` end to end on tiny data: add (resumable, bad files listed), people, edits, one-line errors."""
+"""`faceprint library ...` end to end on tiny data: add (a rerun skips by content, bad files listed), people, edits,
+one-line errors."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ def test_errors_choose_their_status_by_type(lib_dir: Path) -> None:
     assert refused.status_code == 409 and "same photo" in refused.json()["detail"]
     c.post(f"/api/people/{a}/name", json={"name": "Al"})
     assert c.post(f"/api/people/{b}/name", json={"name": "Al"}).status_code == 409
-    assert c.post(f"/api/people/{b}/name", json={"name": ""}).status_code == 422
+    assert c.post(f"/api/people/{b}/name", json={"name": "  "}).status_code == 422  # past the schema: the library's rule
     assert c.post(f"/api/people/{b}/name", json={"name": "a/b"}).status_code == 422  # malformed: 422, as /enroll
     assert c.get("/api/photos?people=x").status_code == 422
 
@@ -79,6 +79,15 @@ def test_photo_files_are_served_by_id_only(tmp_path: Path) -> None:
     assert c.get("/photo/1").content == photo.read_bytes()
     assert c.get("/photo/2").status_code == 404
     assert c.get("/photo/one.png").status_code == 422  # not an id: no route maps a name or a path to a file
+    import inspect
+
+    from fastapi.responses import FileResponse
+
+    files = [r for r in app.routes if inspect.signature(getattr(r, "endpoint", lambda: None)).return_annotation in
+             (FileResponse, "FileResponse")]
+    assert {r.path for r in files} == {"/thumb/{face_id}", "/photo/{photo}"}
+    for r in files:  # every route that answers with a file takes integer ids only
+        assert all(p.annotation in (int, "int") for p in inspect.signature(r.endpoint).parameters.values()), r.path
 
 
 def test_who_is_in_an_uploaded_photo(tmp_path: Path) -> None:
