@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from faceprint.align import MTCNN
-from faceprint.align.folder import align_folder
+from faceprint.bulk.align import align_folder
 from faceprint.backbones import create_backbone
 from faceprint.data.images import load_rgb
 from faceprint.models import Embedder, WeightsError

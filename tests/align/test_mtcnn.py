@@ -127,7 +127,7 @@ def test_similarity_alignment_brings_faces_of_one_person_closer(shared_data: Pat
 def test_align_folder_resumes_and_reports(shared_data: Path, mtcnn: MTCNN, tmp_path: Path) -> None:
     import shutil
 
-    from faceprint.align.folder import align_folder
+    from faceprint.bulk.align import align_folder
 
     src = tmp_path / "src"
     for p in sorted((shared_data / "samples" / "aligned").glob("*/1.png"))[:3]:
@@ -144,8 +144,11 @@ def test_align_folder_resumes_and_reports(shared_data: Path, mtcnn: MTCNN, tmp_p
     outs = sorted((tmp_path / "dst").rglob("*.png"))
     assert len(outs) == 3 and all(Image.open(o).size == (64, 64) for o in outs)
     assert (tmp_path / "dst" / "align_report.csv").read_text().count("\n") == 4
+    again = align_folder(src, tmp_path / "dst", mtcnn, image_size=64, margin=8, policy="skip")
+    assert again.written == 0 and again.skipped_existing == 3  # the same recipe: every crop kept
+    assert json.loads((tmp_path / "dst" / "align_recipe.json").read_text())["policy"] == "skip"
     again = align_folder(src, tmp_path / "dst", mtcnn, image_size=64, margin=8, policy="largest")
-    assert again.written == 1 and again.skipped_existing == 3  # only the group photo is new (largest face)
+    assert again.written == 4 and again.skipped_existing == 0  # another recipe: made again, the group photo too
     assert not list((tmp_path / "dst").rglob("*.tmp"))
 
 

@@ -16,9 +16,9 @@ from PIL import Image
 
 from faceprint.align import MTCNN
 from faceprint.align.detect import Detections
-from faceprint.align.folder import choose_face
+from faceprint.align.detect import choose_face
 from faceprint.bulk import AlignJob, EmbedJob, list_inputs, plan_shards, run_job
-from faceprint.bulk.runner import state_dir
+from faceprint.bulk.shards import state_dir
 from faceprint.data.images import load_rgb
 from tests.search.conftest import tiny_weights  # noqa: F401 - a fixture
 
@@ -119,13 +119,19 @@ def test_a_killed_job_resumes_with_nothing_missing_doubled_or_partial(fault: str
     assert len(list(state_dir(job).glob("shard-*.json"))) == 4
 
 
-def test_other_options_are_another_job_and_existing_crops_are_kept(lfw_tree: Path, tmp_path: Path) -> None:
-    first = run_job(AlignJob(str(lfw_tree), str(tmp_path / "out"), policy="skip"), shard_size=7)
-    again = run_job(AlignJob(str(lfw_tree), str(tmp_path / "out"), policy="largest"), shard_size=7)
-    assert again.shards_run == 4  # other options: the shards run again ...
-    several = [p for p in first.problems if p["issue"] == "several_faces"]
-    assert again.written == len(several)  # ... and write only what the first run did not
-    assert sum(r["skipped_existing"] for r in again.records) == first.written
+def test_another_recipe_redoes_every_crop_and_the_same_recipe_keeps_them(lfw_tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = run_job(AlignJob(str(lfw_tree), str(out), image_size=64), shard_size=7)
+    assert first.written > 10 and {Image.open(p).size for p in out.rglob("*.png")} == {(64, 64)}
+    again = run_job(AlignJob(str(lfw_tree), str(out), image_size=48), shard_size=7)
+    assert again.shards_run == 4 and again.written == first.written  # every 64 px crop made again at 48 px
+    assert sum(r["skipped_existing"] for r in again.records) == 0
+    assert {Image.open(p).size for p in out.rglob("*.png")} == {(48, 48)}  # no crop of the old recipe is left
+    shutil.rmtree(out / ".faceprint-shards")  # the shards run again: whole crops of this recipe are kept
+    third = run_job(AlignJob(str(lfw_tree), str(out), image_size=48), shard_size=7)
+    assert third.written == 0 and sum(r["skipped_existing"] for r in third.records) == first.written
+    margin = run_job(AlignJob(str(lfw_tree), str(out), image_size=48, margin=8.0), shard_size=7)
+    assert margin.written == first.written  # a margin alone is another recipe too
 
 
 def test_the_embed_job_equals_the_pipeline(lfw_tree: Path, tmp_path: Path, tiny_weights: str) -> None:
@@ -227,10 +233,10 @@ def test_faceprint_embed_on_a_folder_runs_on_the_runner(lfw_tree: Path, tmp_path
     assert again.exit_code == 0 and "0 shards run, 6 already done" in " ".join(again.output.split())
 
 
-def test_two_inputs_with_one_output_are_listed_not_clobbered(tmp_path: Path) -> None:
+def test_two_inputs_with_one_output_are_listed_not_clobbered(lfw_tree: Path, tmp_path: Path) -> None:
     src = tmp_path / "src" / "a"
     src.mkdir(parents=True)
-    photo = sorted((SHARED / "lfw" / "images").rglob("*.jpg"))[0]
+    photo = sorted(lfw_tree.rglob("*.jpg"))[0]
     (src / "x.jpg").write_bytes(photo.read_bytes())
     Image.open(photo).save(src / "x.png")  # the same crop name: x.png
     report = run_job(AlignJob(str(tmp_path / "src"), str(tmp_path / "out")), shard_size=1)
@@ -243,7 +249,8 @@ def test_photos_added_anywhere_run_only_a_new_shard(lfw_tree: Path, tmp_path: Pa
     src = tmp_path / "src"
     shutil.copytree(lfw_tree, src)
     first = run_job(AlignJob(str(src), str(tmp_path / "out")), shard_size=7)
-    donor = sorted((SHARED / "lfw" / "images").rglob("*.jpg"))[-1]
+    donor = next(p for p in sorted(lfw_tree.rglob("*.jpg"))  # a photo with a crop: its copy gets one too
+                 if (tmp_path / "out" / p.relative_to(lfw_tree)).with_suffix(".png").is_file())
     (src / "AAA_first").mkdir()
     shutil.copy(donor, src / "AAA_first" / "new.jpg")  # sorts before every other file
     again = run_job(AlignJob(str(src), str(tmp_path / "out")), shard_size=7)

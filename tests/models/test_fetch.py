@@ -48,6 +48,8 @@ class _Server:
                     self.send_error(404)
                     return
                 rng = self.headers.get("Range")
+                slot = len(server.requests)  # requests in the order they arrived (a handler may finish after the next)
+                server.requests.append((self.path, rng, -1))
                 start = int(rng.split("=")[1].rstrip("-")) if rng and server.ranges else 0
                 if_range = self.headers.get("If-Range")
                 if start and if_range is not None and if_range != server.etag:  # changed since: the whole file
@@ -57,7 +59,7 @@ class _Server:
                     self.send_header("Content-Range", f"bytes */{len(data)}")
                     self.send_header("Content-Length", "0")
                     self.end_headers()
-                    server.requests.append((self.path, rng, 0))
+                    server.requests[slot] = (self.path, rng, 0)
                     return
                 body = data[start:] if not (server.lying_206 and start) else data
                 self.send_response(206 if start else 200)
@@ -79,7 +81,7 @@ class _Server:
                 else:
                     self.wfile.write(body)
                 self.wfile.flush()
-                server.requests.append((self.path, rng, len(body)))
+                server.requests[slot] = (self.path, rng, len(body))
                 if cut is not None:
                     self.close_connection = True
 

@@ -14,7 +14,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from faceprint.align import MTCNN
-from faceprint.align.folder import align_folder
+from faceprint.bulk.align import align_folder
 from faceprint.cli.main import app
 from faceprint.evaluation import evaluate_verification
 from faceprint.models import Embedder, FaceEmbedder, export_onnx

@@ -299,7 +299,7 @@ def test_a_rerun_that_adds_nothing_changes_nothing(tmp_path, tiny_weights: str) 
     lib.add_photos(files)
     snapshot = lambda: [lib.db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()  # noqa: E731
                         for t in ("face_people", "people", "rejections", "photos")]
-    with lib.db:  # a face the user took out waits now; a rerun must not retry it
+    with lib.store.transaction():  # a face the user took out waits now; a rerun must not retry it
         lib.db.execute("UPDATE face_people SET person_id = NULL WHERE face_id = (SELECT MAX(face_id) FROM face_people)")
     before = snapshot()
     again = lib.add_photos(files)

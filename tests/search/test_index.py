@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import sys
 import time
 from pathlib import Path
@@ -230,7 +231,7 @@ def test_index_follows_the_model_and_keeps_its_margin(tiny_faces: Path, tmp_path
     store = FaceStore(tmp_path / "ix2")
     assert store.meta["embedder"]["margin"] == pytest.approx(6.4)
     spec = {k: v for k, v in store.meta["embedder"].items() if k != "margin"}
-    store._set_meta({"embedder": spec})  # as an index written before this change
+    store.set_meta({"embedder": spec})  # as an index written before this change
     store.close()
     old = open_index(tmp_path / "ix2")
     assert old.faces.margin == 32.0 and old.faces.mtcnn is None
@@ -293,8 +294,22 @@ def test_a_second_writer_waits_for_the_first_then_goes_on(tiny_faces: Path, tmp_
     assert len(FaceStore(ix)) == 12
     store = FaceStore(ix)
     store.lock_timeout = 0.3
-    with writer_lock(ix), pytest.raises(IndexError_, match="another process has been writing"):
-        store.add(_unit(1, 16), ["x"], [None], [None])
+    held, release = threading.Event(), threading.Event()
+
+    def other_writer() -> None:  # another thread's descriptor: flock refuses it as another process's
+        with writer_lock(ix):
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=other_writer)
+    holder.start()
+    assert held.wait(30)
+    try:
+        with pytest.raises(IndexError_, match="another process has been writing"):
+            store.add(_unit(1, 16), ["x"], [None], [None])
+    finally:
+        release.set()
+        holder.join()
     assert len(store) == 12
 
 
@@ -337,13 +352,13 @@ def test_adds_and_removes_update_faiss_in_place_and_match_a_rebuild(kind: str, t
 
     def exact_agreement() -> float:
         if kind == "ivf":  # probe every list: an exhaustive IVF must equal exact search
-            base = faiss.downcast_index(store._faiss.index)
+            base = faiss.downcast_index(store.vectors.index.index)
             base.nprobe = base.nlist
         ids, vecs, _ = store.all_vectors()
         q = _unit(20, 8, seed=2)
         want = real_build(vecs, ids, "flat").search(q, 5)[1]
         got = [[m.face.id for m in row] for row in store.search(q, k=5)]
-        assert store._faiss.ntotal == len(store)
+        assert store.vectors.count() == len(store)
         return float(np.mean([len(set(a) & set(b)) / 5 for a, b in zip(got, want)]))
 
     store.add(_unit(30, 8, seed=1), [f"b{i}" for i in range(30)], ["B"] * 30, [None] * 30)
@@ -355,9 +370,11 @@ def test_adds_and_removes_update_faiss_in_place_and_match_a_rebuild(kind: str, t
     assert exact_agreement() == 1.0 if kind != "hnsw" else exact_agreement() > 0.9
     assert len(store) == 1200 - 3 + 5
     store.close()
-    monkeypatch.setattr(FaceStore, "sync", lambda self: (_ for _ in ()).throw(AssertionError("rebuilt on reopen")))
+    from faceprint.search.vectors import FaissVectors
+
+    monkeypatch.setattr(FaissVectors, "rebuild", lambda *a: (_ for _ in ()).throw(AssertionError("rebuilt on reopen")))
     again = FaceStore(tmp_path / "ix")
-    assert again._faiss.ntotal == 1202 and again.search(_unit(1, 8, seed=3), k=1)[0][0].face.path == "c0"
+    assert again.vectors.count() == 1202 and again.search(_unit(1, 8, seed=3), k=1)[0][0].face.path == "c0"
 
 
 def test_identity_filter_is_exact_on_approximate_faiss_kinds(tmp_path: Path) -> None:

@@ -88,19 +88,34 @@ def test_milvus_equals_faiss_exact_with_filter_delete_and_reopen(where: str, tmp
     assert milvus_store.searchable() == len(milvus_store)
     milvus_store.close()
     if where == "embedded":
-        request.getfixturevalue("monkeypatch").setattr(FaceStore, "_mirror_rebuild", lambda self: pytest.fail("rebuilt"))
+        from faceprint.search.milvus import MilvusMirror
+
+        request.getfixturevalue("monkeypatch").setattr(MilvusMirror, "rebuild", lambda *a: pytest.fail("rebuilt"))
         again = FaceStore(tmp_path / "milvus")  # reopens the same collection: current, not rebuilt
         _same_hits(faiss_store.search(queries, k=10), again.search(queries, k=10))
         again.close()
 
 
-def test_a_stale_collection_is_rebuilt_from_sqlite(tmp_path: Path) -> None:
+def test_rows_a_killed_writer_never_sent_reach_milvus_on_reopen_and_nothing_else_is_sent(tmp_path: Path,
+                                                                                           monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from faceprint.search.milvus import MilvusMirror, MilvusVectors
+
     faiss_store, milvus_store, _, _ = _pair(tmp_path, str(tmp_path / "gallery.db"), n=120)
-    milvus_store._milvus.delete(list(range(1, 60)))  # noqa: SLF001 - lose rows behind SQLite's back ...
-    milvus_store._set_meta({"mirror_generation": -1})  # noqa: SLF001 - ... as a writer killed mid-way leaves it
-    assert milvus_store._milvus.count() == 61  # noqa: SLF001 - the rows really are gone from Milvus
-    milvus_store.close()
+    milvus_store.vectors.client.delete(list(range(1, 60)))  # lose rows behind SQLite's back, logged as unsent ...
+    import sqlite3
+
+    killed = sqlite3.connect(tmp_path / "milvus" / "faces.sqlite")  # ... as a writer killed between its commit and
+    with killed:  # its Milvus write leaves them
+        killed.executemany("INSERT INTO vector_log VALUES (?)", [(i,) for i in range(1, 60)])
+    killed.close()
+    assert milvus_store.vectors.count() == 61  # the rows really are gone from Milvus
+    milvus_store.vectors.client.close()
+    monkeypatch.setattr(MilvusMirror, "rebuild", lambda *a: pytest.fail("a full refill"))
+    sent = []
+    real = MilvusVectors.upsert
+    monkeypatch.setattr(MilvusVectors, "upsert", lambda self, ids, *a, **k: (sent.extend(ids), real(self, ids, *a, **k)))
     again = FaceStore(tmp_path / "milvus")
+    assert sorted(sent) == list(range(1, 60))  # exactly the logged rows
     assert again.searchable() == 120
     queries = _unit(5, 32, 2)
     _same_hits(faiss_store.search(queries, k=10), again.search(queries, k=10))
@@ -119,11 +134,12 @@ def test_a_write_that_never_reached_milvus_is_not_hidden_by_a_later_one(tmp_path
     def fail(*args, **kw):  # type: ignore[no-untyped-def]
         raise ConnectionError("Milvus went away")
 
-    a._milvus.upsert = fail  # noqa: SLF001 - A's rows reach SQLite only
+    a.vectors.client.upsert = fail  # A's rows reach SQLite only
     a.add(lost, [f"a{i}" for i in range(5)], ["A"] * 5, [None] * 5)
-    b.add(_unit(5, 32, 2), [f"b{i}" for i in range(5)], ["B"] * 5, [None] * 5)
-    assert b.meta["mirror_generation"] != b.meta["generation"]  # B left it marked behind
-    hits = b.search(lost, k=1)  # the search rebuilds from SQLite first
+    assert len(b.db.execute("SELECT id FROM vector_log").fetchall()) == 5  # A's rows stay logged as unsent
+    b.add(_unit(5, 32, 2), [f"b{i}" for i in range(5)], ["B"] * 5, [None] * 5)  # B's drain sends A's rows too
+    assert b.db.execute("SELECT id FROM vector_log").fetchall() == []
+    hits = b.search(lost, k=1)
     assert [h[0].face.path for h in hits] == [f"a{i}" for i in range(5)] and all(h[0].distance < 1e-4 for h in hits)
     assert b.searchable() == 20
     a.close()

@@ -174,7 +174,7 @@ def test_an_old_store_that_never_followed_does_not_overwrite_the_new_faiss_file(
     build_index(a, ix, {"weights": tiny_weights}, detect=False)[0].close()
     old = FaceStore(ix)
     old.add(np.full((1, 16), 0.25, np.float32), ["in-memory"], ["X"], [None])  # added in place: its file is stale
-    assert old._stale  # noqa: SLF001 - the state the guard is for
+    assert old.vectors.unsaved  # the state the guard is for
     build_index(b, ix, {"weights": tiny_weights}, detect=False, force=True)[0].close()
     tag = json.loads((ix / "vectors.json").read_text())
     old.close()  # without the guard this writes the old index's vectors over the new index's file
@@ -209,14 +209,17 @@ def test_a_swap_between_the_faiss_search_and_the_id_lookup_is_not_mixed(tiny_fac
     live = open_index(ix)
     probe = sorted((a / sorted(os.listdir(a))[0]).iterdir())[0]
     vec = live.faces.embed_crops(live.faces.crops(live.faces.load(probe)))
-    lookup = live.store.faces
+    searched = live.store.vectors
+    search, swapped = searched.search, []
 
-    def swap_then_lookup(ids, db=None):  # type: ignore[no-untyped-def]
+    def search_then_swap(*args):  # type: ignore[no-untyped-def]
+        got = search(*args)
         build_index(b, ix, {"weights": tiny_weights}, detect=False, force=True)[0].close()
-        live.store._follow()  # noqa: SLF001 - as another request thread would
-        return lookup(ids, db)
+        swapped.append(live.store.vectors)  # another request thread follows the swap
+        return got
 
-    live.store.faces = swap_then_lookup  # type: ignore[method-assign]
+    searched.search = search_then_swap  # type: ignore[method-assign]
     hit = live.store.search(vec, k=1)[0][0]
+    assert swapped and swapped[0] is not searched  # the swap really landed between the search and the lookup
     assert hit.face.path == str(probe) and hit.distance < 1e-5  # the searched index's face, not id 1 of the new one
     live.close()

@@ -9,6 +9,7 @@ landmarks and a final intersection-over-minimum NMS.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -17,7 +18,9 @@ from faceprint.align.nets import ONet, PNet, RNet
 from faceprint.align.nms import batched_nms
 from faceprint.align.pyramid import area_windows, stage_one, sum_dtype
 
-__all__ = ["Detections", "detect_faces"]
+__all__ = ["Detections", "Policy", "choose_face", "detect_faces"]
+
+Policy = Literal["largest", "center", "skip"]
 
 
 @dataclass
@@ -30,6 +33,16 @@ class Detections:
 
     def __len__(self) -> int:
         return len(self.boxes)
+
+
+def choose_face(det: Detections, size: tuple[int, int], policy: Policy) -> int | None:
+    """Index of the face to keep: the largest, the one nearest the image centre, or None when ambiguous."""
+    if len(det) == 0 or (policy == "skip" and len(det) > 1):
+        return None
+    if policy == "center" and len(det) > 1:
+        centres = (det.boxes[:, :2] + det.boxes[:, 2:4]) / 2
+        return int(np.argmin(((centres - np.array(size) / 2) ** 2).sum(1)))
+    return 0  # detections come largest first
 
 
 def _norm(x: torch.Tensor) -> torch.Tensor:

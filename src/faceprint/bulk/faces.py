@@ -21,9 +21,9 @@ import numpy as np
 
 from faceprint.bulk.shards import Shard
 from faceprint.io import atomic_path
-from faceprint.people.records import Detected
+from faceprint.models.photos import Detected
 
-__all__ = ["FacesJob", "Runner", "faces_of_photos", "usable"]
+__all__ = ["FacesJob", "Runner", "drop_state", "faces_of_photos", "usable"]
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class FacesJob:
 
     def run(self, faces: Any, shard: Shard, pool: ThreadPoolExecutor) -> dict[str, Any]:
         from faceprint.bulk.jobs import _remove_leftovers
-        from faceprint.people.records import detect_photos
+        from faceprint.models.photos import detect_photos
 
         problems: list[dict[str, str]] = []
         photos: list[Detected] = []
@@ -108,7 +108,7 @@ class FacesJob:
             yield [r for r in (f.result() for f in futures) if r is not None]
 
     def part(self, shard: Shard) -> Path:
-        from faceprint.bulk.runner import state_dir
+        from faceprint.bulk.shards import state_dir
 
         return state_dir(self) / f"{shard.name}.npz"
 
@@ -156,21 +156,21 @@ def faces_of_photos(paths: list[Path], model: dict[str, Any], faces: Any, runner
                     root: Path | None = None, labeled: bool = False, thumb_size: int = 96,
                     progress: Any = None) -> dict[str, Detected | list[dict[str, str]]]:
     """Every face of ``paths`` (files, in the caller's order) from a ``FacesJob`` on ``runner``: ``str(path)`` →
-    its ``Detected`` (``path`` as given), or its problems (unreadable). The shard state lives under ``state`` while the job runs (a rerun
-    after a kill resumes it) and is removed once everything is read back, so no copy of the faces stays behind and
-    a photo edited later is read again. ``root``: the folder identities are taken under (``labeled``)."""
+    its ``Detected`` (``path`` as given), or its problems (unreadable). The shard state lives under ``state`` (a rerun
+    after a kill resumes it) until the caller has committed the faces and calls ``drop_state(state)``. ``root``: the
+    folder identities are taken under (``labeled``). Paths are resolved here, once: relative, symlinked and absolute
+    spellings of the same folders name the same job."""
     import os
-    import shutil
 
-    from faceprint.bulk.runner import run_job, state_dir
+    from faceprint.bulk.runner import run_job
 
     paths = [Path(p) for p in paths]
-    base = root or Path(os.path.commonpath([str(p.absolute().parent) for p in paths]))
-    rels = [p.absolute().relative_to(base.absolute()).as_posix() for p in paths]
-    job = FacesJob(str(base), str(state), model, faces.detect, faces.margin, labeled, model_id=faces.embedder.fingerprint(),
-                   thumb_size=thumb_size)
+    base = (root or Path(os.path.commonpath([str(p.absolute().parent) for p in paths]))).absolute()
+    rels = [p.absolute().relative_to(base).as_posix() for p in paths]
+    job = FacesJob(str(base.resolve()), str(Path(state).resolve()), model, faces.detect, faces.margin, labeled,
+                   model_id=faces.embedder.fingerprint(), thumb_size=thumb_size)
     bulk = run_job(job, runner.engine, runner.workers, runner.shard_size, progress, runner.ray_address, inputs=rels)
-    src = Path(job.src).resolve()
+    job, src = bulk.job, Path(bulk.job.src)  # the job as it ran (its recipe names the shards read back below)
     by_rel: dict[str, Detected | list[dict[str, str]]] = {}
     for problem in bulk.problems:
         if problem["issue"] == "unreadable":
@@ -179,12 +179,6 @@ def faces_of_photos(paths: list[Path], model: dict[str, Any], faces: Any, runner
     for shard in bulk.shard_list:
         for got in job.read(shard):
             by_rel[got.path] = got
-    shutil.rmtree(state_dir(job), ignore_errors=True)
-    for folder in (state_dir(job).parent, Path(job.dst)):  # and the folders it made, when nothing else is in them
-        try:
-            folder.rmdir()
-        except OSError:
-            pass
     out: dict[str, Detected | list[dict[str, str]]] = {}
     for p, rel in zip(paths, rels):
         got = by_rel.get(rel, [])
@@ -194,6 +188,14 @@ def faces_of_photos(paths: list[Path], model: dict[str, Any], faces: Any, runner
             got = replace(got, path=str(p))
         out[str(p)] = got
     return out
+
+
+def drop_state(state: Path) -> None:
+    """Remove the shard state of ``faces_of_photos`` once its faces are committed (no copy of them stays behind, and
+    a photo edited later is read again)."""
+    import shutil
+
+    shutil.rmtree(state, ignore_errors=True)
 
 
 def usable(found: dict[str, Detected | list[dict[str, str]]], path: Path, problems: list[dict[str, str]]) -> Detected | None:

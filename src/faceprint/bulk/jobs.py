@@ -8,6 +8,7 @@ becomes a problem line of the shard's record.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,7 +23,9 @@ from faceprint.data.images import ImageLoadError, load_rgb
 from faceprint.faults import fault_point
 from faceprint.io import atomic_path
 
-__all__ = ["AlignJob", "EmbedJob", "decoded_batches", "write_embeddings"]
+__all__ = ["AlignJob", "EmbedJob", "RECIPE_KEY", "decoded_batches", "write_embeddings"]
+
+RECIPE_KEY = "faceprint-align"  # the PNG text chunk of a crop that holds its recipe
 
 
 def decoded_batches(src: Path, files: tuple[str, ...], batch_size: int, pool: ThreadPoolExecutor,
@@ -74,14 +77,22 @@ class AlignJob:
     def output(self, rel: str) -> Path:
         return (Path(self.dst) / rel).with_suffix(".png")
 
+    @property
+    def recipe(self) -> str:
+        """What the pixels of a crop depend on; each crop carries it (a PNG text chunk), so a rerun into the same
+        folder with another recipe redoes the crops made with the old one instead of mixing the two."""
+        return json.dumps({"image_size": self.image_size, "margin": self.margin, "mode": self.mode,
+                           "policy": self.policy, "min_face": self.min_face, "weights": self.weights}, sort_keys=True)
+
     def run(self, mtcnn: Any, shard: Shard, pool: ThreadPoolExecutor) -> dict[str, Any]:
         from faceprint.align.detect import Detections
-        from faceprint.align.folder import choose_face
+        from faceprint.align.detect import choose_face
 
         problems: list[dict[str, str]] = []
         writes: list[Future] = []
         _remove_leftovers([self.output(rel) for rel in shard.files])  # temp files of a run killed in this shard
-        todo = tuple(rel for rel in shard.files if not _whole_png(self.output(rel)))  # whole crops of earlier runs are kept
+        # whole crops of earlier runs with this recipe are kept
+        todo = tuple(rel for rel in shard.files if not _whole_png(self.output(rel), self.recipe))
         for batch in decoded_batches(Path(self.src), todo, self.batch_size, pool, problems):
             dets = mtcnn.detect([img for _, img in batch]) if batch else []
             for (rel, img), det in zip(batch, dets):
@@ -100,7 +111,11 @@ class AlignJob:
 
     def _save(self, crop: Image.Image, out: Path) -> Path:
         with atomic_path(out, durable=False) as tmp:
-            crop.save(tmp, format="PNG", compress_level=self.png_level)
+            from PIL import PngImagePlugin
+
+            info = PngImagePlugin.PngInfo()
+            info.add_text(RECIPE_KEY, self.recipe)
+            crop.save(tmp, format="PNG", compress_level=self.png_level, pnginfo=info)
             fault_point("bulk.write")  # a crop half-way to its place
         return out
 
@@ -156,7 +171,7 @@ class EmbedJob:
         return {"written": len(names), "outputs": [str(out)], "problems": problems}
 
     def _part(self, shard: Shard) -> Path:
-        from faceprint.bulk.runner import state_dir
+        from faceprint.bulk.shards import state_dir
 
         return state_dir(self) / f"{shard.name}.npz"  # beside its record: another recipe never reads it
 
@@ -200,14 +215,18 @@ def _remove_leftovers(outputs: list[Path]) -> None:
                     p.unlink(missing_ok=True)
 
 
-def _whole_png(path: Path) -> bool:
-    """A crop an earlier run finished: present, not empty, a PNG that ends with its IEND chunk (a file renamed into
-    place but lost in a crash before the shard's sync can come back empty or cut)."""
+def _whole_png(path: Path, recipe: str) -> bool:
+    """A crop an earlier run with ``recipe`` finished: present, not empty, a PNG that ends with its IEND chunk (a file
+    renamed into place but lost in a crash before the shard's sync can come back empty or cut) and carries the
+    recipe (crops of another recipe, or of a version that did not record it, are made again)."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
             fh.seek(-12, 2)
             tail = fh.read(12)
-    except OSError:
+        if head != b"\x89PNG\r\n\x1a\n" or tail[4:8] != b"IEND":
+            return False
+        with Image.open(path) as im:  # text chunks before the image data are parsed on open
+            return im.info.get(RECIPE_KEY) == recipe
+    except (OSError, SyntaxError, ValueError):
         return False
-    return head == b"\x89PNG\r\n\x1a\n" and tail[4:8] == b"IEND"

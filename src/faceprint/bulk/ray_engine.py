@@ -32,7 +32,7 @@ class ShardActor:
         self.job, self.model, self.pool = job, job.setup(), ThreadPoolExecutor(2)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from faceprint.bulk.runner import run_shard
+        from faceprint.bulk.shards import run_shard
 
         names, written = [], []
         for index, files in zip(batch["index"], batch["files"]):

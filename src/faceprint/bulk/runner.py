@@ -15,10 +15,9 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from faceprint.faults import fault_point
-from faceprint.bulk.shards import Shard, done_shards, list_inputs, read_records, stable_shards, write_record
+from faceprint.bulk.shards import Job, Shard, done_shards, list_inputs, read_records, run_shard, stable_shards, state_dir
 
 __all__ = ["BulkError", "BulkReport", "Job", "run_job", "run_shard"]
 
@@ -27,14 +26,6 @@ class BulkError(RuntimeError):
     """A bulk job ended with shards unfinished (finished ones are kept: rerun to resume)."""
 
 Progress = Callable[[int, int], None]  # (files done, files in all)
-
-
-class Job(Protocol):
-    src: str
-    dst: str
-
-    def setup(self) -> Any: ...
-    def run(self, model: Any, shard: Shard, pool: ThreadPoolExecutor) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -50,26 +41,7 @@ class BulkReport:
     records: list[dict[str, Any]] = field(default_factory=list)  # every shard's record, this run's and earlier ones
     ran: set[str] = field(default_factory=set)  # the shards run now
     shard_list: list[Shard] = field(default_factory=list)  # every shard of the manifest, in its order
-
-
-def state_dir(job: Job) -> Path:
-    """Where ``job``'s shard records live: one folder per job recipe (other options make other records)."""
-    import dataclasses
-    import hashlib
-    import json
-
-    recipe = json.dumps(dataclasses.asdict(job), sort_keys=True, default=str)  # type: ignore[call-overload]
-    return Path(job.dst) / ".faceprint-shards" / f"{type(job).__name__.lower()}-{hashlib.sha1(recipe.encode()).hexdigest()[:12]}"
-
-
-def run_shard(job: Job, model: Any, shard: Shard, pool: ThreadPoolExecutor) -> dict[str, Any]:
-    """Run one shard and mark it done once its outputs are durable (one sync for the shard, not one per file)."""
-    record = {**job.run(model, shard, pool), "pid": os.getpid()}
-    fault_point("bulk.shard")  # outputs written, not yet durable nor recorded
-    if hasattr(os, "sync"):
-        os.sync()
-    write_record(state_dir(job), shard, record)
-    return record
+    job: Any = None  # the job as it ran (its paths resolved): ``state_dir(report.job)`` holds its records
 
 
 def run_job(job: Job, engine: str = "local", workers: int = 1, shard_size: int = 256, progress: Progress | None = None,
@@ -111,7 +83,7 @@ def run_job(job: Job, engine: str = "local", workers: int = 1, shard_size: int =
     ran = {s.name for s in todo}
     report = BulkReport(shards=len(shards), shards_run=len(todo), shards_skipped=len(shards) - len(todo),
                         written=sum(r["written"] for r in records if r["shard"] in ran), seconds=time.perf_counter() - t0,
-                        records=records, ran=ran, shard_list=shards)
+                        records=records, ran=ran, shard_list=shards, job=job)
     report.problems = clashes + [p for r in records for p in r["problems"]]
     finish = getattr(job, "finish", None)
     if finish is not None:  # e.g. the embed job merges its shards' arrays in manifest order

@@ -12,14 +12,16 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from faceprint.data.images import IMAGE_EXTENSIONS
+from faceprint.faults import fault_point
 from faceprint.io import atomic_write_json
 
-__all__ = ["Shard", "done_shards", "list_inputs", "plan_shards", "read_records", "stable_shards", "write_record"]
+__all__ = ["Job", "Shard", "done_shards", "list_inputs", "plan_shards", "read_records", "run_shard", "stable_shards", "state_dir", "write_record"]
 
 
 @dataclass(frozen=True)
@@ -95,3 +97,29 @@ def write_record(state: Path, shard: Shard, record: dict[str, Any]) -> None:
 def read_records(state: Path, shards: Sequence[Shard]) -> list[dict[str, Any]]:
     """The records of ``shards`` (those of other manifests left in the folder are ignored)."""
     return [json.loads((state / f"{s.name}.json").read_text()) for s in shards if (state / f"{s.name}.json").is_file()]
+
+
+class Job(Protocol):
+    src: str
+    dst: str
+
+    def setup(self) -> Any: ...
+    def run(self, model: Any, shard: Shard, pool: ThreadPoolExecutor) -> dict[str, Any]: ...
+
+
+def state_dir(job: Job) -> Path:
+    """Where ``job``'s shard records live: one folder per job recipe (other options make other records)."""
+    import dataclasses
+
+    recipe = json.dumps(dataclasses.asdict(job), sort_keys=True, default=str)  # type: ignore[call-overload]
+    return Path(job.dst) / ".faceprint-shards" / f"{type(job).__name__.lower()}-{hashlib.sha1(recipe.encode()).hexdigest()[:12]}"
+
+
+def run_shard(job: Job, model: Any, shard: Shard, pool: ThreadPoolExecutor) -> dict[str, Any]:
+    """Run one shard and mark it done once its outputs are durable (one sync for the shard, not one per file)."""
+    record = {**job.run(model, shard, pool), "pid": os.getpid()}
+    fault_point("bulk.shard")  # outputs written, not yet durable nor recorded
+    if hasattr(os, "sync"):
+        os.sync()
+    write_record(state_dir(job), shard, record)
+    return record

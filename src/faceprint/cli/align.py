@@ -35,7 +35,7 @@ def align_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from faceprint.align import MTCNN
-    from faceprint.align.folder import align_folder
+    from faceprint.bulk.align import align_folder
 
     if mode not in ("margin", "similarity") or policy not in ("largest", "center", "skip"):
         raise typer.BadParameter("--mode must be margin|similarity and --policy largest|center|skip")

@@ -44,8 +44,12 @@ def cluster_photos(photos: str | Path, out: str | Path, faces: FaceEmbedder, thr
     out = Path(out)
     report = ClusterReport()
     if runner is not None and runner.spreads:
+        from faceprint.bulk import drop_state
+
         vectors, thumbs = _faces_from_runner(Path(photos), out, faces, report, runner, spec or {}, progress)
-        return _finish(out, report, vectors, thumbs, faces, threshold, method)
+        done = _finish(out, report, vectors, thumbs, faces, threshold, method)
+        drop_state(out / ".bulk")  # the report is written: the shards are not needed to resume any more
+        return done
     images = gallery_images(Path(photos))
     vectors, thumbs = [], []
     for n, (path, ident) in enumerate(images, 1):
@@ -74,7 +78,7 @@ def _faces_from_runner(photos: Path, out: Path, faces: FaceEmbedder, report: Clu
 
     images = gallery_images(photos)
     found = faces_of_photos([p for p, _ in images], model_of(spec), faces, runner, out / ".bulk",
-                            root=photos if photos.is_dir() else None, thumb_size=80, progress=progress)
+                            root=photos.resolve() if photos.is_dir() else None, thumb_size=80, progress=progress)
     vectors, thumbs = [], []
     for path, ident in images:
         got = usable(found, path, report.problems)

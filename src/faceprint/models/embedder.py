@@ -6,6 +6,7 @@ import copy
 import hashlib
 import shutil
 from collections.abc import Callable, Sequence
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,10 @@ __all__ = ["BACKENDS", "Embedder"]
 
 BACKENDS = ("torch", "channels_last", "onnx")
 
+
+# The fusion of several models (``a+b``) is built above this module (models/fusion.py imports ``Embedder``); it
+# registers its factory here on import, so ``from_spec`` serves fused specs without importing upwards.
+FUSIONS: list[Callable[[str, str], Any]] = []
 
 class Embedder:
     """A model plus its input size, preprocessing, face alignment and inference backend.
@@ -72,9 +77,7 @@ class Embedder:
         ``{"weights": "a+b"}`` gives a ``FusedEmbedder``."""
         backend = spec.get("backend", "torch")
         if spec.get("weights") and "+" in str(spec["weights"]) and not Path(str(spec["weights"])).exists():
-            from faceprint.models.fusion import FusedEmbedder
-
-            return FusedEmbedder.from_spec(str(spec["weights"]), backend)  # type: ignore[return-value]
+            return FUSIONS[0](str(spec["weights"]), backend)  # models/fusion.py, registered when faceprint.models loads
         if spec.get("weights"):
             return cls.from_pretrained(spec["weights"], backend=backend)
         if spec.get("checkpoint"):

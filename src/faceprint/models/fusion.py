@@ -14,9 +14,9 @@ from PIL import Image
 
 from faceprint.align import MTCNN
 from faceprint.align.detect import Detections
-from faceprint.align.folder import Policy, choose_face
+from faceprint.align.detect import Policy, choose_face
 from faceprint.models.embed import ImageInput
-from faceprint.models.embedder import Embedder
+from faceprint.models.embedder import FUSIONS, Embedder
 from faceprint.models.pipeline import FaceCrop, FaceEmbedder, center_crop, read_batches
 
 __all__ = ["DEFAULT_FUSION_WEIGHTS", "FusedEmbedder", "FusedFaces", "face_embedder", "parse_fusion"]
@@ -182,3 +182,6 @@ def face_embedder(embedder: Embedder | FusedEmbedder, detect: bool | None = None
     if isinstance(embedder, FusedEmbedder):
         return FusedFaces(embedder, detect)
     return FaceEmbedder(embedder, detect=detect, margin=margin)
+
+
+FUSIONS[:] = [FusedEmbedder.from_spec]  # Embedder.from_spec hands ``a+b`` specs here

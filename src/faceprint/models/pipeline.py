@@ -19,7 +19,7 @@ from PIL import Image
 from faceprint.align import MTCNN
 from faceprint.align.crop import DLIB150_TEMPLATE, similarity_align
 from faceprint.align.detect import Detections
-from faceprint.align.folder import Policy, choose_face
+from faceprint.align.detect import Policy, choose_face
 from faceprint.data.images import ImageLoadError, decode_bytes, load_rgb, to_rgb
 from faceprint.data.transforms import pil_to_uint8
 from faceprint.models.embed import flip_combine

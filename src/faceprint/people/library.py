@@ -25,8 +25,9 @@ from faceprint.models.fusion import face_embedder
 from faceprint.models.pipeline import model_fingerprint
 from faceprint.people.assign import average_distances, choose_joins, components_with, found_people
 from faceprint.people.edits import EditsMixin, LibraryEditError
-from faceprint.people.records import AddReport, Detected, detect_photos, photo_date
-from faceprint.people.similarity import CASIA_WEBFACE, Similarity
+from faceprint.models.photos import Detected, detect_photos, photo_date, read_photos
+from faceprint.people.records import AddReport
+from faceprint.people.similarity import CASIA_PEOPLE_THRESHOLD, CASIA_WEBFACE, PEOPLE_FAR, Similarity
 from faceprint.people.tables import SCHEMA
 from faceprint.people.views import ViewsMixin
 from faceprint.search.index import FaceIndex, open_index
@@ -35,11 +36,6 @@ from faceprint.search.store import FaceStore, IndexError_
 __all__ = ["AddReport", "CASIA_PEOPLE_THRESHOLD", "Detected", "Library", "PEOPLE_FAR", "PeopleConfig", "open_library", "photo_date"]
 
 Progress = Callable[[int, int], None]
-# casia-webface's best join/found threshold on the people benchmark (LFW people with 4+ images, ORL, group photos;
-# final F1 0.871 / 0.901 / 0.916 / 0.904 at 0.95 / 0.90 / 0.85 / 0.80): a false-accept rate of about 4e-4 there,
-# stricter than search's verdict threshold (FAR 1e-3), since each new face is compared with every person
-CASIA_PEOPLE_THRESHOLD = 0.85
-PEOPLE_FAR = 4e-4
 
 
 @dataclass
@@ -58,11 +54,12 @@ class Library(ViewsMixin, EditsMixin):
 
     def __init__(self, index: FaceIndex, config: PeopleConfig | None = None) -> None:
         self.index, self.store = index, index.store
-        self.store.db.executescript(SCHEMA)
+        if not all(self.store.has_table(t) for t in ("photos", "people", "face_people", "rejections")):
+            self.store.add_schema(SCHEMA)
         saved = self.store.meta.get("people")
         if config is not None or saved is None:
             self.config = config or PeopleConfig()
-            self.store._set_meta({"people": asdict(self.config)})  # noqa: SLF001 - the store's own metadata table
+            self.store.set_meta({"people": asdict(self.config)})
         else:
             self.config = PeopleConfig(**saved)
 
@@ -102,48 +99,46 @@ class Library(ViewsMixin, EditsMixin):
                    runner: Any = None) -> AddReport:
         """Detect, embed and assign every face of ``paths``; one transaction per ``chunk`` photos (a rerun resumes).
 
-        ``runner`` (``faceprint.bulk.Runner``): detect and embed on the bulk runner first, then add exactly as without
-        it: the same chunks, in the same order."""
-        report = AddReport()
-        found = self._faces_from_runner(list(paths), runner, progress) if runner is not None and runner.spreads else None
+        A photo's content hash is checked before it is decoded: re-adding an unchanged folder reads and hashes the
+        files and does nothing else. ``runner`` (``faceprint.bulk.Runner``): the photos not in the library yet are
+        detected and embedded on the bulk runner first (its shards kept until they are committed, so a rerun after a
+        kill resumes without detecting again), then added exactly as without it: the same chunks, in the same order."""
+        from faceprint.bulk import drop_state
+
+        report, seen = AddReport(), set()
+        paths = [Path(p) for p in paths]
+        spread = runner is not None and runner.spreads
+        if spread:  # only new photos go to the runner; counted and listed below, chunk by chunk as without it
+            hashed = read_photos(paths, keep=False)
+            fresh = self._sort(paths, hashed, AddReport(), set())
+            found = self._faces_from_runner(fresh, runner, progress) if fresh else {}
         for start in range(0, len(paths), chunk):
-            part = list(paths[start : start + chunk])
-            loaded: list[tuple[Path, bytes | None, str, Any]] = []  # (path, bytes, sha256, image or Detected)
-            for path in part:
-                if found is not None:
+            part = paths[start : start + chunk]
+            given: list[Path] = []  # each photo of the batch as the caller named it
+            if spread:
+                batch = []
+                for path in self._sort(part, hashed, report, seen):
                     got = found[str(path)]
                     if isinstance(got, list):
                         report.problems += got
                     else:
-                        loaded.append((Path(path), None, got.hash, got))
-                    continue
-                try:
-                    data = Path(path).read_bytes()
-                    img = decode_bytes(data, str(path), formats=None)  # a file on disk: whatever Pillow reads, as load_rgb
-                except ImageLoadError as exc:
-                    report.problems.append({"path": str(path), "issue": "unreadable", "detail": str(exc)})
-                    continue
-                except OSError as exc:
-                    report.problems.append({"path": str(path), "issue": "unreadable", "detail": exc.strerror or str(exc)})
-                    continue
-                loaded.append((Path(path), data, hashlib.sha256(data).hexdigest(), img))
-            known = self.known_hashes([h for _, _, h, _ in loaded])
-            seen: set[str] = set()
-            todo = []
-            for item in loaded:
-                if item[2] in known or item[2] in seen:
-                    report.already += 1
-                else:
-                    seen.add(item[2])
-                    todo.append(item)
-            if found is not None:  # detected on the runner: the photo as named here
-                batch = [replace(got, path=str(path.resolve())) for path, _, _, got in todo]
+                        batch.append(replace(got, path=str(path.resolve())))
+                        given.append(path)
             else:
-                batch = detect_photos(self.index.faces, [(str(path.resolve()), data, digest, img)
-                                                         for path, data, digest, img in todo])
-            for item, det in zip(todo, batch):
+                read, decoded = read_photos(part, keep=True), []
+                for path in self._sort(part, read, report, seen):
+                    data, digest = read[path]  # type: ignore[misc]
+                    try:
+                        img = decode_bytes(data, str(path), formats=None)  # a file on disk: whatever Pillow reads
+                    except ImageLoadError as exc:
+                        report.problems.append({"path": str(path), "issue": "unreadable", "detail": str(exc)})
+                        continue
+                    decoded.append((str(path.resolve()), data, digest, img))
+                    given.append(path)
+                batch = detect_photos(self.index.faces, decoded)
+            for path, det in zip(given, batch):
                 if not len(det.vectors):
-                    report.problems.append({"path": str(item[0]), "issue": "no_face", "detail": "no face detected"})
+                    report.problems.append({"path": str(path), "issue": "no_face", "detail": "no face detected"})
             if batch:
                 step = self.add_detected(batch)
                 if step.face_ids:  # waiting faces near this chunk's try again (a rerun that adds nothing writes nothing)
@@ -151,7 +146,25 @@ class Library(ViewsMixin, EditsMixin):
                 report.merge(step)
             if progress is not None:
                 progress(min(start + chunk, len(paths)), len(paths))
+        if spread:
+            drop_state(self.store.root / ".bulk")  # every photo is committed: the shards are not needed to resume
         return report
+
+    def _sort(self, part: Sequence[Path], read: dict[Path, Any], report: AddReport, seen: set[str]) -> list[Path]:
+        """The photos of ``part`` whose content is neither in the library nor earlier in this add (in order); the others
+        are counted as already there, unreadable ones listed as problems."""
+        digests = [read[p][1] for p in part if isinstance(read[p], tuple)]
+        known, out = self.known_hashes(digests), []
+        for path in part:
+            got = read[path]
+            if isinstance(got, dict):
+                report.problems.append(got)
+            elif got[1] in known or got[1] in seen:
+                report.already += 1
+            else:
+                seen.add(got[1])
+                out.append(path)
+        return out
 
     def _faces_from_runner(self, paths: list[Path], runner: Any, progress: Progress | None) -> dict[str, Any]:
         from faceprint.bulk import faces_of_photos, model_of
@@ -371,7 +384,7 @@ class _AlreadyThere(Exception):
 def open_library(root: str | Path, spec: dict[str, Any] | None = None, embedder: Embedder | None = None,
                  detect: bool | None = None, config: PeopleConfig | None = None) -> "Library":
     """Open the library at ``root``, creating it with the model ``spec`` (or ``embedder``) when it does not exist."""
-    root = Path(root)
+    root = Path(root).absolute()  # resolved where it enters: its .bulk state and messages name one folder
     if (root / "faces.sqlite").is_file():
         return Library(open_index(root, embedder, detect), config)
     if spec is None and embedder is None:

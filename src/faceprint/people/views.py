@@ -26,12 +26,12 @@ T = TypeVar("T", bound=Callable[..., Any])
 
 
 def _locked(fn: T) -> T:
-    """Run a read under the store's lock: threads share one SQLite connection and a writing thread holds the lock
-    for its whole transaction, so a read never sees another thread's uncommitted rows."""
+    """Run a read in one snapshot of committed rows (the store's per-thread read connection; inside a write
+    transaction, that transaction's own view), so its several statements agree with each other."""
 
     @functools.wraps(fn)
     def wrapper(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[no-untyped-def]
-        with self.store._lock:  # noqa: SLF001 - the store's own reentrant lock
+        with self.store.reading():
             return fn(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -174,9 +174,8 @@ class ViewsMixin:
         """Fit on the faces of named people, and save in the library: search's verdict threshold (FAR ``far`` over
         their pairs, as an index calibrates), the people threshold (FAR ``people_far``, default ``PEOPLE_FAR``) and the
         similarity mapping. Needs two named people with two faces each."""
-        from faceprint.people.library import PEOPLE_FAR
 
-        from faceprint.people.similarity import fit_similarity
+        from faceprint.people.similarity import PEOPLE_FAR, fit_similarity
         from faceprint.search.index import calibrate_threshold
 
         rows = self.db.execute("SELECT f.vector, fp.person_id FROM face_people fp JOIN faces f ON f.id = fp.face_id JOIN "
@@ -200,8 +199,7 @@ class ViewsMixin:
             a, b = np.concatenate([a, i[i < j]]), np.concatenate([b, j[i < j]])
         d = np.sqrt(((vecs[a] - vecs[b]) ** 2).sum(1))
         sim = fit_similarity(d, owners[a] == owners[b])
-        self.store._set_meta({"threshold": threshold, "people_threshold": people_threshold,  # noqa: SLF001
-                              "similarity": sim.to_dict()})
+        self.store.set_meta({"threshold": threshold, "people_threshold": people_threshold, "similarity": sim.to_dict()})
         return {"threshold": threshold, "people_threshold": people_threshold, "similarity": sim.to_dict(),
                 "faces": len(rows), "people": len(counts)}
 

@@ -17,7 +17,7 @@ from faceprint.models import Embedder
 from faceprint.models.fusion import FusedEmbedder, face_embedder
 from faceprint.models.pipeline import FaceCrop, FaceEmbedder, model_fingerprint, thumbnail
 from faceprint.search.lock import writer_lock
-from faceprint.search.store import FaceStore, IndexError_, Match, _milvus
+from faceprint.search.store import FaceStore, IndexError_, Match
 
 __all__ = ["AddReport", "DEFAULT_THRESHOLD", "FaceIndex", "build_index", "calibrate_store", "calibrate_threshold", "gallery_images",
            "open_index"]
@@ -47,8 +47,9 @@ class QueryFace:
 
 
 def gallery_images(root: Path) -> list[tuple[Path, str | None]]:
-    """Images under ``root`` with their identity (the folder under ``root``; None for loose files)."""
-    root = Path(root)
+    """Images under ``root`` with their identity (the folder under ``root``; None for loose files). ``root`` is
+    resolved once here: a relative, symlinked or absolute spelling of one folder gives the same paths."""
+    root = Path(root).resolve()
     if root.is_file():
         return [(root, None)]
     out, seen = [], set()
@@ -122,7 +123,7 @@ class FaceIndex:
         Images already in the index (same path) are skipped.
         """
         report = AddReport()
-        known = {r[0] for r in self.store.db.execute("SELECT DISTINCT path FROM faces")}
+        known = self.store.paths()
         todo = [(p, ident) for p, ident in images if str(p) not in known]
         report.already = len(images) - len(todo)
         pending: list[tuple[np.ndarray, str, str | None, list[float] | None, bytes]] = []
@@ -237,7 +238,9 @@ def _drop_collection(root: Path) -> None:
     if not (root / "faces.sqlite").is_file():
         return
     meta = _meta_of(root)
-    vectors = _milvus(meta.get("vectors") or {}, int(meta["dim"]))  # None for the FAISS default
+    from faceprint.search.milvus import milvus_of
+
+    vectors = milvus_of(meta.get("vectors") or {}, int(meta["dim"]))  # None for the FAISS default
     if vectors is not None:
         vectors.drop()
         vectors.close()
@@ -253,7 +256,7 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
     With a ``runner`` (``faceprint.bulk.Runner``) that spreads, the faces are detected and embedded on the bulk runner
     (resumable shards) and added as ``add_images`` adds them: the same images, order and chunks.
     """
-    out = Path(out)
+    out, gallery = Path(out).absolute(), Path(gallery).resolve()
     if out.exists() and not force:
         raise IndexError_(f"{out} exists; use `faceprint index add` to grow it, or --force to replace it")
     images = gallery_images(Path(gallery))
@@ -315,10 +318,10 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
 def _add_from_runner(index: FaceIndex, images: list[tuple[Path, str | None]], gallery: Path, tmp: Path,
                      spec: dict[str, Any], runner: Any, progress: Progress | None, chunk: int = 64) -> AddReport:
     """``add_images`` with detection and embedding on the bulk runner: the same images in the same order and chunks."""
-    from faceprint.bulk import faces_of_photos, model_of, usable
+    from faceprint.bulk import drop_state, faces_of_photos, model_of, usable
 
     report = AddReport()
-    known = {r[0] for r in index.store.db.execute("SELECT DISTINCT path FROM faces")}
+    known = index.store.paths()
     todo = [(p, ident) for p, ident in images if str(p) not in known]
     report.already = len(images) - len(todo)
     if not todo:
@@ -341,4 +344,5 @@ def _add_from_runner(index: FaceIndex, images: list[tuple[Path, str | None]], ga
             ids = index.store.add(np.concatenate(vecs), paths, idents, boxes, thumbs, sync=False, unique_paths=True)
             report.faces += len(ids)
     index.store.sync()
+    drop_state(tmp / ".bulk")  # every face is committed: a rerun no longer needs the shards
     return report

@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +22,21 @@ class WriterBusyError(RuntimeError):
     """Another process held the index's writer lock for longer than the timeout."""
 
 
+_held = threading.local()  # the index folders whose lock this thread holds: taking one again is a no-op
+
+
 @contextlib.contextmanager
 def writer_lock(root: Path, timeout: float = 60.0, poll: float = 0.05, quiet: bool = False) -> Iterator[None]:
     """Hold the index's cross-process writer lock for the duration of the block (``quiet``: no waiting line).
 
     If the folder is swapped (`index build --force`) while this waits, the new index's lock file is taken; between
-    the swap's two renames (no folder at ``root``) it waits as for a busy lock."""
+    the swap's two renames (no folder at ``root``) it waits as for a busy lock. A thread that already holds the
+    lock of ``root`` takes it again at once (a second ``flock`` on a new descriptor would wait for itself)."""
+    key = os.path.abspath(root)
+    held: set[str] = _held.__dict__.setdefault("roots", set())
+    if key in held:
+        yield
+        return
     path = root / "write.lock"
     deadline, said, fd = time.monotonic() + timeout, False, -1
     try:
@@ -49,9 +59,11 @@ def writer_lock(root: Path, timeout: float = 60.0, poll: float = 0.05, quiet: bo
                 print(f"waiting: another process is writing {root}", file=sys.stderr, flush=True)
                 said = True
             time.sleep(poll)
+        held.add(key)
         try:
             yield
         finally:
+            held.discard(key)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         if fd >= 0:

@@ -11,11 +11,30 @@ Needs ``pip install "faceprint[milvus]"`` (pymilvus with Milvus Lite).
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["MilvusVectors"]
+from faceprint.search.lock import WriterBusyError, writer_lock
+from faceprint.search.rows import FaceRows, IndexBusyError, IndexError_
+
+__all__ = ["MilvusMirror", "MilvusVectors", "milvus_of"]
+
+# Which faces changed since Milvus last took them: filled by triggers inside each write transaction (so it commits
+# with the rows, or not at all) and emptied by the drain that sends exactly those rows to Milvus.
+LOG = [
+    "CREATE TABLE IF NOT EXISTS vector_log (id INTEGER PRIMARY KEY)",
+    "CREATE TRIGGER IF NOT EXISTS vector_log_insert AFTER INSERT ON faces "
+    "BEGIN INSERT OR IGNORE INTO vector_log VALUES (NEW.id); END",
+    "CREATE TRIGGER IF NOT EXISTS vector_log_delete AFTER DELETE ON faces "
+    "BEGIN INSERT OR IGNORE INTO vector_log VALUES (OLD.id); END",
+    "CREATE TRIGGER IF NOT EXISTS vector_log_update AFTER UPDATE OF identity, vector ON faces "
+    "BEGIN INSERT OR IGNORE INTO vector_log VALUES (NEW.id); END",
+]
 
 
 class MilvusVectors:
@@ -28,7 +47,8 @@ class MilvusVectors:
             raise ImportError('the Milvus backend needs pymilvus: pip install "faceprint[milvus]"') from exc
         self.client = MilvusClient(uri, token=token or "")
         self.name, self.dim, self.index_type = collection, dim, index_type
-        if not self.client.has_collection(collection):
+        self.created = not self.client.has_collection(collection)
+        if self.created:
             schema = self.client.create_schema(auto_id=False)
             schema.add_field("id", DataType.INT64, is_primary=True)
             schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
@@ -79,3 +99,109 @@ class MilvusVectors:
 def _quote(value: str) -> str:
     """A Milvus string literal (backslashes and double quotes escaped)."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class MilvusMirror:
+    """A Milvus collection as an index's vector structure (the ``Vectors`` interface of ``search/vectors.py``).
+
+    After each commit the writer sends Milvus the rows that changed and nothing else (``vector_log``); a failure
+    leaves them logged, and the next write, search or open sends them. A full refill happens only for a collection
+    that never held this index (new, or named in no completed fill)."""
+
+    def __init__(self, root: Path, spec: dict[str, Any], dim: int, lock_timeout: float = 60.0) -> None:
+        self.root, self.lock_timeout = root, lock_timeout
+        self.client = MilvusVectors(spec["uri"], spec.get("collection", "faceprint_faces"), dim,
+                                    index_type=spec.get("index", "FLAT"))
+        self.mutex = threading.RLock()
+
+    def _full(self, rows: FaceRows) -> bool:
+        return self.client.created or rows.meta().get("mirror") != self.client.name
+
+    def _logged(self, rows: FaceRows) -> bool:
+        try:
+            return rows.db.execute("SELECT 1 FROM vector_log LIMIT 1").fetchone() is not None
+        except Exception:  # noqa: BLE001 - no log table yet (an index from before it)
+            return True
+
+    def current(self, rows: FaceRows) -> bool:
+        return not self._full(rows) and not self._logged(rows)
+
+    def open(self, rows: FaceRows) -> None:
+        """Make the log and its triggers, then refill (a new collection) or send what is logged."""
+        if self.current(rows):
+            return
+        try:
+            with writer_lock(self.root, self.lock_timeout), self.mutex:
+                with rows.writing() as db:
+                    for statement in LOG:
+                        db.execute(statement)
+                if self._full(rows):
+                    self.rebuild(rows)
+                else:
+                    self._drain(rows)
+        except WriterBusyError as exc:
+            raise IndexBusyError(str(exc)) from None
+
+    def catch_up(self, rows: FaceRows) -> None:
+        """Send what other writers logged and could not send; never waits for another process's write."""
+        if not self._logged(rows):
+            return
+        try:
+            with writer_lock(self.root, timeout=0.0, quiet=True), self.mutex:
+                self._drain(rows)
+        except WriterBusyError:
+            pass  # that writer sends its own rows when it commits
+
+    def written(self, rows: FaceRows, before: int, removed: list[int], sync: bool) -> None:
+        self._drain(rows)  # the caller holds the writer lock and ``mutex``
+
+    def _drain(self, rows: FaceRows) -> None:
+        try:
+            with self.mutex, rows.writing() as db:
+                ids = [r[0] for r in db.execute("SELECT id FROM vector_log ORDER BY id")]
+                if not ids:
+                    return
+                there, vecs, idents = rows.vectors_of("WHERE id IN (SELECT value FROM json_each(?))", (_json(ids),))
+                gone = sorted(set(ids) - set(there.tolist()))
+                if len(there):
+                    self.client.upsert(there.tolist(), vecs, idents)
+                self.client.delete(gone)
+                db.execute("DELETE FROM vector_log WHERE id IN (SELECT value FROM json_each(?))", (_json(ids),))
+        except IndexError_:
+            raise
+        except Exception:  # noqa: BLE001 - the rows are committed and stay logged: sent by the next drain
+            logging.getLogger(__name__).warning("Milvus write failed; the changed rows stay logged", exc_info=True)
+
+    def rebuild(self, rows: FaceRows) -> None:
+        """Refill the collection from the rows (the caller holds the writer lock)."""
+        with self.mutex, rows.writing() as db:
+            ids, vecs, idents = rows.vectors_of()
+            self.client.clear()
+            self.client.upsert(ids.tolist(), vecs, idents)
+            db.execute("DELETE FROM vector_log")
+            rows.set_meta({"mirror": self.client.name})
+        self.client.created = False
+
+    def search(self, q: np.ndarray, k: int, identity: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.client.search(q, k, identity)
+
+    def count(self) -> int:
+        return self.client.count()
+
+    def close(self, rows: FaceRows | None) -> None:
+        self.client.close()
+
+
+def milvus_of(spec: dict[str, Any], dim: int) -> MilvusVectors | None:
+    """The Milvus collection named by an index's ``vectors`` metadata, or None for the embedded FAISS default."""
+    if spec.get("backend", "faiss") == "faiss":
+        return None
+    if spec["backend"] != "milvus":
+        raise IndexError_(f"unknown vector backend {spec['backend']!r} (faiss or milvus)")
+    return MilvusVectors(spec["uri"], spec.get("collection", "faceprint_faces"), dim, index_type=spec.get("index", "FLAT"))
+
+
+def _json(ids: list[int]) -> str:
+    import json
+
+    return json.dumps([int(i) for i in ids])

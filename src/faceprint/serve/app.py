@@ -234,5 +234,5 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
 
 def library_tables(store: Any) -> bool:
     """Whether an index is a photo library (``faceprint library add`` made it)."""
-    return store.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'face_people'").fetchone() is not None
+    return bool(store.has_table("face_people"))
 

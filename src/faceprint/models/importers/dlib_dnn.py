@@ -214,7 +214,7 @@ def read_dlib_resnet(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
 
 def import_dlib(path: str | Path, name: str = "dlib-resnet") -> Path:
     """Convert dlib's face-recognition ResNet (``.dat``) into the cache under ``name`` (no dlib needed)."""
-    from faceprint.models.cache import PretrainedInfo, save_pretrained
+    from faceprint.models.weights_store import PretrainedInfo, save_pretrained
 
     path = Path(path)
     if not path.is_file():

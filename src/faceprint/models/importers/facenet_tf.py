@@ -151,7 +151,7 @@ def _checked(state: dict[str, np.ndarray], embedding_dim: int) -> dict[str, torc
 
 def import_tf_graph(graph: str | Path, name: str = "casia-webface") -> Path:
     """Convert a davidsandberg frozen Inception-ResNet-v1 ``.pb`` into the cache under ``name``."""
-    from faceprint.models.cache import PretrainedInfo, save_pretrained
+    from faceprint.models.weights_store import PretrainedInfo, save_pretrained
 
     graph = Path(graph)
     if not graph.is_file():

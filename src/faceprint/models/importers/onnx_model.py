@@ -48,7 +48,7 @@ def import_onnx(path: str | Path, name: str, input_size: int | None = None, mean
     ``align``: ``arcface112`` (5-point similarity to the ArcFace template, scaled to the input size),
     ``margin`` (MTCNN box grown by 20 % of the input side, FaceNet style) or ``none`` (images are already face crops).
     """
-    from faceprint.models.cache import ALIGNMENTS, ONNX_FILE, PretrainedInfo, pretrained_dir, save_info
+    from faceprint.models.weights_store import ALIGNMENTS, ONNX_FILE, PretrainedInfo, pretrained_dir, save_info
 
     path = Path(path)
     if not path.is_file():

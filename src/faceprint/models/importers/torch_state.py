@@ -15,7 +15,7 @@ __all__ = ["import_facenet_pytorch"]
 
 def import_facenet_pytorch(path: str | Path, name: str = "vggface2") -> Path:
     """Import a facenet-pytorch ``InceptionResnetV1`` state dict, logits layer included if present."""
-    from faceprint.models.cache import PretrainedInfo, save_pretrained
+    from faceprint.models.weights_store import PretrainedInfo, save_pretrained
 
     path = Path(path)
     if not path.is_file():

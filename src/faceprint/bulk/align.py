@@ -1,4 +1,5 @@
-"""``align_folder``: detect and crop every image of an identity-folder tree, resumable and never aborting."""
+"""``align_folder``: detect and crop every image of an identity-folder tree on the bulk runner, resumable and never
+aborting (``faceprint align``)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
-from faceprint.align.detect import Detections
+from faceprint.align.detect import Policy
 from faceprint.align.mtcnn import MTCNN
+from faceprint.bulk.jobs import AlignJob
+from faceprint.bulk.runner import run_job
 from faceprint.io import atomic_write_json, atomic_write_text
 
-__all__ = ["AlignReport", "align_folder", "choose_face"]
-
-Policy = Literal["largest", "center", "skip"]
+__all__ = ["AlignReport", "align_folder"]
 
 
 @dataclass
@@ -31,16 +30,6 @@ class AlignReport:
 
     def images_per_second(self) -> float:
         return self.written / self.seconds if self.seconds else 0.0
-
-
-def choose_face(det: Detections, size: tuple[int, int], policy: Policy) -> int | None:
-    """Index of the face to keep: the largest, the one nearest the image centre, or None when ambiguous."""
-    if len(det) == 0 or (policy == "skip" and len(det) > 1):
-        return None
-    if policy == "center" and len(det) > 1:
-        centres = (det.boxes[:, :2] + det.boxes[:, 2:4]) / 2
-        return int(np.argmin(((centres - np.array(size) / 2) ** 2).sum(1)))
-    return 0  # detections come largest first
 
 
 def align_folder(
@@ -58,12 +47,12 @@ def align_folder(
     ``dst/align_report.json`` and ``.csv``; none of them stops the run. ``mtcnn`` (one-process engine only)
     reuses a built detector; otherwise each worker builds one from ``weights`` and ``min_face``.
     """
-    from faceprint.bulk import AlignJob, run_job
-
     if mtcnn is not None:
         min_face = mtcnn.min_face_size
     job = AlignJob(str(src), str(dst), image_size, float(margin), mode, policy, batch_size, float(min_face),
                    None if weights is None else str(weights))
+    Path(dst).mkdir(parents=True, exist_ok=True)
+    atomic_write_text(Path(dst) / "align_recipe.json", job.recipe + "\n")  # for people; each crop carries it too
     bulk = run_job(job, engine, workers, shard_size, on_progress, ray_address, model=mtcnn)
     now = [r for r in bulk.records if r["shard"] in bulk.ran]
     skipped = sum(r["written"] + r["skipped_existing"] for r in bulk.records if r["shard"] not in bulk.ran) + sum(
