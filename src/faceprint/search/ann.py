@@ -29,7 +29,7 @@ def build_ann(vectors: np.ndarray, ids: np.ndarray, kind: str = "auto", nlist: i
         base = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         base.train(vectors)
         base.nprobe = min(nprobe or max(8, nlist // 8), nlist)
-        index = faiss.IndexIDMap2(base)
+        index = base  # IVF keeps our ids in its lists itself: it adds and removes them in place (no id map)
     elif kind == "hnsw":
         base = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
         base.hnsw.efSearch = ef_search

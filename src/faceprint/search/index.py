@@ -123,7 +123,7 @@ class FaceIndex:
         Images already in the index (same path) are skipped.
         """
         report = AddReport()
-        known = self.store.paths()
+        known = self.store.paths(str(p) for p, _ in images)
         todo = [(p, ident) for p, ident in images if str(p) not in known]
         report.already = len(images) - len(todo)
         pending: list[tuple[np.ndarray, str, str | None, list[float] | None, bytes]] = []
@@ -321,7 +321,7 @@ def _add_from_runner(index: FaceIndex, images: list[tuple[Path, str | None]], ga
     from faceprint.bulk import drop_state, faces_of_photos, model_of, usable
 
     report = AddReport()
-    known = index.store.paths()
+    known = index.store.paths(str(p) for p, _ in images)
     todo = [(p, ident) for p, ident in images if str(p) not in known]
     report.already = len(images) - len(todo)
     if not todo:

@@ -184,8 +184,12 @@ class FaceRows:
     def identities(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT identity, COUNT(*) FROM faces WHERE identity IS NOT NULL GROUP BY identity"))
 
-    def paths(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT DISTINCT path FROM faces")}
+    def paths(self, among: Iterable[str] | None = None) -> set[str]:
+        """Image paths with a face in the index (only those of ``among`` when given: no work that grows with the index)."""
+        if among is None:
+            return {r[0] for r in self.db.execute("SELECT DISTINCT path FROM faces")}
+        return {r[0] for r in self.db.execute("SELECT DISTINCT path FROM faces WHERE path IN (SELECT value FROM "
+                                              "json_each(?))", (json.dumps([str(p) for p in among]),))}
 
     def has_face(self, face_id: int) -> bool:
         return self.db.execute("SELECT 1 FROM faces WHERE id = ?", (int(face_id),)).fetchone() is not None

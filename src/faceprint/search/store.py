@@ -268,9 +268,9 @@ class FaceStore:
     def identities(self) -> dict[str, int]:
         return self.rows.identities()
 
-    def paths(self) -> set[str]:
-        """Every image path with a face in the index."""
-        return self.rows.paths()
+    def paths(self, among: Iterable[str] | None = None) -> set[str]:
+        """Image paths with a face in the index (of ``among`` only, when given)."""
+        return self.rows.paths(among)
 
     def thumb_path(self, face_id: int) -> Path | None:
         """The thumbnail of a face in the database (a removed face's leftover file is not served)."""

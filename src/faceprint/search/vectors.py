@@ -85,9 +85,12 @@ class FaissVectors:
         self._rw = RWLock()
         self._index: Any = None
         self._gen, self._max_id, self._unsaved = -1, 0, False
+        self._saved, self._saved_count, self._must_save = -1, 0, False  # the file's generation and size; a rebuild or
+        # a removal since it was saved (a catch-up on the next open could not replay it)
 
     def open(self, rows: FaceRows) -> None:
-        """The file of the rows' generation (named after it, so it never pairs with another), else a rebuild."""
+        """The saved file of this index (named after its generation, so it never pairs with another) caught up with
+        the rows added since it was saved; else a rebuild."""
         import faiss
 
         with self.mutex:
@@ -95,14 +98,16 @@ class FaissVectors:
             try:
                 named = _read_json(self.root / "vectors.json")
                 path = self.root / str(named.get("file", ""))
-                if named.get("uid") == self.uid and named.get("generation") == gen and named.get("file") and path.is_file():
+                saved = int(named.get("generation", -1))
+                if named.get("uid") == self.uid and 0 <= saved <= gen and named.get("file") and path.is_file():
                     index = faiss.read_index(str(path))
                     with self._rw.write():
-                        self._index, self._gen = index, gen
-                        self._max_id, self._unsaved = int(named.get("max_id", rows.max_id())), False
+                        self._index, self._gen, self._saved, self._saved_count = index, saved, saved, int(index.ntotal)
+                        self._max_id, self._unsaved, self._must_save = int(named["max_id"]), False, False
+                    self.catch_up(rows)  # rows added since are added in place; a removal since means a rebuild
                     return
-            except (RuntimeError, ValueError, OSError):
-                pass  # stale, damaged or removed by a newer writer: rebuilt from the rows below
+            except (RuntimeError, ValueError, OSError, KeyError):
+                pass  # damaged or removed by a newer writer: rebuilt from the rows below
             self.rebuild(rows)
         self.save(rows)  # outside the mutex: the file lock is never taken under an in-process lock
 
@@ -136,11 +141,14 @@ class FaissVectors:
         import faiss
 
         if removed and self._gen == before:
-            inner = faiss.downcast_index(self._index.index) if self._index is not None else None
-            if isinstance(inner, faiss.IndexFlat):  # IVF/HNSW behind an id map cannot drop ids in place: rebuilt
+            top = faiss.downcast_index(self._index) if self._index is not None else None
+            inner = faiss.downcast_index(top.index) if isinstance(top, faiss.IndexIDMap2) else top
+            # exact and IVF structures drop ids in place; HNSW (and IVF behind an id map, as older indexes saved it,
+            # whose internal ids would shift) is rebuilt
+            if isinstance(top, faiss.IndexIVF) or isinstance(inner, faiss.IndexFlat):
                 with self._rw.write():
                     self._index.remove_ids(np.asarray(removed, np.int64))
-                    self._gen, self._unsaved = rows.generation(), True
+                    self._gen, self._unsaved, self._must_save = rows.generation(), True, True
             else:
                 self._gen = -1
         if sync or removed:
@@ -157,7 +165,7 @@ class FaissVectors:
             index = build_ann(vecs, ids, self.kind)
             with self._rw.write():
                 self._index, self._gen = index, gen
-                self._max_id, self._unsaved = (int(ids.max()) if len(ids) else 0), True
+                self._max_id, self._unsaved, self._must_save = (int(ids.max()) if len(ids) else 0), True, True
 
     def search(self, q: np.ndarray, k: int, identity: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(inner products, ids), best first; ``k`` columns at most (fewer when the structure holds fewer)."""
@@ -195,14 +203,21 @@ class FaissVectors:
                 for old in self.root.glob("vectors-*.faiss"):
                     if old.name != name:
                         old.unlink(missing_ok=True)
-                self._unsaved = False
+                self._unsaved, self._must_save = False, False
+                self._saved, self._saved_count = self._gen, int(self._index.ntotal)
                 return True
         except (WriterBusyError, ValueError, OSError):
             return False  # another process is writing: keep this in memory, the file is left to it
 
     def close(self, rows: FaceRows | None) -> None:
-        """Save what the structure holds (``rows`` None: the folder holds another index now, nothing is written)."""
-        if rows is not None and self._unsaved:
+        """Save what the structure holds when that pays (``rows`` None: the folder holds another index now, nothing is
+        written). Rows only added since the file was saved are cheap to catch up with on the next open, so a few of
+        them (an ``index add`` of one photo) do not rewrite a file as large as the index: the file is written after a
+        removal (which a catch-up cannot replay), a rebuild, or once the rows behind it are 1,000 and 1 % of it."""
+        if rows is None or not self._unsaved or self._index is None:
+            return
+        behind = self._index.ntotal - self._saved_count
+        if self._must_save or behind >= max(1000, self._index.ntotal // 100) or behind < 0:
             self.save(rows)
 
     @property
