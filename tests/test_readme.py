@@ -31,4 +31,6 @@ def test_ci_runs_the_readme_commands() -> None:
     install = re.search(r"^pip install .*$", README, flags=re.M)
     test = re.search(r"^python -m pytest -q$", README, flags=re.M)
     assert install and install.group(0) in ci
-    assert test and ci.rstrip().endswith(test.group(0))
+    lines = ci.splitlines()
+    assert test and test.group(0) in lines  # exactly the README's command, on a line of its own ...
+    assert lines.index(test.group(0)) > lines.index(install.group(0))  # ... after the install (then a no-shared rerun)

@@ -186,11 +186,13 @@ def test_the_ray_engine_writes_what_the_local_engine_writes(lfw_tree: Path, refe
     ray.init(num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     try:
         report = run_job(AlignJob(str(lfw_tree), str(tmp_path / "out")), engine="ray", workers=2, shard_size=7)
-        lines = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout.splitlines() if shutil.which("ss") else []
+        from tests.netstat import listening
+
+        sockets = listening()
     finally:
         ray.shutdown()
-    ray_lines = [line for line in lines if "raylet" in line or "gcs_server" in line]
-    assert not shutil.which("ss") or (ray_lines and all("127.0.0.1" in line for line in ray_lines))
+    ray_sockets = [(addr, port) for addr, port, name in sockets if name.startswith(("raylet", "gcs_server"))]
+    assert ray_sockets and all(addr == "127.0.0.1" for addr, _ in ray_sockets), ray_sockets  # seen, and loopback only
     out = written(tmp_path / "out")
     assert out.keys() == reference.keys() and report.shards_run == 4
     assert all(np.array_equal(out[k], v) for k, v in reference.items())

@@ -44,8 +44,10 @@ def lite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.1)
         else:
             pytest.fail("milvus-lite server did not start")
-        listening = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout if shutil.which("ss") else ""
-        assert all("127.0.0.1" in line for line in listening.splitlines() if f":{port} " in line)
+        from tests.netstat import listening
+
+        bound = [addr for addr, p, _ in listening() if p == port]
+        assert bound and all(addr == "127.0.0.1" for addr in bound), bound  # seen, and loopback only
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()

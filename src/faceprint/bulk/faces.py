@@ -86,26 +86,16 @@ class FacesJob:
 
     def _decoded(self, shard: Shard, pool: ThreadPoolExecutor,
                  problems: list[dict[str, str]]) -> Iterator[list[tuple[str, bytes, str, Any]]]:
-        """Batches of (relative path, bytes, sha256, RGB image), read and decoded by ``pool`` one batch ahead."""
-        from faceprint.data.images import ImageLoadError, decode_bytes
+        """Batches of (relative path, bytes, sha256, RGB image), read and decoded by ``pool`` two batches ahead."""
+        from faceprint.bulk.jobs import read_ahead
+        from faceprint.data.images import decode_bytes
 
-        src = Path(self.src)
+        def load(path: Path) -> tuple[bytes, str, Any]:
+            data = path.read_bytes()
+            return data, hashlib.sha256(data).hexdigest(), decode_bytes(data, str(path), formats=None)  # as load_rgb
 
-        def load(rel: str) -> tuple[str, bytes, str, Any] | None:
-            try:
-                data = (src / rel).read_bytes()
-                return rel, data, hashlib.sha256(data).hexdigest(), decode_bytes(data, str(src / rel), formats=None)  # as load_rgb
-            except (ImageLoadError, OSError) as exc:
-                problems.append({"path": str(src / rel), "issue": "unreadable", "detail": str(exc)})
-                return None
-
-        chunks = [shard.files[i : i + self.batch_size] for i in range(0, len(shard.files), self.batch_size)]
-        ahead = [[pool.submit(load, f) for f in c] for c in chunks[:1]]
-        for k in range(len(chunks)):
-            futures = ahead.pop(0)
-            if k + 1 < len(chunks):
-                ahead.append([pool.submit(load, f) for f in chunks[k + 1]])
-            yield [r for r in (f.result() for f in futures) if r is not None]
+        for batch in read_ahead(Path(self.src), shard.files, self.batch_size, pool, problems, load):
+            yield [(rel, *got) for rel, got in batch]
 
     def part(self, shard: Shard) -> Path:
         from faceprint.bulk.shards import state_dir

@@ -9,11 +9,11 @@ becomes a problem line of the shard's record.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -23,35 +23,44 @@ from faceprint.data.images import ImageLoadError, load_rgb
 from faceprint.faults import fault_point
 from faceprint.io import atomic_path
 
-__all__ = ["AlignJob", "EmbedJob", "RECIPE_KEY", "decoded_batches", "write_embeddings"]
+__all__ = ["AlignJob", "EmbedJob", "RECIPE_KEY", "decoded_batches", "read_ahead", "write_embeddings"]
 
+T = TypeVar("T")
 RECIPE_KEY = "faceprint-align"  # the PNG text chunk of a crop that holds its recipe
+
+
+def read_ahead(src: Path, files: Sequence[str], batch_size: int, pool: ThreadPoolExecutor, problems: list[dict[str, str]],
+               load: Callable[[Path], T], ahead: int = 2) -> Iterator[list[tuple[str, T]]]:
+    """Batches of (relative path, ``load(src / path)``), run by ``pool`` ``ahead`` batches in front of the caller; a file
+    that cannot be read or decoded becomes an ``unreadable`` line of ``problems`` (in file order)."""
+
+    def run(rel: str) -> T | Exception:
+        try:
+            return load(src / rel)
+        except (ImageLoadError, OSError) as exc:
+            return exc
+
+    chunks = [files[i : i + batch_size] for i in range(0, len(files), batch_size)]
+    queued: list[list[Future]] = [[pool.submit(run, f) for f in c] for c in chunks[:ahead]]
+    for k, chunk in enumerate(chunks):
+        futures = queued.pop(0)
+        if k + ahead < len(chunks):
+            queued.append([pool.submit(run, f) for f in chunks[k + ahead]])
+        batch = []
+        for rel, fut in zip(chunk, futures):
+            got = fut.result()
+            if isinstance(got, Exception):
+                detail = got.strerror or str(got) if isinstance(got, OSError) and not isinstance(got, ImageLoadError) else str(got)
+                problems.append({"path": str(src / rel), "issue": "unreadable", "detail": detail})
+            else:
+                batch.append((rel, got))
+        yield batch
 
 
 def decoded_batches(src: Path, files: tuple[str, ...], batch_size: int, pool: ThreadPoolExecutor,
                     problems: list[dict[str, str]]) -> Iterator[list[tuple[str, Image.Image]]]:
-    """Batches of (relative path, RGB image), decoded by ``pool`` two batches ahead; unreadable files go to ``problems``."""
-
-    def load(rel: str) -> Image.Image | ImageLoadError:
-        try:
-            return load_rgb(src / rel)
-        except ImageLoadError as exc:
-            return exc
-
-    chunks = [files[i : i + batch_size] for i in range(0, len(files), batch_size)]
-    ahead: list[list[Future]] = [[pool.submit(load, f) for f in c] for c in chunks[:2]]
-    for k, chunk in enumerate(chunks):
-        futures = ahead.pop(0)
-        if k + 2 < len(chunks):
-            ahead.append([pool.submit(load, f) for f in chunks[k + 2]])
-        batch = []
-        for rel, fut in zip(chunk, futures):
-            img = fut.result()
-            if isinstance(img, ImageLoadError):
-                problems.append({"path": str(src / rel), "issue": "unreadable", "detail": str(img)})
-            else:
-                batch.append((rel, img))
-        yield batch
+    """Batches of (relative path, RGB image), decoded two batches ahead; unreadable files go to ``problems``."""
+    return read_ahead(src, files, batch_size, pool, problems, load_rgb)
 
 
 @dataclass(frozen=True)

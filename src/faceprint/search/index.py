@@ -17,6 +17,7 @@ from faceprint.models import Embedder
 from faceprint.models.fusion import FusedEmbedder, face_embedder
 from faceprint.models.pipeline import FaceCrop, FaceEmbedder, model_fingerprint, thumbnail
 from faceprint.search.lock import writer_lock
+from faceprint.search.rows import FaceRows
 from faceprint.search.store import FaceStore, IndexError_, Match
 
 __all__ = ["AddReport", "DEFAULT_THRESHOLD", "FaceIndex", "build_index", "calibrate_store", "calibrate_threshold", "gallery_images",
@@ -201,34 +202,29 @@ def open_index(root: str | Path, embedder: Embedder | None = None, detect: bool 
 
 def _meta_of(root: Path) -> dict[str, Any]:
     """The metadata of the index at ``root``, read without opening it as a store (no FAISS load, no collection)."""
-    import json
-    import sqlite3
-
-    con = sqlite3.connect(root / "faces.sqlite")
+    rows = FaceRows(root / "faces.sqlite")
     try:
-        return {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM meta")}
+        return rows.meta()
     finally:
-        con.close()
+        rows.close()
 
 
 def _carry_enrolments(old_root: Path, new: FaceStore) -> int:
     """Add the faces enrolled through the server (paths ``upload:…``) of the index at ``old_root`` to ``new`` when
     both are of the same model; returns how many."""
-    import json
-    import sqlite3
-
-    if _meta_of(old_root).get("model_id") != new.model_id:
-        return 0
-    con = sqlite3.connect(old_root / "faces.sqlite")
+    old = FaceRows(old_root / "faces.sqlite", new.dim)
     try:
-        rows = con.execute("SELECT id, path, identity, box, vector FROM faces WHERE path LIKE 'upload:%' ORDER BY id").fetchall()
+        if old.meta().get("model_id") != new.model_id:
+            return 0
+        ids, vecs, idents = old.vectors_of("WHERE path LIKE 'upload:%'")
+        faces = old.faces(ids.tolist())
     finally:
-        con.close()
-    if not rows:
+        old.close()
+    if not len(ids):
         return 0
-    vecs = new.unpack(r[4] for r in rows)
-    thumbs = [(old_root / "thumbs" / f"{r[0]}.jpg") for r in rows]
-    added = new.add(vecs, [r[1] for r in rows], [r[2] for r in rows], [json.loads(r[3]) if r[3] else None for r in rows],
+    rows = [faces[int(i)] for i in ids]
+    thumbs = [old_root / "thumbs" / f"{int(i)}.jpg" for i in ids]
+    added = new.add(vecs, [f.path for f in rows], idents, [f.box for f in rows],
                     [t.read_bytes() if t.is_file() else None for t in thumbs], unique_paths=True)
     return len(added)
 

@@ -58,7 +58,7 @@ def writer_lock(root: Path, timeout: float = 60.0, poll: float = 0.05, quiet: bo
             if not said and not quiet:
                 print(f"waiting: another process is writing {root}", file=sys.stderr, flush=True)
                 said = True
-            time.sleep(poll)
+            _pause(poll)
         held.add(key)
         try:
             yield
@@ -77,3 +77,8 @@ def _same_file(fd: int, path: Path) -> bool:
         return False
     own = os.fstat(fd)
     return (own.st_dev, own.st_ino) == (st.st_dev, st.st_ino)
+
+
+def _pause(seconds: float) -> None:
+    """One wait of the polling loop (a seam: a test learns here that a writer really is waiting)."""
+    time.sleep(seconds)
