@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -166,3 +167,42 @@ def test_index_build_of_one_file_with_workers(gallery: Path, tmp_path: Path, tin
     ix, report = build_index(gallery / "loose.png", tmp_path / "ix", {"weights": tiny_weights}, detect=False, runner=Runner(workers=2))
     assert report.faces == 1 and len(ix.store) == 1  # in this process
     ix.close()
+
+
+def test_a_library_add_killed_while_committing_resumes_without_detecting_again(tiny_faces: Path, tmp_path: Path,  # noqa: F811
+                                                                               tiny_weights: str,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner's shard state lives until its photos are committed: a kill inside the second chunk's transaction
+    leaves every shard recorded, and the rerun runs none of them again (the first chunk's shards are committed)."""
+    import faceprint.bulk.runner as runner_module
+    from faceprint.people import open_library
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k, p in enumerate(sorted(tiny_faces.rglob("*.png"))[:40]):
+        shutil.copy(p, photos / f"{k:03d}.png")
+    lib = tmp_path / "lib"
+    killed = subprocess.run([sys.executable, "-m", "faceprint", "library", "add", str(lib), str(photos), "--weights",
+                             tiny_weights, "--no-detect", "--workers", "2", "--shard-size", "8"],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "FACEPRINT_FAULT": "library.assign@2"})  # inside the 2nd chunk's commit
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    state = next((lib / ".bulk" / ".faceprint-shards").glob("facesjob-*"))
+    assert len(list(state.glob("shard-*.json"))) == 5  # detection had finished: every shard recorded, and kept
+    library = open_library(lib)
+    assert library.stats()["photos"] == 16  # the first chunk committed, the second rolled back
+    reports = []
+    real = runner_module.run_job
+    monkeypatch.setattr(runner_module, "run_job", lambda *a, **k: reports.append(real(*a, **k)) or reports[-1])
+    again = library.add_photos(sorted(photos.iterdir()), runner=Runner(workers=2, shard_size=8))
+    (resumed,) = reports
+    assert resumed.shards_run == 0 and resumed.shards_skipped == 3  # no photo detected again
+    assert again.photos == 24 and again.already == 16 and library.stats()["photos"] == 40
+    assert not state.exists()  # committed: the shard state is gone
+    ref = open_library(tmp_path / "ref", {"weights": tiny_weights}, detect=False)
+    ref.add_photos(sorted(photos.iterdir()))
+    (rows, v), (ref_rows, ref_v) = faces_of(library.index), faces_of(ref.index)
+    assert rows == ref_rows
+    np.testing.assert_allclose(v, ref_v, atol=1e-5)
+    library.close()
+    ref.close()

@@ -132,6 +132,13 @@ def test_another_recipe_redoes_every_crop_and_the_same_recipe_keeps_them(lfw_tre
     assert third.written == 0 and sum(r["skipped_existing"] for r in third.records) == first.written
     margin = run_job(AlignJob(str(lfw_tree), str(out), image_size=48, margin=8.0), shard_size=7)
     assert margin.written == first.written  # a margin alone is another recipe too
+    several = {Path(p["path"]).relative_to(lfw_tree).with_suffix(".png") for p in
+               run_job(AlignJob(str(lfw_tree), str(tmp_path / "skip"), policy="skip"), shard_size=7).problems
+               if p["issue"] == "several_faces"}
+    assert several and all((out / rel).is_file() for rel in several)  # crops of several-face photos, made by "largest"
+    skip = run_job(AlignJob(str(lfw_tree), str(out), image_size=48, margin=8.0, policy="skip"), shard_size=7)
+    assert skip.written == first.written - len(several)
+    assert not any((out / rel).exists() for rel in several)  # "skip" makes none: the old recipe's crops are gone
 
 
 def test_the_embed_job_equals_the_pipeline(lfw_tree: Path, tmp_path: Path, tiny_weights: str) -> None:

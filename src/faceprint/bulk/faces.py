@@ -23,7 +23,7 @@ from faceprint.bulk.shards import Shard
 from faceprint.io import atomic_path
 from faceprint.models.photos import Detected
 
-__all__ = ["FacesJob", "Runner", "drop_state", "faces_of_photos", "usable"]
+__all__ = ["FacesJob", "Runner", "RunnerFaces", "drop_state", "faces_of_photos", "usable"]
 
 
 @dataclass(frozen=True)
@@ -142,17 +142,24 @@ def _load(z: Any) -> list[Detected]:
     return out
 
 
+class RunnerFaces(dict):  # type: ignore[type-arg]
+    """``faces_of_photos``'s answer: ``str(path)`` → ``Detected`` or problems, and ``state``, the job's shard state."""
+
+    state: Path
+
+
 def faces_of_photos(paths: list[Path], model: dict[str, Any], faces: Any, runner: Runner, state: Path,
                     root: Path | None = None, labeled: bool = False, thumb_size: int = 96,
-                    progress: Any = None) -> dict[str, Detected | list[dict[str, str]]]:
+                    progress: Any = None) -> RunnerFaces:
     """Every face of ``paths`` (files, in the caller's order) from a ``FacesJob`` on ``runner``: ``str(path)`` →
-    its ``Detected`` (``path`` as given), or its problems (unreadable). The shard state lives under ``state`` (a rerun
-    after a kill resumes it) until the caller has committed the faces and calls ``drop_state(state)``. ``root``: the
-    folder identities are taken under (``labeled``). Paths are resolved here, once: relative, symlinked and absolute
-    spellings of the same folders name the same job."""
+    its ``Detected`` (``path`` as given), or its problems (unreadable). The job's shard state lives under ``state`` (a
+    rerun after a kill resumes it) until the caller has committed the faces and calls ``drop_state`` on the answer.
+    ``root``: the folder the job's paths are taken under (identities too, when ``labeled``; default: the photos'
+    common folder). Paths are resolved here, once: relative, symlinked and absolute spellings name the same job."""
     import os
 
     from faceprint.bulk.runner import run_job
+    from faceprint.bulk.shards import state_dir
 
     paths = [Path(p) for p in paths]
     base = (root or Path(os.path.commonpath([str(p.absolute().parent) for p in paths]))).absolute()
@@ -169,7 +176,8 @@ def faces_of_photos(paths: list[Path], model: dict[str, Any], faces: Any, runner
     for shard in bulk.shard_list:
         for got in job.read(shard):
             by_rel[got.path] = got
-    out: dict[str, Detected | list[dict[str, str]]] = {}
+    out = RunnerFaces()
+    out.state = state_dir(job)
     for p, rel in zip(paths, rels):
         got = by_rel.get(rel, [])
         if isinstance(got, list):  # problems named by the path as the caller gave it
@@ -180,12 +188,17 @@ def faces_of_photos(paths: list[Path], model: dict[str, Any], faces: Any, runner
     return out
 
 
-def drop_state(state: Path) -> None:
-    """Remove the shard state of ``faces_of_photos`` once its faces are committed (no copy of them stays behind, and
-    a photo edited later is read again)."""
+def drop_state(found: RunnerFaces) -> None:
+    """Remove the shard state of a ``faces_of_photos`` job once its faces are committed (no copy of them stays behind,
+    and a photo edited later is read again); other jobs' state beside it is left alone."""
     import shutil
 
-    shutil.rmtree(state, ignore_errors=True)
+    shutil.rmtree(found.state, ignore_errors=True)
+    for folder in (found.state.parent, found.state.parent.parent):  # and the folders it made, once empty
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
 
 
 def usable(found: dict[str, Detected | list[dict[str, str]]], path: Path, problems: list[dict[str, str]]) -> Detected | None:

@@ -115,6 +115,10 @@ class AlignJob:
                 writes.append(pool.submit(self._save, crop, self.output(rel)))
         for w in writes:
             w.result()
+        made = {Path(w.result()) for w in writes}
+        for rel in todo:  # a crop of another recipe that this one makes no crop for (no face, skipped) must not stay
+            if self.output(rel) not in made:
+                self.output(rel).unlink(missing_ok=True)
         return {"written": len(writes), "skipped_existing": len(shard.files) - len(todo),
                 "outputs": [str(w.result()) for w in writes], "problems": problems}
 

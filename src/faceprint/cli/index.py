@@ -88,7 +88,7 @@ def add_cmd(
         console.print(f"added {report.faces} faces from {report.images} images ({report.already} already indexed); "
                       f"{len(index.store)} faces in all")
     finally:
-        index.close()  # writes the FAISS file the in-place adds made stale
+        index.close()  # saves the FAISS structure when enough rows are behind its file
 
 
 @index_app.command("remove")
@@ -105,6 +105,8 @@ def remove_cmd(
         raise typer.BadParameter("give --id, --path or --identity")
     store = FaceStore(index_dir)
     try:
+        if path is not None and Path(path).exists():  # stored paths are resolved where they enter (as `index add` did)
+            path = str(Path(path).resolve())
         n = store.remove(face_id, path, identity)
         console.print(f"removed {n} faces; {len(store)} left")
     finally:

@@ -46,9 +46,9 @@ def cluster_photos(photos: str | Path, out: str | Path, faces: FaceEmbedder, thr
     if runner is not None and runner.spreads:
         from faceprint.bulk import drop_state
 
-        vectors, thumbs = _faces_from_runner(Path(photos), out, faces, report, runner, spec or {}, progress)
+        vectors, thumbs, found = _faces_from_runner(Path(photos), out, faces, report, runner, spec or {}, progress)
         done = _finish(out, report, vectors, thumbs, faces, threshold, method)
-        drop_state(out / ".bulk")  # the report is written: the shards are not needed to resume any more
+        drop_state(found)  # the report is written: the shards are not needed to resume any more
         return done
     images = gallery_images(Path(photos))
     vectors, thumbs = [], []
@@ -72,7 +72,7 @@ def cluster_photos(photos: str | Path, out: str | Path, faces: FaceEmbedder, thr
 
 
 def _faces_from_runner(photos: Path, out: Path, faces: FaceEmbedder, report: ClusterReport, runner: Any,
-                       spec: dict[str, Any], progress: Callable[[int, int], None] | None) -> tuple[list[np.ndarray], list[bytes]]:
+                       spec: dict[str, Any], progress: Callable[[int, int], None] | None) -> tuple[list[np.ndarray], list[bytes], Any]:
     """Every face of ``photos`` from the bulk runner, in the one-process order, into ``report``."""
     from faceprint.bulk import faces_of_photos, model_of, usable
 
@@ -88,7 +88,7 @@ def _faces_from_runner(photos: Path, out: Path, faces: FaceEmbedder, report: Clu
             report.identities.append(ident)
             vectors.append(got.vectors[row])
             thumbs.append(got.thumbs[row])
-    return vectors, thumbs
+    return vectors, thumbs, found
 
 
 def _finish(out: Path, report: ClusterReport, vectors: list[np.ndarray], thumbs: list[bytes], faces: FaceEmbedder,

@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from faceprint.search.names import InvalidName, valid_name
 from faceprint.search.store import IndexError_
 
 __all__ = ["EditsMixin", "LibraryEditError", "LibraryInputError", "UnknownInLibraryError"]
@@ -83,11 +84,11 @@ class EditsMixin:
 
     @staticmethod
     def valid_name(name: str) -> str:
-        """``name`` stripped, or LibraryInputError when it is empty, too long or holds '/' or a line break."""
-        name = name.strip()
-        if not name or len(name) > 200 or any(c in name for c in "/\n\r\t"):
-            raise LibraryInputError("a name is 1–200 characters, without '/', tabs or line breaks")
-        return name
+        """``name`` stripped, or LibraryInputError when it breaks the one name rule (``search/names.py``)."""
+        try:
+            return valid_name(name)
+        except InvalidName as exc:
+            raise LibraryInputError(str(exc)) from None
 
     def _check_name(self, name: str, person: int | None) -> str:
         name = self.valid_name(name)

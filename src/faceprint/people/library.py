@@ -8,8 +8,8 @@ face an earlier step assigned: only new and waiting faces are assigned (``people
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -111,7 +111,7 @@ class Library(ViewsMixin, EditsMixin):
         if spread:  # only new photos go to the runner; counted and listed below, chunk by chunk as without it
             hashed = read_photos(paths, keep=False)
             fresh = self._sort(paths, hashed, AddReport(), set())
-            found = self._faces_from_runner(fresh, runner, progress) if fresh else {}
+            found = self._faces_from_runner(fresh, paths, runner, progress) if fresh else {}
         for start in range(0, len(paths), chunk):
             part = paths[start : start + chunk]
             given: list[Path] = []  # each photo of the batch as the caller named it
@@ -147,7 +147,8 @@ class Library(ViewsMixin, EditsMixin):
             if progress is not None:
                 progress(min(start + chunk, len(paths)), len(paths))
         if spread:
-            drop_state(self.store.root / ".bulk")  # every photo is committed: the shards are not needed to resume
+            if fresh:
+                drop_state(found)  # every photo is committed: the shards are not needed to resume
         return report
 
     def _sort(self, part: Sequence[Path], read: dict[Path, Any], report: AddReport, seen: set[str]) -> list[Path]:
@@ -166,7 +167,9 @@ class Library(ViewsMixin, EditsMixin):
                 out.append(path)
         return out
 
-    def _faces_from_runner(self, paths: list[Path], runner: Any, progress: Progress | None) -> dict[str, Any]:
+    def _faces_from_runner(self, paths: list[Path], every: list[Path], runner: Any, progress: Progress | None) -> Any:
+        """``paths`` detected on the runner, as one job under the common folder of ``every`` photo of the add (the same
+        job, and its finished shards, when a rerun after a kill has fewer photos left to add)."""
         from faceprint.bulk import faces_of_photos, model_of
 
         root = self.store.root.resolve()
@@ -176,7 +179,8 @@ class Library(ViewsMixin, EditsMixin):
         model = model_of(self.store.meta.get("embedder") or {})
         if "+" in str(model.get("weights", "")):
             raise IndexError_("a fusion of models adds photos in one process: drop --workers/--engine")
-        return faces_of_photos(paths, model, self.index.faces, runner, self.store.root / ".bulk", progress=progress)
+        base = Path(os.path.commonpath([str(p.absolute().parent) for p in every]))
+        return faces_of_photos(paths, model, self.index.faces, runner, self.store.root / ".bulk", root=base, progress=progress)
 
     def add_detected(self, photos: Sequence[Detected], report: AddReport | None = None,
                      after: Callable[[list[int]], None] | None = None) -> AddReport:

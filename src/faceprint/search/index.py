@@ -340,5 +340,5 @@ def _add_from_runner(index: FaceIndex, images: list[tuple[Path, str | None]], ga
             ids = index.store.add(np.concatenate(vecs), paths, idents, boxes, thumbs, sync=False, unique_paths=True)
             report.faces += len(ids)
     index.store.sync()
-    drop_state(tmp / ".bulk")  # every face is committed: a rerun no longer needs the shards
+    drop_state(found)  # every face is committed: a rerun no longer needs the shards
     return report

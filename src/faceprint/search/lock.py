@@ -32,7 +32,7 @@ def writer_lock(root: Path, timeout: float = 60.0, poll: float = 0.05, quiet: bo
     If the folder is swapped (`index build --force`) while this waits, the new index's lock file is taken; between
     the swap's two renames (no folder at ``root``) it waits as for a busy lock. A thread that already holds the
     lock of ``root`` takes it again at once (a second ``flock`` on a new descriptor would wait for itself)."""
-    key = os.path.abspath(root)
+    key = os.path.realpath(root)  # one key for every spelling of the folder (a descriptor's /proc link too)
     held: set[str] = _held.__dict__.setdefault("roots", set())
     if key in held:
         yield

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Face", "FaceRows", "IndexBusyError", "IndexError_", "IndexReplacedError", "file_id"]
+__all__ = ["Face", "FaceRows", "IndexBusyError", "IndexError_", "IndexReplacedError", "RowsReplaced", "file_id"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,6 +47,10 @@ class IndexBusyError(IndexError_):
     """Another process kept the index's writer lock past the timeout (a server answers 503)."""
 
 
+class RowsReplaced(IndexError_):
+    """A thread's first read of a store whose folder was swapped meanwhile: read through the new index instead."""
+
+
 class IndexReplacedError(IndexError_):
     """The folder now holds an index this process cannot follow (another model or detection settings): restart."""
 
@@ -66,9 +70,16 @@ class FaceRows:
     """The SQLite database of one index folder, safe to share between threads."""
 
     def __init__(self, path: Path, dim: int | None = None) -> None:
-        self.path, self.dim = path, dim
-        self.ident = file_id(path)
-        self._w = connect(path, SCHEMA)
+        # One folder for good: `index build --force` may put another index under this name at any time, and readers
+        # open lazily, one per thread. On Linux every file is opened through a descriptor of the folder taken once
+        # here (/proc/self/fd/N/…), which follows the folder wherever it is renamed; elsewhere by name, each reader
+        # checked to have opened this file.
+        self.name, self.dim = path, dim
+        self._dir = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY) if Path("/proc/self/fd").is_dir() else -1
+        self.folder = Path(f"/proc/self/fd/{self._dir}") if self._dir >= 0 else path.parent
+        self.path = self.folder / path.name
+        self._w = connect(self.path, SCHEMA, shown=path)  # creates the file of a new index
+        self.ident = file_id(self.path)  # the file this object reads and writes
         self._lock = threading.RLock()  # one write transaction at a time in this process
         self._owner: int | None = None  # the thread inside the write transaction
         self._readers: dict[int, sqlite3.Connection] = {}
@@ -92,11 +103,21 @@ class FaceRows:
         conn = self._readers.get(me)
         if conn is not None:
             return conn
-        if self._closed:
-            raise IndexError_(f"{self.path.parent}: the index is closed")
-        conn = connect(self.path)
-        conn.execute("PRAGMA query_only = 1")
+        try:
+            conn = connect(self.path)
+            conn.execute("PRAGMA query_only = 1")
+            conn.execute("SELECT 1 FROM meta LIMIT 1").fetchone()  # the file is open now
+        except (IndexError_, sqlite3.Error) as exc:  # the folder was swapped out and removed
+            raise RowsReplaced(f"{self.name.parent} was replaced") from exc
+        # A replaced file never comes back under its name: the name (or the folder's descriptor) holding ours after
+        # the open means ours was opened
+        if file_id(self.path) != self.ident:
+            conn.close()
+            raise RowsReplaced(f"{self.name.parent} was replaced")
         with self._readers_lock:
+            if self._closed:
+                conn.close()
+                raise IndexError_(f"{self.name.parent}: the index is closed")
             alive = {t.ident for t in threading.enumerate()}
             for tid in [t for t in self._readers if t not in alive]:  # threads gone: their connections too
                 self._readers.pop(tid).close()
@@ -126,15 +147,15 @@ class FaceRows:
             try:
                 self._w.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:  # e.g. a writer of an older faceprint without the lock
-                raise IndexError_(f"{self.path.parent}: the index database is busy or unwritable ({exc})") from None
+                raise IndexError_(f"{self.name.parent}: the index database is busy or unwritable ({exc})") from None
             self._owner = threading.get_ident()
             try:
                 yield self._w
-            except BaseException:
-                self._w.execute("ROLLBACK")
-                raise
-            else:
                 self._w.execute("COMMIT")
+            except BaseException:
+                if self._w.in_transaction:  # the body failed, or the commit did (a full disk): nothing stays open
+                    self._w.execute("ROLLBACK")
+                raise
             finally:
                 self._owner = None
 
@@ -145,6 +166,9 @@ class FaceRows:
                 conn.close()
             self._readers.clear()
             self._w.close()
+            if self._dir >= 0:
+                os.close(self._dir)
+                self._dir = -1
 
     # metadata ------------------------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
@@ -195,15 +219,19 @@ class FaceRows:
         return self.db.execute("SELECT 1 FROM faces WHERE id = ?", (int(face_id),)).fetchone() is not None
 
 
-def connect(path: Path, schema: str | None = None) -> sqlite3.Connection:
+def connect(path: Path, schema: str | None = None, shown: Path | None = None) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL, waiting for SQLite's own locks."""
     try:
-        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=BUSY_MS / 1000)
+        if schema is None:  # a reader: never creates a file (a folder swapped out and being removed stays empty)
+            conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True, check_same_thread=False, isolation_level=None,
+                                   timeout=BUSY_MS / 1000)
+        else:
+            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=BUSY_MS / 1000)
         if schema is not None:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(schema)
     except sqlite3.DatabaseError as exc:
-        raise IndexError_(f"{path}: damaged index database ({exc})") from exc
+        raise IndexError_(f"{shown or path}: damaged index database ({exc})") from exc
     return conn
 
 

@@ -7,32 +7,36 @@ on; rebuilt from SQLite when missing or stale; every open store catches up when 
 process wrote), ``write.lock`` (one writer at a time across processes) and ``thumbs/<id>.jpg`` face thumbnails.
 
 Locks, always taken in this order: the cross-process file lock, the vectors' ``mutex``, the rows' write lock. A
-search takes none of them (it reads through its thread's own connection and the structure's read lock).
+search waits for none of them: it reads through its thread's own connection and holds the structure's read lock;
+its catch-up takes the ``mutex`` (FAISS) or the file lock (Milvus) only when they are free, and otherwise searches
+the structure as it is, one write behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from faceprint.faults import fault_point
 from faceprint.io import atomic_path
 from faceprint.search.lock import WriterBusyError, writer_lock
-from faceprint.search.rows import Face, FaceRows, IndexBusyError, IndexError_, IndexReplacedError, file_id
+from faceprint.search.rows import Face, FaceRows, IndexBusyError, IndexError_, IndexReplacedError, RowsReplaced, file_id
 from faceprint.search.vectors import FaissVectors, Vectors
 
 __all__ = ["IndexBusyError", "Face", "FaceStore", "IndexError_", "IndexReplacedError", "Match", "KINDS"]
 
 KINDS = ("auto", "flat", "ivf", "hnsw")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -81,11 +85,11 @@ class FaceStore:
     def _open_vectors(self, rows: FaceRows, m: dict[str, Any]) -> Vectors:
         spec = m.get("vectors") or {}
         if spec.get("backend", "faiss") == "faiss":
-            vectors: Vectors = FaissVectors(self.root, self.dim, str(m["kind"]), repr(m.get("created_at")))
+            vectors: Vectors = FaissVectors(rows.folder, self.dim, str(m["kind"]), repr(m.get("created_at")))
         elif spec["backend"] == "milvus":
             from faceprint.search.milvus import MilvusMirror
 
-            vectors = MilvusMirror(self.root, spec, self.dim, self.lock_timeout)
+            vectors = MilvusMirror(rows.folder, spec, self.dim, self.lock_timeout)
         else:
             raise IndexError_(f"unknown vector backend {spec['backend']!r} (faiss or milvus)")
         vectors.open(rows)
@@ -117,13 +121,23 @@ class FaceStore:
                                      "settings; restart to serve it")
         fresh = self._open_vectors(new, m)  # built outside any lock (it may take the file lock)
         with self._swap:
-            if self._state[0].ident == ident:  # another thread followed first
+            if self._state[0].ident == new.ident:  # another thread followed first
                 fresh.close(None)
+                new.close()
                 return self._state
             self._state, self.kind = (new, fresh), str(m["kind"])
         # the old rows are not closed: other threads may still be reading through them; their collection is
         vectors.close(None)
         return new, fresh
+
+    def _read(self, fn: Callable[[FaceRows, Vectors], T]) -> T:
+        """``fn`` on the current pair; again on the next pair if the folder was swapped under this thread's first read."""
+        for _ in range(4):
+            try:
+                return fn(*self._parts())
+            except RowsReplaced:
+                continue
+        return fn(*self._parts())
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -137,7 +151,7 @@ class FaceStore:
     # metadata -------------------------------------------------------------------------------------
     @property
     def meta(self) -> dict[str, Any]:
-        return self.rows.meta()
+        return self._read(lambda rows, _: rows.meta())
 
     def set_meta(self, values: dict[str, Any]) -> None:
         """Write metadata keys (in the caller's transaction, else in one of their own)."""
@@ -176,7 +190,11 @@ class FaceStore:
                 before = rows.generation()
                 with rows.writing():
                     yield
-                vectors.written(rows, before, removed or [], sync)
+                try:  # committed: a failure here must not make the caller think the write did not happen
+                    vectors.written(rows, before, removed or [], sync)
+                except Exception:  # noqa: BLE001 - the next search or open catches up from the rows
+                    logging.getLogger(__name__).warning("the vector structure could not take a committed write; it "
+                                                        "catches up on the next search", exc_info=True)
 
     @contextlib.contextmanager
     def _writer(self) -> Iterator[None]:
@@ -252,29 +270,31 @@ class FaceStore:
         self.rows.set_meta({"generation": self.rows.generation() + 1})
 
     def __len__(self) -> int:
-        return self.rows.count()
+        return self._read(lambda rows, _: rows.count())
 
     def faces(self, ids: Iterable[int]) -> dict[int, Face]:
-        return self.rows.faces(ids)
+        ids = list(ids)
+        return self._read(lambda rows, _: rows.faces(ids))
 
     def all_vectors(self) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
         """(ids, vectors, identities) of every face."""
-        return self.rows.vectors_of()
+        return self._read(lambda rows, _: rows.vectors_of())
 
     def unpack(self, blobs: Iterable[bytes]) -> np.ndarray:
         """The (n, dim) float32 vectors of ``vector`` column values, one row each."""
         return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, self.dim)
 
     def identities(self) -> dict[str, int]:
-        return self.rows.identities()
+        return self._read(lambda rows, _: rows.identities())
 
     def paths(self, among: Iterable[str] | None = None) -> set[str]:
         """Image paths with a face in the index (of ``among`` only, when given)."""
-        return self.rows.paths(among)
+        among = None if among is None else list(among)
+        return self._read(lambda rows, _: rows.paths(among))
 
     def thumb_path(self, face_id: int) -> Path | None:
         """The thumbnail of a face in the database (a removed face's leftover file is not served)."""
-        if not self.rows.has_face(face_id):
+        if not self._read(lambda rows, _: rows.has_face(face_id)):
             return None
         path = self.root / "thumbs" / f"{int(face_id)}.jpg"
         return path if path.is_file() else None
@@ -283,9 +303,7 @@ class FaceStore:
     def refresh(self) -> None:
         """Catch up with writes committed since (by this or another process); a swapped-in index is opened. Inside
         a write transaction nothing happens (the structure never takes uncommitted rows)."""
-        rows, vectors = self._parts()
-        if not rows.writing_here():
-            vectors.catch_up(rows)
+        self._read(lambda rows, vectors: None if rows.writing_here() else vectors.catch_up(rows))
 
     def sync(self) -> None:
         """Rebuild the vector structure from one snapshot of the rows and save it (FAISS: its file)."""
@@ -306,7 +324,11 @@ class FaceStore:
         """The ``k`` nearest faces of each query vector (squared L2 on unit vectors), only ``identity``'s if given."""
         q = self._query(queries)
         self.refresh()
-        rows, vectors = self._parts()  # one index's pair: never mixed across a swap
+        return self._read(lambda rows, vectors: self._search(rows, vectors, q, k, identity))
+
+    @staticmethod
+    def _search(rows: FaceRows, vectors: Vectors, q: np.ndarray, k: int, identity: str | None) -> list[list[Match]]:
+        """One index's pair: the structure searched and the rows its ids are looked up in are never mixed across a swap."""
         if identity is not None and isinstance(vectors, FaissVectors):  # exact within the identity (its faces are few)
             sims, ids = _exact(q, k, *rows.vectors_of("WHERE identity = ?", (identity,))[:2])
         else:  # a few spare results: approximate structures after removals can leave empty (-1) slots

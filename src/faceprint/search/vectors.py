@@ -115,13 +115,15 @@ class FaissVectors:
         return rows.generation() == self._gen
 
     def catch_up(self, rows: FaceRows) -> None:
-        """Rows added since (by this or another process) are added in place; anything else changed: rebuild."""
-        if self.current(rows):
+        """Rows added since (by this or another process) are added in place; anything else changed: rebuild. When a
+        write of this process holds ``mutex`` (it brings the structure up to date itself once it commits), nothing
+        is waited for: the search runs on the structure as it is."""
+        if self.current(rows) or not self.mutex.acquire(blocking=False):
             return
-        with self.mutex:
+        try:
             with rows.reading() as db:
                 gen = rows.generation()
-                if gen == self._gen:
+                if 0 <= gen <= self._gen:  # current, or a reader's older snapshot: never moves the structure back
                     return
                 new = db.execute("SELECT id, vector FROM faces WHERE id > ? ORDER BY id", (self._max_id,)).fetchall()
                 total = rows.count()
@@ -134,10 +136,12 @@ class FaissVectors:
                     self._index.add_with_ids(vecs, ids)
                     self._max_id = int(ids[-1])
                 self._gen, self._unsaved = gen, True
+        finally:
+            self.mutex.release()
 
     def written(self, rows: FaceRows, before: int, removed: list[int], sync: bool) -> None:
-        """After a committed write (``mutex`` held since its BEGIN): removals of an exact structure in place, the rest
-        by a catch-up (``sync=False``: left for later, a bulk build syncs once at the end)."""
+        """After a committed write (``mutex`` held since its BEGIN): removals of an exact or IVF structure in place,
+        the rest by a catch-up (``sync=False``: left for later, a bulk build syncs once at the end)."""
         import faiss
 
         if removed and self._gen == before:
@@ -146,9 +150,9 @@ class FaissVectors:
             # exact and IVF structures drop ids in place; HNSW (and IVF behind an id map, as older indexes saved it,
             # whose internal ids would shift) is rebuilt
             if isinstance(top, faiss.IndexIVF) or isinstance(inner, faiss.IndexFlat):
-                with self._rw.write():
+                with self._rw.write():  # the catch-up below adds what the same transaction added, and moves _gen
                     self._index.remove_ids(np.asarray(removed, np.int64))
-                    self._gen, self._unsaved, self._must_save = rows.generation(), True, True
+                    self._unsaved = self._must_save = True
             else:
                 self._gen = -1
         if sync or removed:

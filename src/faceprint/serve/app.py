@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from faceprint.data.images import ImageLoadError, ImageTooLargeError, decode_bytes
 from faceprint.models.pipeline import thumbnail
 from faceprint.search import FaceIndex, IndexBusyError, IndexReplacedError, open_index
+from faceprint.search.names import InvalidName, valid_name
 from faceprint.serve.batcher import ModelBatcher
 from faceprint.serve.limits import BodyLimits
 from faceprint.serve.page import PAGE
@@ -179,11 +180,10 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
     @app.post("/enroll")
     async def enroll(file: UploadFile = File(...), name: str = Form(...), _: None = Depends(guard)) -> dict[str, Any]:
         """Add the largest face of the photo to the index under ``name`` (needs the API token when one is set)."""
-        name = name.strip()
-        if not name or len(name) > 200 or "/" in name:
-            raise HTTPException(422, "name must be 1–200 characters without '/'")
-        if library is not None:
-            library.valid_name(name)  # a library's own rule (no tabs or line breaks), before any work: 422
+        try:
+            name = valid_name(name)  # the one name rule, before any work
+        except InvalidName as exc:
+            raise HTTPException(422, str(exc)) from None
         data = await read_upload(file)
         img = await decode(data, file.filename or "upload")
         crops, vecs = await faces_of(img)
