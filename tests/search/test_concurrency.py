@@ -16,11 +16,12 @@ def _unit(n: int, d: int, seed: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("kind", ["flat", "ivf"])
-def test_searches_beside_adds_and_removes_return_only_true_distances(kind: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("kind", "extra"), [("flat", 400), ("ivf", 400), ("hnsw", 30)])
+def test_searches_beside_adds_and_removes_return_only_true_distances(kind: str, extra: int, tmp_path: Path) -> None:
     """Four threads search while one adds and removes single faces: no crash, and every hit's distance is the
-    distance to the vector stored under the returned face (a search on a structure being changed returns others)."""
-    n, extra, dim = 3000, 400, 64
+    distance to the vector stored under the returned face (a search on a structure being changed returns others).
+    Flat and IVF change in place; HNSW is rebuilt beside the one being searched at every removal."""
+    n, dim = 3000, 64
     pool = _unit(n + extra, dim, 0)
     truth = {f"p{i}": pool[i] for i in range(n + extra)}
     store = FaceStore(tmp_path / "ix", create=True, model_id="m", dim=dim, kind=kind)
