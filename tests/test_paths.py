@@ -101,3 +101,27 @@ def test_embed(how: str, workers: int, photos: Path, tmp_path: Path, tiny_weight
     _run(["embed", str(given), "--out", "emb", "--weights", tiny_weights, "--align", "none", "--workers", str(workers)])
     assert Path("emb.csv").read_text() == (tmp_path / "ref.csv").read_text()
     np.testing.assert_allclose(np.load("emb.npy"), np.load(tmp_path / "ref.npy"), atol=1e-5)
+
+
+@pytest.fixture()
+def faces_photos(tmp_path: Path) -> Path:
+    """Twelve LFW photos (real faces, for MTCNN) under ``2024/summer``."""
+    lfw = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw" / "images"
+    photos = sorted(lfw.rglob("*.jpg"))[:12] if lfw.is_dir() else []
+    if not photos:
+        pytest.skip("needs ../shared/data/lfw")
+    root = tmp_path / "data" / "2024" / "summer"
+    for photo in photos:
+        (root / photo.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(photo, root / photo.parent.name / photo.name)
+    return root
+
+
+@pytest.mark.parametrize(("how", "workers"), SPELLINGS)
+def test_align(how: str, workers: int, faces_photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _run(["align", str(faces_photos), str(tmp_path / "ref"), "--image-size", "64"])
+    given = _spell(faces_photos, tmp_path, how, monkeypatch)
+    _run(["align", str(given), "crops", "--image-size", "64", "--workers", str(workers)])
+    crops = lambda p: {c.relative_to(p).as_posix(): c.read_bytes() for c in sorted(p.rglob("*.png"))}  # noqa: E731
+    got, want = crops(Path("crops")), crops(tmp_path / "ref")
+    assert got == want and len(got) >= 10
