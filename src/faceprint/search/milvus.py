@@ -24,6 +24,8 @@ from faceprint.search.rows import FaceRows, IndexBusyError, IndexError_
 
 __all__ = ["MilvusMirror", "MilvusVectors", "milvus_of"]
 
+RETRY_S = 5.0  # seconds a search waits after a failed send to Milvus before it tries again
+
 # Which faces changed since Milvus last took them: filled by triggers inside each write transaction (so it commits
 # with the rows, or not at all) and emptied by the drain that sends exactly those rows to Milvus.
 LOG = [
@@ -113,6 +115,7 @@ class MilvusMirror:
         self.client = MilvusVectors(spec["uri"], spec.get("collection", "faceprint_faces"), dim,
                                     index_type=spec.get("index", "FLAT"))
         self.mutex = threading.RLock()
+        self._retry_at = 0.0  # searches leave a failed send alone until then (writes always try)
 
     def _full(self, rows: FaceRows) -> bool:
         return self.client.created or rows.meta().get("mirror") != self.client.name
@@ -143,8 +146,11 @@ class MilvusMirror:
             raise IndexBusyError(str(exc)) from None
 
     def catch_up(self, rows: FaceRows) -> None:
-        """Send what other writers logged and could not send; never waits for another process's write."""
-        if not self._logged(rows):
+        """Send what other writers logged and could not send; never waits for another process's write, and after a
+        failed send waits ``RETRY_S`` before a search tries again (a Milvus that is down is not retried per search)."""
+        import time
+
+        if time.monotonic() < self._retry_at or not self._logged(rows):
             return
         try:
             with writer_lock(self.root, timeout=0.0, quiet=True), self.mutex:
@@ -170,6 +176,9 @@ class MilvusMirror:
         except IndexError_:
             raise
         except Exception:  # noqa: BLE001 - the rows are committed and stay logged: sent by the next drain
+            import time
+
+            self._retry_at = time.monotonic() + RETRY_S
             logging.getLogger(__name__).warning("Milvus write failed; the changed rows stay logged", exc_info=True)
 
     def rebuild(self, rows: FaceRows) -> None:
