@@ -293,8 +293,8 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
     store.close()
     old = out.parent / f".{out.name}.old"  # also what a build killed inside the swap left
     if out.exists():  # swapped by two renames under the old index's writer lock: no write of it is in flight, and
-        # a live server keeps answering from its open files, then follows the swap (FaceStore._follow)
-        shutil.rmtree(old, ignore_errors=True)
+        # a live server keeps answering from its open files, then follows the swap (FaceStore follows it)
+        _clear(old)
         with writer_lock(out, timeout=store.lock_timeout):
             new = FaceStore(tmp)
             try:  # faces enrolled through a server meanwhile are not the gallery's: they move to the new index
@@ -307,8 +307,19 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
         _drop_collection(old)  # a Milvus collection of the replaced index is its vectors' only other copy
     else:
         tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    _clear(old)
     return open_index(out, emb), report
+
+
+def _clear(old: Path) -> None:
+    """Remove a replaced index folder. A reader still on it may recreate its SQLite side files while it goes; what
+    cannot be removed now is moved aside (``.<name>.old-<ns>``, removed by a later build), so the name is free."""
+    import time
+
+    for leftover in [old, *old.parent.glob(f"{old.name}-*")]:
+        shutil.rmtree(leftover, ignore_errors=True)
+    if old.exists():
+        old.rename(old.with_name(f"{old.name}-{time.time_ns()}"))
 
 
 def _add_from_runner(index: FaceIndex, images: list[tuple[Path, str | None]], gallery: Path, tmp: Path,

@@ -111,7 +111,10 @@ class FaceStore:
         ident = file_id(self.root / "faces.sqlite")
         if ident is None or ident == rows.ident or self._closed:
             return rows, vectors
-        new = FaceRows(self.root / "faces.sqlite", self.dim)
+        try:
+            new = FaceRows(self.root / "faces.sqlite", self.dim)
+        except (OSError, IndexError_):  # between the swap's two renames: the index swapped out answers until then
+            return rows, vectors
         m, old = new.meta(), rows.meta()
         same = [m.get("model_id"), m.get("dim")] == [self.model_id, self.dim] and all(
             (m.get("embedder") or {}).get(k) == (old.get("embedder") or {}).get(k) for k in ("detect", "margin"))
@@ -131,8 +134,9 @@ class FaceStore:
         return new, fresh
 
     def _read(self, fn: Callable[[FaceRows, Vectors], T]) -> T:
-        """``fn`` on the current pair; again on the next pair if the folder was swapped under this thread's first read."""
-        for _ in range(4):
+        """``fn`` on the current pair; again on the next pair if the folder was swapped (and removed) under this thread's
+        first read. Each try follows to the newest index, so only swaps back to back can make one fail again."""
+        for _ in range(100):
             try:
                 return fn(*self._parts())
             except RowsReplaced:
