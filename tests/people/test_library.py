@@ -333,6 +333,6 @@ def test_an_automatic_join_never_writes_an_assigned_face(library: Library, photo
     face = sorted(faces_by_person(library)[b])[0]
     photo = library.db.execute("SELECT photo_id FROM face_people WHERE face_id = ?", (face,)).fetchone()[0]
     near_a = photos.vector(0)  # the caller read it as waiting with a's vector: a join to a is chosen
-    with library.store.transaction(vectors=True):
+    with library.store.transaction():
         joined = library._join(np.array([face]), near_a[None], np.array([photo]))  # noqa: SLF001
     assert joined == 0 and person_of(library, face) == b

@@ -106,7 +106,7 @@ class EditsMixin:
     # edits -------------------------------------------------------------------------------------------
     def name(self, person: int, name: str) -> int:
         """Name or rename a person; returns its live id."""
-        with self.store.transaction(vectors=True):
+        with self.store.transaction():
             pid = self.resolve(person)
             name = self._check_name(name, pid)
             self.db.execute("UPDATE people SET name = ? WHERE id = ?", (name, pid))
@@ -124,7 +124,7 @@ class EditsMixin:
         rejected ("not this person") from any of them leaves the merged person (it waits): it was said not to be one
         of them, and they are now one. Faces split or moved between them come together again. Refused if the people
         share a photo."""
-        with self.store.transaction(vectors=True):
+        with self.store.transaction():
             tid = self.resolve(target)
             sids = sorted({self.resolve(s) for s in sources} - {tid})
             if not sids:
@@ -162,7 +162,7 @@ class EditsMixin:
 
     def split(self, face_ids: Sequence[int], name: str | None = None) -> int:
         """Make the given faces a new person (named ``name`` if given); returns its id. Their rejections stay."""
-        with self.store.transaction(vectors=True):
+        with self.store.transaction():
             return self._split(face_ids, name)
 
     def _split(self, face_ids: Sequence[int], name: str | None) -> int:
@@ -181,7 +181,7 @@ class EditsMixin:
     def move(self, face_ids: Sequence[int], person: int) -> int:
         """Put faces into ``person`` (the user says so: their rejections from it, and from anyone merged into it, are
         lifted); returns its id."""
-        with self.store.transaction(vectors=True):
+        with self.store.transaction():
             return self._move(face_ids, person)
 
     def _move(self, face_ids: Sequence[int], person: int) -> int:
@@ -202,7 +202,7 @@ class EditsMixin:
         """Name a group of faces at once: they join the person of that name (shown again if hidden), or become a new
         person with it. Faces the user once took from that person stay out (a group is named as a whole; ``move`` a
         face to overrule)."""
-        with self.store.transaction(vectors=True):
+        with self.store.transaction():
             return self._name_faces(face_ids, name)
 
     def _name_faces(self, face_ids: Sequence[int], name: str) -> int:
@@ -220,7 +220,7 @@ class EditsMixin:
 
     def reject(self, face_ids: Sequence[int]) -> int:
         """"Not this person": the faces leave their person for good (no step puts them back); returns how many."""
-        with self.store.transaction(vectors=True):
+        with self.store.transaction():
             rows = self._face_rows(face_ids)
             had = [(f, p) for f, (_, p) in rows.items() if p is not None]
             self.db.executemany("INSERT INTO rejections (face_id, person_id, explicit) VALUES (?, ?, 1) "

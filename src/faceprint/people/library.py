@@ -263,7 +263,7 @@ class Library(ViewsMixin, EditsMixin):
                                    after=lambda ids: named.append(self._name_faces([ids[0]], name)))
         if report.face_ids:
             return report.face_ids[0], named[0]
-        with self.store.transaction(vectors=True):  # already here: the same face, found by its vector
+        with self.store.transaction():  # already here: the same face, found by its vector
             rows = self.db.execute("SELECT f.id, f.vector FROM face_people fp JOIN faces f ON f.id = fp.face_id JOIN photos "
                                    "ph ON ph.id = fp.photo_id WHERE ph.hash = ?", (digest,)).fetchall()
             d = ((self.store.unpack(v for _, v in rows) - vectors[0]) ** 2).sum(1)
@@ -364,7 +364,7 @@ class Library(ViewsMixin, EditsMixin):
         of a face of ``near`` that has a person, or every waiting face when ``near`` is None; returns how many joined.
         Read and written in one transaction, so a face another writer placed meanwhile is left alone."""
         self.store.refresh()
-        with self.store.transaction(vectors=True):
+        with self.store.transaction():
             wid, wvec, wphoto = self._waiting()
             if len(wid) and near is not None:
                 rows = self.db.execute("SELECT f.vector FROM faces f JOIN face_people fp ON fp.face_id = f.id WHERE "

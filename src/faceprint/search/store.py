@@ -176,9 +176,9 @@ class FaceStore:
                 self.rows.db.execute(statement)
 
     # transactions ---------------------------------------------------------------------------------
-    def transaction(self, vectors: bool = False) -> contextlib.AbstractContextManager[None]:
-        """A write transaction (all or nothing, one writer across processes). Changes a vector backend holds (an
-        identity) reach it after the commit; ``vectors`` is kept for callers and needs nothing more."""
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """A write transaction (all or nothing, one writer across processes). Whatever it changes that a vector
+        backend holds (an identity, for Milvus) reaches the backend after the commit."""
         return self._txn()
 
     @contextlib.contextmanager
@@ -286,7 +286,7 @@ class FaceStore:
 
     def unpack(self, blobs: Iterable[bytes]) -> np.ndarray:
         """The (n, dim) float32 vectors of ``vector`` column values, one row each."""
-        return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, self.dim)
+        return self.rows.unpack(blobs)
 
     def identities(self) -> dict[str, int]:
         return self._read(lambda rows, _: rows.identities())
