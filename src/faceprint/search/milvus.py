@@ -11,8 +11,10 @@ Needs ``pip install "faceprint[milvus]"`` (pymilvus with Milvus Lite).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -148,8 +150,6 @@ class MilvusMirror:
     def catch_up(self, rows: FaceRows) -> None:
         """Send what other writers logged and could not send; never waits for another process's write, and after a
         failed send waits ``RETRY_S`` before a search tries again (a Milvus that is down is not retried per search)."""
-        import time
-
         if time.monotonic() < self._retry_at or not self._logged(rows):
             return
         try:
@@ -176,8 +176,6 @@ class MilvusMirror:
         except IndexError_:
             raise
         except Exception:  # noqa: BLE001 - the rows are committed and stay logged: sent by the next drain
-            import time
-
             self._retry_at = time.monotonic() + RETRY_S
             logging.getLogger(__name__).warning("Milvus write failed; the changed rows stay logged", exc_info=True)
 
@@ -211,6 +209,4 @@ def milvus_of(spec: dict[str, Any], dim: int) -> MilvusVectors | None:
 
 
 def _json(ids: list[int]) -> str:
-    import json
-
     return json.dumps([int(i) for i in ids])

@@ -176,24 +176,25 @@ class FaceStore:
                 self.rows.db.execute(statement)
 
     # transactions ---------------------------------------------------------------------------------
-    def transaction(self) -> contextlib.AbstractContextManager[None]:
+    def transaction(self) -> contextlib.AbstractContextManager[FaceRows]:
         """A write transaction (all or nothing, one writer across processes). Whatever it changes that a vector
         backend holds (an identity, for Milvus) reaches the backend after the commit."""
         return self._txn()
 
     @contextlib.contextmanager
-    def _txn(self, removed: list[int] | None = None, sync: bool = True) -> Iterator[None]:
+    def _txn(self, removed: list[int] | None = None, sync: bool = True) -> Iterator[FaceRows]:
         """One SQLite write transaction, serialized across threads and processes; the vector backend takes the
         committed change before any catch-up (``removed``: the ids this write removes, filled by the body)."""
-        if self.rows.writing_here():  # nested: joins the open transaction
-            yield
+        rows = self.rows
+        if rows.writing_here():  # nested: joins the open transaction
+            yield rows
             return
         with self._writer():
             rows, vectors = self._parts()  # a swapped-in index: write into it, never into the one swapped out
             with vectors.mutex:
                 before = rows.generation()
                 with rows.writing():
-                    yield
+                    yield rows
                 try:  # committed: a failure here must not make the caller think the write did not happen
                     vectors.written(rows, before, removed or [], sync)
                 except Exception:  # noqa: BLE001 - the next search or open catches up from the rows
@@ -226,11 +227,10 @@ class FaceStore:
             raise IndexError_("vectors contain NaN or inf")
         now, ids = time.time(), []
         thumbs = list(thumbs) if thumbs is not None else [None] * len(paths)
-        with self._txn(sync=sync):
-            db = self.rows.db
+        with self._txn(sync=sync) as rows:
+            db = rows.db
             if unique_paths:
-                there = {r[0] for r in db.execute("SELECT DISTINCT path FROM faces WHERE path IN "
-                                                  "(SELECT value FROM json_each(?))", (json.dumps(list(paths)),))}
+                there = rows.paths(paths)
                 keep = [i for i, p in enumerate(paths) if p not in there]
                 vectors, paths = vectors[keep], [paths[i] for i in keep]
                 identities, boxes, thumbs = [identities[i] for i in keep], [boxes[i] for i in keep], [thumbs[i] for i in keep]
@@ -249,7 +249,7 @@ class FaceStore:
                 with atomic_path(self.root / "thumbs" / f"{i}.jpg") as tmp:
                     tmp.write_bytes(thumb)
                 fault_point("store.add.thumbs")  # some thumbnails written, transaction open
-            self._bump()
+            _bump(rows)
         return ids
 
     def remove(self, ids: list[int] | None = None, path: str | None = None, identity: str | None = None,
@@ -257,21 +257,19 @@ class FaceStore:
         """Remove faces by id, image path or identity; returns how many were removed (``inside(ids)`` runs in the
         transaction, as for ``add``)."""
         found: list[int] = []
-        with self._txn(removed=found):
-            db = self.rows.db
+        with self._txn(removed=found) as rows:
+            db = rows.db
             found += [r[0] for r in db.execute(
                 "SELECT id FROM faces WHERE id IN (SELECT value FROM json_each(?)) OR path = ? OR identity = ?",
                 (json.dumps(ids or []), path, identity))]
             db.execute("DELETE FROM faces WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(found),))
             if inside is not None:
                 inside(found)
-            self._bump()
+            _bump(rows)
         for i in found:
             (self.root / "thumbs" / f"{i}.jpg").unlink(missing_ok=True)
         return len(found)
 
-    def _bump(self) -> None:
-        self.rows.set_meta({"generation": self.rows.generation() + 1})
 
     def __len__(self) -> int:
         return self._read(lambda rows, _: rows.count())
@@ -374,6 +372,11 @@ class FaceStore:
         self._closed = True
         vectors.close(None if replaced else rows)
         rows.close()
+
+
+def _bump(rows: FaceRows) -> None:
+    """The next generation (inside the write that changed the faces)."""
+    rows.set_meta({"generation": rows.generation() + 1})
 
 
 def _exact(q: np.ndarray, k: int, ids: np.ndarray, vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
