@@ -71,7 +71,7 @@ def test_people_pages_in_a_real_browser(tmp_path: Path) -> None:
         page.wait_for_selector("#faces .face")
         page.fill("#name", "Alice")
         page.click("#save-name")
-        page.wait_for_function("document.querySelector('#person-title').textContent.startsWith('Alice')")
+        page.wait_for_function("() => document.querySelector('#person-title').textContent.startsWith('Alice')")
         page.screenshot(path=str(ARTIFACTS / "people_person.png"), full_page=True)
         page.goto(base)
         page.wait_for_selector(".card.person")
@@ -85,19 +85,19 @@ def test_people_pages_in_a_real_browser(tmp_path: Path) -> None:
         page.locator("#faces .face").nth(0).click()
         page.locator("#faces .face").nth(1).click()
         page.click("#split")
-        page.wait_for_function("document.querySelectorAll('#faces .face').length === 3")
+        page.wait_for_function("() => document.querySelectorAll('#faces .face').length === 3")
         split_off = {lib.db.execute("SELECT person_id FROM face_people WHERE face_id = ?", (ids[0],)).fetchone()[0]}
         assert split_off != {alice}
         page.wait_for_selector(".suggestion button.merge")
         page.locator(".suggestion button.merge").first.click()
-        page.wait_for_function("document.querySelectorAll('#faces .face').length === 5")
+        page.wait_for_function("() => document.querySelectorAll('#faces .face').length === 5")
         assert {f.id for f in lib.faces_of(alice)} == set(ids)
 
         # "not this person" for one face; another library add (a second opener, as another process) keeps it out
         rejected = ids[0]  # a face of a one-person photo (the group photo keeps hers)
         page.locator(f"#faces .face[data-id='{rejected}']").click()
         page.click("#reject")
-        page.wait_for_function("document.querySelectorAll('#faces .face').length === 4")
+        page.wait_for_function("() => document.querySelectorAll('#faces .face').length === 4")
         rng = np.random.default_rng(9)
         more = []
         for k in range(3):
@@ -110,7 +110,7 @@ def test_people_pages_in_a_real_browser(tmp_path: Path) -> None:
         other.close()
         assert report.joined == 3
         page.reload()
-        page.wait_for_function("document.querySelectorAll('#faces .face').length === 7")
+        page.wait_for_function("() => document.querySelectorAll('#faces .face').length === 7")
         shown = page.locator("#faces .face").evaluate_all("els => els.map(e => +e.dataset.id)")
         assert rejected not in shown
 

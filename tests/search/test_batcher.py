@@ -75,9 +75,9 @@ def test_queued_requests_run_as_one_batch_with_the_answers_they_get_alone(pipeli
     results = [f.result(60) for f in [first, *rest]]
     batcher.close()
     assert gate.calls == [1, 6]  # the six waiting requests: one MTCNN call ...
-    assert gate.forwards[1] == sum(len(c) for c, _ in results[1:])  # ... and one forward over all their faces
+    assert gate.forwards[1] == sum(len(c) for c, _, _ in results[1:])  # ... and one forward over all their faces
     assert (batcher.stats.batches, batcher.stats.largest) == (2, 6)
-    for image, (crops, vecs) in zip(lfw_photos, results):
+    for image, (crops, vecs, _) in zip(lfw_photos, results):
         alone = pipeline.crops(image)
         assert [c.box for c in crops] == [c.box for c in alone]
         assert vecs.shape == (len(alone), 16)
@@ -168,7 +168,7 @@ def test_a_pixel_budget_splits_batches_of_large_photos(pipeline: FaceEmbedder, l
     results = [f.result(60) for f in [first, *rest]]
     batcher.close()
     assert gate.calls == [1, 3, 3]  # six waiting photos in batches of at most three, none lost or run twice
-    for image, (crops, _) in zip(lfw_photos, results):
+    for image, (crops, _, _) in zip(lfw_photos, results):
         assert [c.box for c in crops] == [c.box for c in pipeline.crops(image)]
 
 

@@ -96,7 +96,7 @@ def test_another_origin_cannot_enroll_in_a_real_browser(tiny_faces: Path, tmp_pa
             page.fill("#enroll-name", "Ada")
             page.set_input_files("#enroll-file", str(probe))
             page.click("#enroll-go")
-            page.wait_for_function("document.querySelector('#enroll-status').textContent.includes('enrolled')",
+            page.wait_for_function("() => document.querySelector('#enroll-status').textContent.includes('enrolled')",
                                    timeout=30_000)
             browser.close()
     finally:
@@ -115,7 +115,8 @@ def _evil_page(port: int) -> str:
 async function viaFetch() {{
   const blob = await (await fetch("/face.png")).blob();
   const form = new FormData(); form.append("name", "mallory2"); form.append("file", blob, "x.png");
-  await fetch("http://127.0.0.1:{port}/enroll", {{method: "POST", body: form, mode: "no-cors"}});
+  // the request reaches the server; its answer is withheld from this page (Cross-Origin-Resource-Policy)
+  await fetch("http://127.0.0.1:{port}/enroll", {{method: "POST", body: form, mode: "no-cors"}}).catch(() => null);
   return "sent";
 }}
 </script></body></html>"""

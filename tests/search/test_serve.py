@@ -80,7 +80,8 @@ def test_hostile_uploads(client: TestClient, tiny_faces: Path) -> None:
 
 def test_paths_only_when_asked_and_status_by_error_type(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
     build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)[0].close()
-    client = TestClient(create_app(tmp_path / "ix", ServeConfig(show_paths=True, token="sécret")))
+    client = TestClient(create_app(tmp_path / "ix", ServeConfig(show_paths=True, token="sécret")),
+                        headers={"x-api-key": "sécret".encode("utf-8")})
     probe = sorted(tiny_faces.rglob("*.png"))[7]
     top = client.post("/search", files={"file": ("x.png", probe.read_bytes(), "image/png")}).json()["faces"][0]["matches"][0]
     assert top["path"] == str(probe)
@@ -163,14 +164,14 @@ def test_dns_rebinding_is_refused_by_host(tiny_faces: Path, tmp_path: Path, tiny
     assert r.status_code == 400
 
 
-def test_serving_beyond_loopback_needs_a_token_or_insecure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serving_beyond_loopback_needs_a_user_or_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
     from faceprint.cli.main import app
 
     monkeypatch.delenv("FACEPRINT_API_TOKEN", raising=False)
     r = CliRunner().invoke(app, ["serve", str(tmp_path / "ix"), "--host", "0.0.0.0"])
-    assert r.exit_code != 0 and "--insecure" in r.output
+    assert r.exit_code != 0 and "users add" in r.output
 
 
 def test_raw_traversal_requests_reach_the_app_unnormalised(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
@@ -198,7 +199,7 @@ def test_raw_traversal_requests_reach_the_app_unnormalised(tiny_faces: Path, tmp
         assert status == 404 and b"SQLite format" not in body and b"root:" not in body, target
 
 
-def test_serve_starts_on_loopback_with_a_token_or_insecure(tiny_faces: Path, tmp_path: Path, tiny_weights: str,
+def test_serve_starts_on_loopback_or_with_a_user_or_key(tiny_faces: Path, tmp_path: Path, tiny_weights: str,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import uvicorn
     from typer.testing import CliRunner
@@ -207,18 +208,28 @@ def test_serve_starts_on_loopback_with_a_token_or_insecure(tiny_faces: Path, tmp
 
     build_index(tiny_faces, tmp_path / "ix", {"weights": tiny_weights}, detect=False)[0].close()
     started: list[tuple[str, object]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda asgi, host, port, log_level: started.append((host, asgi)))
+    monkeypatch.setattr(uvicorn, "run", lambda asgi, host, port, log_level, **kw: started.append((host, asgi)))
     monkeypatch.delenv("FACEPRINT_API_TOKEN", raising=False)
-    for args, env in ((["--host", "127.0.0.1"], None), (["--host", "0.0.0.0", "--insecure"], None),
-                      (["--host", "0.0.0.0"], "s3cret")):
-        if env:
-            monkeypatch.setenv("FACEPRINT_API_TOKEN", env)
-        r = CliRunner().invoke(app, ["serve", str(tmp_path / "ix"), *args])
-        assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["serve", str(tmp_path / "ix"), "--host", "127.0.0.1"])
+    assert r.exit_code == 0, r.output
+    monkeypatch.setenv("FACEPRINT_API_TOKEN", "s3cret")
+    r = CliRunner().invoke(app, ["serve", str(tmp_path / "ix"), "--host", "0.0.0.0", "--allowed-host", "faces.lan"])
+    assert r.exit_code == 0, r.output
+    monkeypatch.delenv("FACEPRINT_API_TOKEN")
+    r = CliRunner().invoke(app, ["keys", "create", str(tmp_path / "ix"), "--role", "viewer"])
+    assert r.exit_code == 0, r.output
+    key = r.stdout.strip().splitlines()[-1]
+    r = CliRunner().invoke(app, ["serve", str(tmp_path / "ix"), "--host", "0.0.0.0"])
+    assert r.exit_code == 0, r.output
     assert [h for h, _ in started] == ["127.0.0.1", "0.0.0.0", "0.0.0.0"]
     loopback = TestClient(started[0][1])  # type: ignore[arg-type]
-    assert loopback.get("/healthz", headers={"Host": "127.0.0.1:8000"}).status_code == 200
-    assert loopback.get("/healthz", headers={"Host": "attacker.example"}).status_code == 400
+    assert loopback.get("/healthz", headers={"Host": "127.0.0.1:8000"}).status_code == 401  # a key exists now: closed
+    assert loopback.get("/healthz", headers={"Host": "127.0.0.1:8000", "x-api-key": key}).status_code == 200
+    assert loopback.get("/healthz", headers={"Host": "attacker.example", "x-api-key": key}).status_code == 400
+    wide = TestClient(started[1][1])  # type: ignore[arg-type]
+    # 0.0.0.0 keeps the Host check: the names given, loopback, this machine's; never a rebinding page's
+    assert wide.get("/healthz", headers={"Host": "faces.lan", "x-api-key": "s3cret"}).status_code == 200
+    assert wide.get("/healthz", headers={"Host": "attacker.example", "x-api-key": "s3cret"}).status_code == 400
 
 
 def test_bodies_over_the_limit_are_refused_before_being_read(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
@@ -363,7 +374,8 @@ def test_body_limits_stop_reading_a_stream_at_the_cap() -> None:
         sent.append(message)
 
     limits = BodyLimits(app, max_body=1_000_000, max_pending=1)
-    asyncio.run(limits({"type": "http", "method": "POST", "headers": []}, receive, send))
+    upload = [(b"content-type", b"multipart/form-data; boundary=x")]  # uploads get max_body; anything else 64 KB
+    asyncio.run(limits({"type": "http", "method": "POST", "headers": upload}, receive, send))
     assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [413]
     assert pulled[0] <= 1_000_000 // 65536 + 2  # 16 of the 100 chunks, not the whole 6.4 MB
     assert sum(got) <= 1_000_000 and len(got) == 15  # the app got the chunks under the cap as they came
@@ -383,9 +395,9 @@ def test_large_photos_are_reduced_for_detection_and_boxes_come_back_in_their_pix
     Image.open(photo).resize((2500, 2500), Image.BICUBIC).save(buf, format="JPEG", quality=95)  # 10× the photo
     seen = []
 
-    def spy(img, all_faces=True):  # type: ignore[no-untyped-def]
+    def spy(img, all_faces=True, max_faces=64):  # type: ignore[no-untyped-def]
         seen.append(img.size)
-        return run(img, all_faces)
+        return run(img, all_faces, max_faces)
 
     model = client.app.state.model  # type: ignore[attr-defined]
     run, model.run = model.run, spy

@@ -74,7 +74,8 @@ def test_token_guards_enroll(app_dir: Path) -> None:
     assert client.post("/enroll", files=files, data={"name": "A"}, headers={"Authorization": "Bearer nope"}).status_code == 401
     ok = client.post("/enroll", files=files, data={"name": "A"}, headers={"Authorization": "Bearer s3cret"})
     assert ok.status_code == 200
-    assert client.post("/search", files=files).status_code == 200  # reading needs no token
+    assert client.post("/search", files=files).status_code == 401  # with a token, reading needs it too
+    assert client.post("/search", files=files, headers={"x-api-key": "s3cret"}).status_code == 200
 
 
 def test_concurrent_enroll_and_search_lose_nothing(app_dir: Path) -> None:

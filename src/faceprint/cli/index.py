@@ -182,18 +182,25 @@ def search_cmd(
 
 def serve_cmd(
     index_dir: Annotated[Path, typer.Argument(help="Index folder.")],
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Interface to listen on (beyond loopback, every route needs a login or key).")]
+    = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     detect: Annotated[Optional[bool], typer.Option("--detect/--no-detect",
                       help="Detect faces in uploads (default: as the index was built).")] = None,
-    token_env: Annotated[str, typer.Option(help="Environment variable holding an API token for /enroll (unset: open).")]
+    token_env: Annotated[str, typer.Option(help="Environment variable holding an extra API key (role editor).")]
     = "FACEPRINT_API_TOKEN",
     show_paths: Annotated[bool, typer.Option(help="Include gallery file paths (the server's own) in search answers.")]
     = False,
-    insecure: Annotated[bool, typer.Option(help="Serve beyond this machine without an API token (anyone may enroll).")]
-    = False,
-    allowed_host: Annotated[Optional[list[str]], typer.Option(help="Another Host name clients use (e.g. behind a proxy); "
-                            "loopback names and --host are always allowed.")] = None,
+    allowed_host: Annotated[Optional[list[str]], typer.Option(help="A Host name clients use (the server's name on the "
+                            "network, or a proxy's): loopback names, --host and this machine's name are always allowed.")]
+    = None,
+    certfile: Annotated[Optional[Path], typer.Option(help="TLS certificate (PEM): serve https.")] = None,
+    keyfile: Annotated[Optional[Path], typer.Option(help="TLS private key (PEM) of --certfile.")] = None,
+    forwarded_allow_ips: Annotated[Optional[str], typer.Option(help="Addresses of a reverse proxy whose "
+                                   "X-Forwarded-For/-Proto headers are trusted (e.g. 127.0.0.1).")] = None,
+    session_hours: Annotated[float, typer.Option(min=0.01, help="How long a login lasts.")] = 12.0,
+    max_faces: Annotated[int, typer.Option(min=1, help="Faces embedded per upload (the largest; the answer counts the "
+                         "rest).")] = 64,
     backend: Annotated[str, typer.Option(help="auto (onnxruntime when installed), torch, channels_last or onnx.")] = "auto",
     max_batch: Annotated[int, typer.Option(min=1, help="Images of concurrent requests detected and embedded together "
                          "(1: no micro-batching).")] = 32,
@@ -204,26 +211,46 @@ def serve_cmd(
     max_side: Annotated[int, typer.Option(min=64, help="Larger photos are reduced to this many pixels on their long "
                         "side before detection (bounds memory and time; boxes stay in the photo's pixels).")] = 2048,
 ) -> None:
-    """Serve the search page and the JSON API (/search, /enroll, /verify, /healthz; docs at /docs)."""
+    """Serve the search page, the people pages of a library and the JSON API (docs at /docs).
+
+    On loopback with no users or keys the server is open; once `faceprint users add` or `faceprint keys create` made
+    one, or beyond loopback, every route needs a login (the /login page) or an API key."""
+    import socket
+
     import uvicorn
 
     from faceprint.models.onnx import fastest_backend
     from faceprint.serve import ServeConfig, create_app
+    from faceprint.serve.accounts import Accounts
 
     token = os.environ.get(token_env) or None
-    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
-        if not insecure:
-            raise typer.BadParameter(f"serving on {host} lets anyone who reaches it enroll faces: set {token_env} "
-                                     "to an API token, or pass --insecure to accept that")
-        err_console.print(f"[yellow]warning:[/] serving on {host} with /enroll open to anyone (--insecure)")
-    hosts = ("127.0.0.1", "localhost", "::1", "[::1]", host, *(allowed_host or []))
-    if host in ("0.0.0.0", "::"):
-        hosts = ("*",)  # every interface: the Host name cannot be known; the token guards writes
-    cfg = ServeConfig(token=token, show_paths=show_paths, allowed_hosts=hosts, max_batch=max_batch,
-                      batch_window_ms=batch_window_ms, max_pending=max_pending, max_side=max_side)
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if not loopback and token is None and not Accounts(index_dir).exists():
+        raise typer.BadParameter(f"serving on {host} would show every face and photo to anyone who reaches it: add a "
+                                 f"user first (faceprint users add {index_dir} NAME --role admin) or an API key "
+                                 f"(faceprint keys create {index_dir} --role viewer)")
+    if (certfile is None) != (keyfile is None):
+        raise typer.BadParameter("--certfile and --keyfile go together")
+    hosts = ["127.0.0.1", "localhost", "::1", "[::1]", *(allowed_host or [])]
+    if host in ("0.0.0.0", "::"):  # every interface: this machine's names too (the Host check stays on)
+        name = socket.gethostname()
+        hosts += [name, f"{name}.local", socket.getfqdn()]
+    else:
+        hosts.append(host)
+    cfg = ServeConfig(token=token, auth_required=not loopback, show_paths=show_paths, allowed_hosts=tuple(dict.fromkeys(hosts)),
+                      max_batch=max_batch, batch_window_ms=batch_window_ms, max_pending=max_pending, max_side=max_side,
+                      session_hours=session_hours, max_faces=max_faces)
     app = create_app(index_dir, cfg, detect=detect, backend=fastest_backend() if backend == "auto" else backend)
-    console.print(f"serving {index_dir} ({len(app.state.index.store)} faces) on http://{host}:{port}")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    scheme = "https" if certfile else "http"
+    console.print(f"serving {index_dir} ({len(app.state.index.store)} faces) on {scheme}://{host}:{port}"
+                  + ("" if loopback else f"; Host names allowed: {', '.join(cfg.allowed_hosts or ())}"))
+    extra = {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)} if certfile else {}
+    # uvicorn trusts X-Forwarded-* from 127.0.0.1 by default: only when a proxy is named (the login limits key on the client)
+    if forwarded_allow_ips:
+        extra.update(proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)
+    else:
+        extra["proxy_headers"] = False
+    uvicorn.run(app, host=host, port=port, log_level="warning", **extra)
 
 
 def cluster_cmd(

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from faceprint.cli import align as align_cmds
+from faceprint.cli.accounts import keys_app, users_app
 from faceprint.cli.classify import classify_app
 from faceprint.cli.index import cluster_cmd, index_app, serve_cmd
 from faceprint.cli.library import library_app
@@ -79,6 +80,8 @@ app.add_typer(classify_app, name="classify")
 app.add_typer(index_app, name="index")
 app.add_typer(library_app, name="library")
 app.command("serve")(serve_cmd)
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
 app.command("cluster")(cluster_cmd)
 
 

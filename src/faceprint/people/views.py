@@ -64,9 +64,11 @@ class ViewsMixin:
         return Person(r[0], r[1], r[2], bool(r[3]), r[4])
 
     @_locked
-    def faces_of(self, person: int) -> list[Face]:
+    def faces_of(self, person: int, after: int = 0, limit: int | None = None) -> list[Face]:
+        """A person's faces by id: those after face id ``after``, at most ``limit`` of them."""
         pid = self.resolve(person)  # type: ignore[attr-defined]
-        return [_face(r) for r in self.db.execute(_FACES + " WHERE fp.person_id = ? ORDER BY fp.face_id", (pid,))]
+        return [_face(r) for r in self.db.execute(_FACES + " WHERE fp.person_id = ? AND fp.face_id > ? ORDER BY fp.face_id "
+                                                  "LIMIT ?", (pid, after, -1 if limit is None else limit))]
 
     @_locked
     def waiting_groups(self, limit: int = 2000) -> list[list[Face]]:
@@ -100,14 +102,18 @@ class ViewsMixin:
         return Path(r[0]) if r is not None and Path(r[0]).is_file() else None
 
     @_locked
-    def photos_with(self, people: Sequence[int]) -> list[Photo]:
-        """Photos in which every one of ``people`` is, newest first (by EXIF date, then by when they were added)."""
+    def photo_ids_with(self, people: Sequence[int]) -> list[int]:
+        """Ids of the photos in which every one of ``people`` is, newest first (by EXIF date, then by when added)."""
         pids = sorted({self.resolve(p) for p in people})  # type: ignore[attr-defined]
-        ids = [r[0] for r in self.db.execute(
+        return [r[0] for r in self.db.execute(
             "SELECT fp.photo_id FROM face_people fp JOIN photos ph ON ph.id = fp.photo_id WHERE fp.person_id IN "
             "(SELECT value FROM json_each(?)) GROUP BY fp.photo_id HAVING COUNT(DISTINCT fp.person_id) = ? "
             "ORDER BY COALESCE(ph.taken_at, '') DESC, ph.added_at DESC, ph.id DESC", (json.dumps(pids), len(pids)))]
-        return [p for p in (self.photo(i) for i in ids) if p is not None]
+
+    @_locked
+    def photos_with(self, people: Sequence[int]) -> list[Photo]:
+        """Photos in which every one of ``people`` is, newest first."""
+        return [p for p in (self.photo(i) for i in self.photo_ids_with(people)) if p is not None]
 
     @_locked
     def suggestions(self, person: int, n: int = 5) -> list[tuple[Person, float, float]]:

@@ -24,6 +24,7 @@ __all__ = ["AddReport", "DEFAULT_THRESHOLD", "FaceIndex", "build_index", "calibr
            "open_index"]
 
 DEFAULT_THRESHOLD = 0.95  # squared L2: FAR 1e-3 for casia-webface on LFW (0.94); for galleries that cannot calibrate
+KEPT_FILES = ("auth.sqlite",)  # files of the folder that are not the faces (a swap carries them to the new index)
 Progress = Callable[[int, int], None]
 
 
@@ -229,6 +230,18 @@ def _carry_enrolments(old_root: Path, new: FaceStore) -> int:
     return len(added)
 
 
+def _carry_files(old_root: Path, new_root: Path) -> None:
+    """SQLite files an index folder keeps beside its faces (``auth.sqlite``: the server's users, keys and sessions),
+    copied into the new folder as one consistent snapshot each."""
+    import sqlite3
+    from contextlib import closing
+
+    for name in KEPT_FILES:
+        if (old_root / name).is_file():
+            with closing(sqlite3.connect(old_root / name)) as a, closing(sqlite3.connect(new_root / name)) as b:
+                a.backup(b)
+
+
 def _drop_collection(root: Path) -> None:
     """Drop the Milvus collection of the index at ``root``, if it has one."""
     if not (root / "faces.sqlite").is_file():
@@ -299,6 +312,7 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
             new = FaceStore(tmp)
             try:  # faces enrolled through a server meanwhile are not the gallery's: they move to the new index
                 report.carried = _carry_enrolments(out, new)
+                _carry_files(out, tmp)
             finally:
                 new.close()
             out.rename(old)

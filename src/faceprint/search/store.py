@@ -351,9 +351,11 @@ class FaceStore:
         d = np.where(ids >= 0, np.maximum(2 - 2 * np.asarray(sims, np.float64).reshape(len(q), -1), 0.0), np.inf)
         return d, ids
 
-    def searchable(self) -> int:
-        """Faces a search sees now: the structure's size after catching up with the rows."""
-        self.refresh()
+    def searchable(self, catch_up: bool = True) -> int:
+        """Faces a search sees: the structure's size after catching up with the rows (``catch_up=False``: as it is
+        now, touching nothing; a health check must never rebuild or refill a structure)."""
+        if catch_up:
+            self.refresh()
         return self.vectors.count()
 
     def info(self) -> dict[str, Any]:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import hmac
 import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
@@ -24,35 +23,25 @@ from faceprint.data.images import ImageLoadError, ImageTooLargeError, decode_byt
 from faceprint.models.pipeline import thumbnail
 from faceprint.search import FaceIndex, IndexBusyError, IndexReplacedError, open_index
 from faceprint.search.names import InvalidName, valid_name
+from faceprint.serve.accounts import Accounts
 from faceprint.serve.batcher import ModelBatcher
 from faceprint.serve.limits import BodyLimits
+from faceprint.serve.login_page import DOCS_PAGE, LOGIN_PAGE
 from faceprint.serve.page import PAGE
+from faceprint.serve.people_page import PEOPLE_PAGE
+from faceprint.serve.policy import LoginLimiter, Policy, SecurityHeaders, cross_site, script_hashes
+from faceprint.serve.sessions import add_session_routes
 
 __all__ = ["ServeConfig", "create_app", "refuse_cross_site"]
 
 
 def refuse_cross_site(request: Request) -> None:
-    """Writes only from this server's own pages (or from non-browser clients, which send neither header).
-
-    A browser marks a request another site's page makes (a form post, a fetch) with ``Sec-Fetch-Site: cross-site``
-    or ``same-site`` and an ``Origin`` naming that page; CORS does not stop a simple multipart POST, this does.
-    """
-    site = request.headers.get("sec-fetch-site")
-    if site is not None:  # modern browsers: decide on it alone (a proxy rewriting Host cannot confuse it)
-        if site not in ("same-origin", "none"):
-            raise HTTPException(403, f"cross-site request refused (Sec-Fetch-Site: {site})")
-        return
-    origin = request.headers.get("origin")
-    own = _origin(f"{request.url.scheme}://{request.headers.get('host', '')}")
-    if origin is not None and _origin(origin) != own:
-        raise HTTPException(403, f"cross-site request refused (Origin {origin} is not {own})")
-
-
-def _origin(value: str) -> str:
-    """scheme://host:port in lower case with the default port written out, for comparing origins."""
-    scheme, _, rest = value.strip().rstrip("/").lower().partition("://")
-    host, _, port = rest.rpartition(":") if rest.rsplit("]", 1)[-1].count(":") else (rest, "", "")
-    return f"{scheme}://{host}:{port or {'http': '80', 'https': '443'}.get(scheme, '')}"
+    """Writes only from this server's own pages (or from non-browser clients, which send neither header): a browser
+    marks a request another site's page makes with ``Sec-Fetch-Site`` or ``Origin``; CORS does not stop a simple
+    multipart POST, this does."""
+    why = cross_site(request.scope)
+    if why is not None:
+        raise HTTPException(403, why)
 
 
 @dataclass(frozen=True)
@@ -63,7 +52,12 @@ class ServeConfig:
     max_pixels: int = 40_000_000
     max_k: int = 50
     formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
-    token: str | None = None  # when set, /enroll needs "Authorization: Bearer <token>"
+    token: str | None = None  # an API key given by environment (role editor); set, every route needs credentials
+    auth_required: bool = False  # every route needs a session or key even with no users (listening beyond loopback)
+    session_hours: float = 12.0  # a login lasts this long
+    max_faces: int = 64  # faces embedded per upload (the largest); the answer says how many more were found
+    max_json: int = 64 * 1024  # JSON bodies (people edits, login) are refused past this, before they are read
+    max_heavy: int = 4  # expensive reads (waiting groups, suggestions, photo lists) in flight before 503
     show_paths: bool = False  # gallery file paths in search answers (they are the server's own paths)
     allowed_hosts: tuple[str, ...] | None = None  # Host headers served (DNS-rebinding guard); None: any
     max_pending: int = 32  # POST requests in flight before new ones get 503 + Retry-After (memory bound)
@@ -92,14 +86,19 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
         model.close()
         ix.close()  # writes the FAISS file that in-place enrolments made stale
 
-    app = FastAPI(title="faceprint", description="Face search over a faceprint index.", version="1", lifespan=lifespan)
-    # at most two files per request (verify) plus multipart framing; bodies are cut there, before parsing
-    app.add_middleware(BodyLimits, max_body=2 * cfg.max_upload_bytes + (1 << 20), max_pending=cfg.max_pending)
+    app = FastAPI(title="faceprint", description="Face search over a faceprint index.", version="1", lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # our own /docs page: no third-party script in our origin
+    # middleware, innermost first. Bodies: at most two files per request (verify) plus multipart framing; JSON small
+    app.add_middleware(BodyLimits, max_body=2 * cfg.max_upload_bytes + (1 << 20), max_pending=cfg.max_pending,
+                       max_json=cfg.max_json, heavy=_heavy, max_heavy=cfg.max_heavy)
+    accounts = Accounts(ix.store.root, session_s=cfg.session_hours * 3600)
+    app.add_middleware(Policy, accounts=accounts, required=cfg.auth_required, env_key=cfg.token)  # before any body
     if cfg.allowed_hosts is not None:  # a rebinding page names its own host: refused before any route runs
         from starlette.middleware.trustedhost import TrustedHostMiddleware
 
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(cfg.allowed_hosts))
-    expected = f"Bearer {cfg.token}".encode("utf-8", "surrogateescape") if cfg.token is not None else None
+    app.add_middleware(SecurityHeaders, scripts=script_hashes(PAGE, PEOPLE_PAGE, LOGIN_PAGE, DOCS_PAGE))
+    add_session_routes(app, accounts, LoginLimiter())
 
     ix.store.lock_timeout = min(ix.store.lock_timeout, 5.0)  # a request waits 5 s for another process's write
 
@@ -133,11 +132,11 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
 
     async def faces_of(img, all_faces: bool = True):  # type: ignore[no-untyped-def]
         """The model thread's crops and embeddings, with boxes in the uploaded photo's own pixels."""
-        crops, vecs = await model.run(img, all_faces)
+        crops, vecs, found = await model.run(img, all_faces, cfg.max_faces)
         s = max(img.info.get("original_size", img.size)) / max(img.size)
         if s != 1:
             crops = [replace(c, box=[round(v * s, 1) for v in c.box]) if c.box else c for c in crops]
-        return crops, vecs
+        return crops, vecs, found - len(crops)
 
     def match_json(m) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         out = {"id": m.face.id, "identity": m.face.identity, "distance": round(m.distance, 4),
@@ -154,8 +153,9 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
+        """Liveness and sizes, read without catching up (a health check never rebuilds or refills anything)."""
         st = model.stats
-        searchable, faces = await run_in_threadpool(lambda: (ix.store.searchable(), len(ix.store)))
+        searchable, faces = await run_in_threadpool(lambda: (ix.store.searchable(catch_up=False), len(ix.store)))
         return {"status": "ok", "faces": faces, "searchable": searchable, "threshold": ix.threshold,
                 "model": {"batches": st.batches, "images": st.jobs, "largest_batch": st.largest}}
 
@@ -165,17 +165,16 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
         if not 1 <= k <= cfg.max_k:
             raise HTTPException(422, f"k must be between 1 and {cfg.max_k}")
         img = await decode(await read_upload(file), file.filename or "upload")
-        faces = await run_in_threadpool(search_sync, *await faces_of(img), k)
+        crops, vecs, skipped = await faces_of(img)
+        faces = await run_in_threadpool(search_sync, crops, vecs, k)
         if not faces:
             raise HTTPException(422, "no face found in the photo")
-        return {"threshold": ix.threshold, "faces": faces}
+        return {"threshold": ix.threshold, "faces": faces, "faces_skipped": skipped}
 
-    def guard(request: Request, authorization: str | None = Header(None)) -> None:
-        """Every write: from this server's own pages (or a non-browser client), with the API token when one is set."""
+    def guard(request: Request) -> None:
+        """Every write: from this server's own pages (or a non-browser client). Who may write is decided before
+        (serve/policy.py); this stays as a second check on the routes that change things."""
         refuse_cross_site(request)
-        given = (authorization or "").encode("latin-1")  # Starlette decodes headers as latin-1: the raw bytes again
-        if expected is not None and not hmac.compare_digest(given, expected):
-            raise HTTPException(401, "writing needs the API token: Authorization: Bearer <token>")
 
     @app.post("/enroll")
     async def enroll(file: UploadFile = File(...), name: str = Form(...), _: None = Depends(guard)) -> dict[str, Any]:
@@ -186,7 +185,7 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
             raise HTTPException(422, str(exc)) from None
         data = await read_upload(file)
         img = await decode(data, file.filename or "upload")
-        crops, vecs = await faces_of(img)
+        crops, vecs, skipped = await faces_of(img)
         if not crops:
             raise HTTPException(422, "no face found in the photo")
 
@@ -196,10 +195,11 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
                 size = img.info.get("original_size", img.size)
                 face, person = library.enroll(digest, data, size, vecs, [c.box for c in crops],
                                               [thumbnail(c.image) for c in crops], name)
-                return {"id": face, "identity": name, "person": person, "faces_in_photo": len(crops), "box": crops[0].box}
+                return {"id": face, "identity": name, "person": person, "faces_in_photo": len(crops) + skipped,
+                        "faces_skipped": skipped, "box": crops[0].box}
             # the write outside the model thread: waiting for another process's write never holds up searches
             ids = ix.store.add(vecs[:1], [f"upload:{digest[:16]}"], [name], [crops[0].box], [thumbnail(crops[0].image)])
-            return {"id": ids[0], "identity": name, "faces_in_photo": len(crops), "box": crops[0].box}
+            return {"id": ids[0], "identity": name, "faces_in_photo": len(crops) + skipped, "box": crops[0].box}
 
         return await run_in_threadpool(work)
 
@@ -207,7 +207,7 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
     async def verify(file_a: UploadFile = File(...), file_b: UploadFile = File(...)) -> dict[str, Any]:
         """Are the largest faces of two photos the same person?"""
         imgs = [await decode(await read_upload(f), f.filename or "upload") for f in (file_a, file_b)]
-        (ca, va), (cb, vb) = await asyncio.gather(*(faces_of(im, all_faces=False) for im in imgs))
+        (ca, va, _), (cb, vb, _) = await asyncio.gather(*(faces_of(im, all_faces=False) for im in imgs))
         for which, c in (("a", ca), ("b", cb)):
             if not c:
                 raise HTTPException(422, f"no face found in photo {which}")
@@ -230,6 +230,11 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
         add_people_routes(app, library, guard, upload_faces)
     app.state.index, app.state.model, app.state.library = ix, model, library
     return app
+
+
+def _heavy(path: str) -> bool:
+    """Reads that cost more than a lookup: clustering waiting faces, a person's suggestions, photo lists."""
+    return path.startswith(("/api/waiting", "/api/people/", "/api/photos"))
 
 
 def library_tables(store: Any) -> bool:

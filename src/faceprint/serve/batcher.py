@@ -24,13 +24,14 @@ from faceprint.models.pipeline import FaceCrop, FaceEmbedder
 
 __all__ = ["BatchStats", "ModelBatcher"]
 
-Result = tuple[list[FaceCrop], np.ndarray]
+Result = tuple[list[FaceCrop], np.ndarray, int]  # the largest faces (at most max_faces), their embeddings, faces found
 
 
 @dataclass
 class _Job:
     image: Image.Image
     all_faces: bool
+    max_faces: int
     future: Future = field(default_factory=Future)
 
 
@@ -59,18 +60,19 @@ class ModelBatcher:
         self._thread = threading.Thread(target=self._serve, name="faceprint-model", daemon=True)
         self._thread.start()
 
-    def submit(self, image: Image.Image, all_faces: bool = True) -> Future:
-        """A future of (face crops largest first, their embeddings) for one RGB image."""
+    def submit(self, image: Image.Image, all_faces: bool = True, max_faces: int = 1_000_000) -> Future:
+        """A future of (face crops largest first, their embeddings, faces found) for one RGB image: only the
+        ``max_faces`` largest faces are embedded (a photo tiled with faces costs one bounded forward)."""
         with self._closing:
             if self._closed or not self._thread.is_alive():
                 raise RuntimeError("the model thread has stopped")
-            job = _Job(image, all_faces)
+            job = _Job(image, all_faces, max_faces)
             self._queue.put(job)
         return job.future
 
-    async def run(self, image: Image.Image, all_faces: bool = True) -> Result:
+    async def run(self, image: Image.Image, all_faces: bool = True, max_faces: int = 1_000_000) -> Result:
         """``submit`` awaited from the event loop."""
-        return await asyncio.wrap_future(self.submit(image, all_faces))
+        return await asyncio.wrap_future(self.submit(image, all_faces, max_faces))
 
     def close(self, timeout: float = 30.0) -> None:
         """Finish the queued jobs and stop the model thread (later submits are refused)."""
@@ -151,11 +153,12 @@ class ModelBatcher:
             raise
 
     def _run(self, batch: list[_Job]) -> list[Result]:
-        crops = self.faces.crops_many([j.image for j in batch], [j.all_faces for j in batch])
+        found = self.faces.crops_many([j.image for j in batch], [j.all_faces for j in batch])
+        crops = [faces[: j.max_faces] for faces, j in zip(found, batch)]  # largest first: the largest are kept
         vectors = self.faces.embed_crops([c for faces in crops for c in faces])  # one forward for every face
         out, start = [], 0
-        for faces in crops:
-            out.append((faces, vectors[start : start + len(faces)]))
+        for faces, every in zip(crops, found):
+            out.append((faces, vectors[start : start + len(faces)], len(every)))
             start += len(faces)
         return out
 

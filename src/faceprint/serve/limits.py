@@ -1,8 +1,10 @@
 """Bounded memory for the service: admission before a body is read, and bodies cut at a byte limit.
 
-An ASGI middleware in front of the app: a POST is refused with 503 (and ``Retry-After``) when ``max_pending``
-requests are already in flight, and with 413 when its declared ``Content-Length`` is over ``max_body`` (before a
-byte of it is read) or, for a streamed body, as soon as the bytes read pass ``max_body``. An admitted body is
+An ASGI middleware in front of the app: a request with a body is refused with 503 (and ``Retry-After``) when
+``max_pending`` requests are already in flight, and an expensive read (``heavy`` paths: clustering, suggestions,
+photo lists) when ``max_heavy`` are; a body is refused with 413 when its declared ``Content-Length`` is over its cap
+(``max_body`` for multipart uploads, ``max_json`` for anything else: JSON is parsed whole, so it gets a small cap)
+before a byte of it is read, or, for a streamed body, as soon as the bytes read pass the cap. An admitted body is
 streamed to the app (which spools multipart files to disk past 1 MB) and counted; past ``max_body`` the app sees a
 disconnect and the client gets 413. Memory per request is then what the app itself keeps (the upload and its image).
 """
@@ -33,23 +35,31 @@ async def _answer(send: Send, status: int, detail: str, headers: list[tuple[byte
 
 
 class BodyLimits:
-    """Admission control and a body-size cap for POST requests (other methods pass through)."""
+    """Admission control and body-size caps for requests with bodies, and admission for expensive reads."""
 
-    def __init__(self, app: ASGIApp, max_body: int, max_pending: int, retry_after_s: int = 1) -> None:
+    def __init__(self, app: ASGIApp, max_body: int, max_pending: int, retry_after_s: int = 1, max_json: int = 64 * 1024,
+                 heavy: Callable[[str], bool] = lambda path: False, max_heavy: int = 4) -> None:
         self.app, self.max_body, self.max_pending, self.retry_after_s = app, max_body, max_pending, retry_after_s
-        self.pending = 0
+        self.max_json, self.heavy, self.max_heavy = max_json, heavy, max_heavy
+        self.pending = self.heavy_pending = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["method"] in ("GET", "HEAD"):
+            await self._read(scope, receive, send)
             return
         if self.pending >= self.max_pending:
             await _answer(send, 503, f"busy: {self.pending} requests in flight; retry shortly",
                           [(b"retry-after", str(self.retry_after_s).encode())])
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            await _answer(send, 413, f"request body over {self.max_body} bytes (declared {int(declared)})")
+        headers = dict(scope.get("headers") or [])
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        cap = self.max_body if multipart else self.max_json
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            await _answer(send, 413, f"request body over {cap} bytes (declared {int(declared)})")
             return
         self.pending += 1
         size, over, started = 0, False, False
@@ -61,7 +71,7 @@ class BodyLimits:
             message = await receive()
             if message["type"] == "http.request":
                 size += len(message.get("body", b""))
-                if size > self.max_body:
+                if size > cap:
                     over = True  # cut here: the rest is never read; the app sees a disconnect
                     return {"type": "http.disconnect"}
             return message
@@ -82,4 +92,18 @@ class BodyLimits:
         finally:
             self.pending -= 1
         if over and not started:
-            await _answer(send, 413, f"request body over {self.max_body} bytes")
+            await _answer(send, 413, f"request body over {cap} bytes")
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.heavy(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        if self.heavy_pending >= self.max_heavy:
+            await _answer(send, 503, f"busy: {self.heavy_pending} expensive reads in flight; retry shortly",
+                          [(b"retry-after", str(self.retry_after_s).encode())])
+            return
+        self.heavy_pending += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.heavy_pending -= 1

@@ -15,7 +15,8 @@ PAGE = """<!doctype html>
  fieldset{border:1px solid #ddd;border-radius:8px;margin-top:1.5rem} label{margin-right:1rem}
 </style></head><body>
 <h1>faceprint</h1><p class="sub">Drop a photo: every face in it is searched in the index.
- <a href="/people" id="people-link" hidden>People in this library →</a></p>
+ <a href="/people" id="people-link" hidden>People in this library →</a>
+ <span id="me"></span> <button id="logout" hidden>Log out</button></p>
 <div id="drop">Drop a photo here or click to choose one<input id="file" type="file" accept="image/*" hidden></div>
 <p id="status"></p><div id="results"></div>
 <fieldset><legend>Enroll a face</legend>
@@ -26,8 +27,10 @@ PAGE = """<!doctype html>
  <button id="verify-go">Verify</button> <span id="verify-status"></span></fieldset>
 <script>
 const $ = (id) => document.getElementById(id);
+const csrf = () => (document.cookie.match(/(?:^|; )faceprint_csrf=([^;]*)/) || [])[1] || "";
 async function post(url, form) {
-  const r = await fetch(url, {method: "POST", body: form});
+  const r = await fetch(url, {method: "POST", body: form, headers: {"x-csrf-token": csrf()}});
+  if (r.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); throw new Error("log in first"); }
   const body = await r.json().catch(() => ({detail: r.statusText}));
   if (!r.ok) throw new Error(typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail));
   return body;
@@ -61,7 +64,12 @@ async function search(file) {
     });
   } catch (e) { $("status").textContent = e.message; $("status").className = "err"; }
 }
-fetch("/api/people").then((r) => { if (r.ok) $("people-link").hidden = false; }).catch(() => {});
+fetch("/api/people?limit=1").then((r) => { if (r.ok) $("people-link").hidden = false; }).catch(() => {});
+fetch("/api/me").then((r) => r.json()).then((me) => {
+  if (me.kind !== "session") return;
+  $("me").textContent = `${me.name} (${me.role})`; $("logout").hidden = false;
+  $("logout").onclick = async () => { await post("/logout", new FormData()).catch(() => {}); location.href = "/login"; };
+}).catch(() => {});
 $("drop").onclick = () => $("file").click();
 $("file").onchange = (e) => e.target.files[0] && search(e.target.files[0]);
 $("drop").ondragover = (e) => { e.preventDefault(); $("drop").classList.add("over"); };

@@ -19,24 +19,29 @@ PEOPLE_PAGE = """<!doctype html>
  .box{position:absolute;border:2px solid #ffeb3b;box-shadow:0 0 0 1px #000} .box span{position:absolute;left:-2px;top:100%;background:#ffeb3b;font-size:.8rem;padding:0 4px;white-space:nowrap}
  .thumbs img{height:160px;margin:.2rem;border-radius:4px}
 </style></head><body>
-<nav><a href="#/">People</a><a href="#/waiting" id="nav-waiting">Waiting faces</a><a href="/">Search</a></nav>
+<nav><a href="#/">People</a><a href="#/waiting" id="nav-waiting">Waiting faces</a><a href="/">Search</a>
+<span id="me" class="muted"></span> <button id="logout" hidden>Log out</button></nav>
 <p id="status" class="muted"></p><main id="view"></main>
 <script>
 const $ = (s, el = document) => el.querySelector(s);
 const esc = (t) => String(t ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
 const view = () => $("#view"); const say = (t, bad) => { $("#status").textContent = t; $("#status").className = bad ? "err" : "muted"; };
+const csrf = () => (document.cookie.match(/(?:^|; )faceprint_csrf=([^;]*)/) || [])[1] || "";
 async function api(url, body) {
-  const opts = body === undefined ? {} : {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
-  const token = sessionStorage.getItem("faceprint-token");
-  if (token && body !== undefined) opts.headers.Authorization = "Bearer " + token;
+  const opts = body === undefined ? {} : {method: "POST", headers: {"Content-Type": "application/json", "x-csrf-token": csrf()},
+                                          body: JSON.stringify(body)};
   const r = await fetch(url, opts);
-  if (r.status === 401 && body !== undefined) {
-    const t = prompt("This server needs its API token for changes:");
-    if (t) { sessionStorage.setItem("faceprint-token", t); return api(url, body); }
-  }
+  if (r.status === 401) { location.href = "/login?next=" + encodeURIComponent("/people" + location.hash); throw new Error("log in first"); }
   const out = await r.json().catch(() => ({detail: r.statusText}));
   if (!r.ok) throw new Error(typeof out.detail === "string" ? out.detail : JSON.stringify(out.detail));
   return out;
+}
+async function more(url, into, next, draw) {  // a "More" button under a list while the API says there is a next page
+  if (!next) return;
+  const b = document.createElement("button"); b.className = "more"; b.textContent = "More";
+  b.onclick = async () => { b.remove(); const sep = url.includes("?") ? "&" : "?";
+    const r = await api(`${url}${sep}cursor=${encodeURIComponent(next)}`); draw(r); };
+  into.after(b);
 }
 function card(p) {
   const a = document.createElement("a"); a.className = "card person" + (p.name ? "" : " unnamed"); a.href = `#/person/${p.id}`;
@@ -60,11 +65,13 @@ async function peopleGrid(hidden) {
     <a href="#/waiting">${r.stats.waiting} faces waiting</a> · <label><input type="checkbox" id="show-hidden" ${hidden ? "checked" : ""}> show hidden</label></p>
     <div class="grid" id="people"></div>
     <h1>Who is in this photo?</h1><input type="file" id="who-file" accept="image/*"> <span id="who-out"></span>`;
-  r.people.forEach((p) => $("#people").appendChild(card(p)));
+  const drawPeople = (page) => { page.people.forEach((p) => $("#people").appendChild(card(p)));
+    more(`/api/people?hidden=${hidden ? 1 : 0}`, $("#people"), page.next, drawPeople); };
+  drawPeople(r);
   $("#show-hidden").onchange = (e) => peopleGrid(e.target.checked);
   $("#who-file").onchange = async (e) => {
     const form = new FormData(); form.append("file", e.target.files[0]);
-    const res = await fetch("/api/who", {method: "POST", body: form}); const out = await res.json();
+    const res = await fetch("/api/who", {method: "POST", body: form, headers: {"x-csrf-token": csrf()}}); const out = await res.json();
     $("#who-out").textContent = res.ok ? out.faces.map((f) => `${f.name || (f.person ? "person #" + f.person : "someone new")} (${f.similarity.toFixed(2)})`).join(", ") : out.detail;
   };
 }
@@ -81,7 +88,9 @@ async function personPage(id) {
     <select id="move-to"><option value="">Move to…</option></select><button id="move">Move</button>
     <button id="dismiss">Not a face</button></div>
     <div class="grid" id="faces"></div><h1>Same person?</h1><div class="sugg" id="suggestions"></div>`;
-  p.faces_list.forEach((f) => $("#faces").appendChild(faceTile(f)));
+  const drawFaces = (page) => { page.faces_list.forEach((f) => $("#faces").appendChild(faceTile(f)));
+    more(`/api/people/${p.id}`, $("#faces"), page.next, drawFaces); };
+  drawFaces(p);
   all.people.filter((q) => q.id !== p.id).forEach((q) => {
     $("#move-to").add(new Option(q.name || `Unnamed #${q.id}`, q.id)); $("#with").add(new Option(q.name || `Unnamed #${q.id}`, q.id)); });
   $("#with").onchange = (e) => { if (e.target.value) location.hash = `#/photos/${p.id},${e.target.value}`; };
@@ -109,14 +118,16 @@ async function waitingPage() {
   view().innerHTML = `<h1>Waiting faces</h1><p class="muted">Faces no one is sure about yet, grouped by likeness. Untick the
     ones that do not belong, then name the group (an existing name adds them to that person).</p><div id="groups"></div>`;
   if (!r.groups.length) view().insertAdjacentHTML("beforeend", "<p>None: every face has a person.</p>");
-  r.groups.forEach((g, i) => {
+  const drawGroups = (page) => { page.groups.forEach(group); more("/api/waiting", $("#groups"), page.next, drawGroups); };
+  const group = (g) => {
     const box = document.createElement("div"); box.className = "group";
     box.innerHTML = `<div class="grid"></div><p><input class="group-name" placeholder="Who is this?"> <button class="name-group">Name ${g.length} faces</button></p>`;
     g.forEach((f) => $(".grid", box).appendChild(faceTile(f, true)));
     $(".name-group", box).onclick = () => act(() => api("/api/faces/split", {faces: chosen(box), name: $(".group-name", box).value || null}),
                                               (out) => `group is person #${out.person}`);
     $("#groups").appendChild(box);
-  });
+  };
+  drawGroups(r);
 }
 
 async function photoPage(id) {
@@ -136,9 +147,11 @@ async function photoPage(id) {
 
 async function photosOf(ids) {
   const r = await api(`/api/photos?people=${ids}`);
-  view().innerHTML = `<h1>${r.photos.length} photos</h1><div class="thumbs" id="photos"></div>`;
-  r.photos.forEach((p) => { const a = document.createElement("a"); a.href = `#/photo/${p.id}`;
+  view().innerHTML = `<h1>Photos</h1><div class="thumbs" id="photos"></div>`;
+  const drawPhotos = (page) => { page.photos.forEach((p) => { const a = document.createElement("a"); a.href = `#/photo/${p.id}`;
     a.innerHTML = `<img alt="" src="${p.url}">`; $("#photos").appendChild(a); });
+    more(`/api/photos?people=${ids}`, $("#photos"), page.next, drawPhotos); };
+  drawPhotos(r);
 }
 
 async function route() {
@@ -152,6 +165,11 @@ async function route() {
   } catch (e) { say(e.message, true); }
 }
 window.onhashchange = () => { say(""); route(); };
+fetch("/api/me").then((r) => r.json()).then((me) => {
+  if (me.kind !== "session") return;
+  $("#me").textContent = `${me.name} (${me.role})`; $("#logout").hidden = false;
+  $("#logout").onclick = async () => { await api("/logout", {}).catch(() => {}); location.href = "/login"; };
+}).catch(() => {});
 route();
 </script></body></html>
 """
