@@ -102,7 +102,7 @@ def start_server(index_dir: Any, *extra: str) -> tuple[Any, int]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(600):
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code in (200, 401):  # 401: up, closed
                 return proc, port
         except httpx.HTTPError:
             time.sleep(0.5)

@@ -172,6 +172,7 @@ def service(work: Path, soak_s: float) -> dict:
         result.update(sf.burst(index_dir, photo))
     if soak_s:
         result.update(sf.soak(index_dir, probe.read_bytes(), soak_s))
+    result.update(sf.private_library(work, (shared / "lfw" / "images") if photo is not None else None))
     return result
 
 

@@ -1,18 +1,27 @@
 """The service's fault figures for benchmarks/faults.py: cross-site writes, two writers beside a live server, an index
-swapped under load, a burst of large uploads, and a soak with the server's RSS sampled each minute.
+swapped under load, a burst of large uploads, a soak with the server's RSS sampled each minute, and a private library
+(benchmarks/service_privacy.py: every route without credentials, a brute-forced login, JSON bombs, a photo tiled
+with faces, framing).
 
 Every server is `faceprint serve` in its own process on 127.0.0.1 (benchmarks/common.start_server).
+
+Usage: python benchmarks/service_faults.py --json PATH   runs the private-library figures and merges them into PATH
+(benchmarks/faults.py --only-service runs them all).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import functools
+import json
+import os
 import http.server
 import io
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -20,9 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from common import start_server  # noqa: E402 - benchmarks/ is on sys.path (faults.py puts it there)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import start_server  # noqa: E402 - benchmarks/ is on sys.path
+from service_privacy import private_library  # noqa: E402
 
-__all__ = ["burst", "csrf", "soak", "swap", "two_writers"]
+__all__ = ["burst", "csrf", "private_library", "soak", "swap", "two_writers"]
 
 
 def rss_mb(pid: int, peak: bool = False) -> int:
@@ -306,3 +317,29 @@ def soak(index_dir: Path, body: bytes, seconds: float) -> dict[str, Any]:
     return {"soak_s": seconds, "soak_requests": len(codes), "soak_200": codes.count(200), "soak_503": codes.count(503),
             "soak_5xx_other_than_503": _other_5xx(codes), "soak_dropped_connections": codes.count(599),
             "soak_codes": {str(c): codes.count(c) for c in sorted(set(codes))}, "soak_rss_mb": samples, "rss_start_mb": samples[0], "rss_end_mb": samples[-1]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="The private-library figures of a live faceprint serve.")
+    ap.add_argument("--json", type=Path, required=True, help="merged into this file (other keys kept)")
+    args = ap.parse_args()
+    import torch
+
+    from faceprint.backbones import create_backbone
+    from faceprint.models import PretrainedInfo, save_pretrained
+
+    work = Path(tempfile.mkdtemp(prefix="faceprint-private-"))
+    os.environ["FACEPRINT_HOME"] = str(work / "home")  # the servers (child processes) see the tiny model too
+    torch.manual_seed(0)
+    save_pretrained(create_backbone("small_cnn", embedding_dim=16).state_dict(),
+                    PretrainedInfo(name="tiny", backbone="small_cnn", embedding_dim=16, image_size=32))
+    lfw = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw" / "images"
+    result = private_library(work, lfw if lfw.is_dir() else None)
+    old = json.loads(args.json.read_text()) if args.json.is_file() else {}
+    print(json.dumps(result, indent=2))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({**old, **result}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
