@@ -72,8 +72,8 @@ def test_every_route_is_closed_without_credentials(lib_app) -> None:  # type: ig
         assert plain.status_code in (401, 303), (method, url, plain.status_code)
         if plain.status_code == 303:  # a page: to the login page, and only for safe methods
             assert method == "GET" and plain.headers["location"].startswith("/login?next=")
-        wrong = c.request(method, url, json={}, headers={"Authorization": "Bearer fp_nope_nope"})
-        assert wrong.status_code == 401, (method, url)
+        wrong = c.request(method, url, json={}, headers={"Authorization": "Bearer fp_nope_nope"}, follow_redirects=False)
+        assert wrong.status_code == plain.status_code, (method, url)
         assert wrong.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in wrong.headers["content-security-policy"]
     assert c.get("/healthz", headers={"x-api-key": accounts.create_key("viewer")[1]}).json()["faces"] == before
 
@@ -291,3 +291,77 @@ def test_uploads_embed_at_most_max_faces(lib_app) -> None:  # type: ignore[no-un
     PatternNet.image(PatternNet.patterns(1)[0], np.random.default_rng(0)).save(buf, format="PNG")
     out = c.post("/api/who", files={"file": ("q.png", buf.getvalue(), "image/png")}).json()
     assert len(out["faces"]) == 2 and out["faces_skipped"] == 298 and embedded[-1] == 2
+
+
+def test_roles_follow_the_route_under_a_root_path_and_every_edit_refuses_a_viewer(lib_app) -> None:  # type: ignore[no-untyped-def]
+    app, accounts, _ = lib_app
+    viewer = accounts.create_key("viewer")[1]
+    c = TestClient(app, headers={"x-api-key": viewer})
+    refused = 0
+    for method, url in _routes(app):
+        if needed_role(method, url) in ("editor", "admin"):
+            r = c.request(method, url, json={"name": "x", "faces": [1], "sources": [2], "person": 2})
+            assert r.status_code == 403, (method, url, r.status_code)
+            refused += 1
+    assert refused == 11  # enroll, the 7 people edits and the 3 user routes
+    reached, sent = [], []
+
+    async def inner(scope, receive, send):  # type: ignore[no-untyped-def]
+        reached.append(scope["path"])
+
+    async def send(message):  # type: ignore[no-untyped-def]
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/x/api/users", "root_path": "/x", "query_string": b"",
+             "headers": [(b"x-api-key", viewer.encode())]}  # mounted under /x: the route is still /api/users
+    asyncio.run(Policy(inner, accounts)(scope, lambda: None, send))  # type: ignore[arg-type]
+    assert reached == [] and sent[0]["status"] == 403
+
+
+def test_login_bodies_get_the_small_cap_and_ended_sessions_go_to_the_login_page(lib_app) -> None:  # type: ignore[no-untyped-def]
+    app, accounts, _ = lib_app
+    c = TestClient(app)
+    big = {"file": ("x.bin", b"\0" * 300_000, "application/octet-stream")}  # multipart, but /login takes no upload
+    assert c.post("/login", files=big).status_code == 413
+    _login(c, "ann")
+    token = c.cookies["faceprint_session"]
+    accounts.end_session(token)
+    r = c.get("/people", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/people"
+    old = TestClient(app, cookies={"faceprint_session": "x" * 40})
+    assert old.get("/api/people").status_code == 401  # the API answers 401 (no redirect for programs)
+    # a new login ends the session the browser held before
+    _login(c, "ann")
+    first = c.cookies["faceprint_session"]
+    _login(c, "ann")
+    assert accounts.session(first) is None and accounts.session(c.cookies["faceprint_session"]) is not None
+    huge = c.get(f"/api/people/{1}", params={"cursor": "Zj" + "OTk5" * 10})
+    assert huge.status_code == 422
+
+
+def test_login_limits_per_account_per_client_and_bounded() -> None:
+    from faceprint.serve.policy import LoginLimiter
+
+    lim = LoginLimiter()
+    assert sum(lim.take("root", f"10.0.0.{i}") == 0 for i in range(100)) <= 10  # many clients, one account
+    lim = LoginLimiter()
+    assert sum(lim.take(f"user{i}", "10.0.0.1") == 0 for i in range(100)) <= 10  # one client, many names
+    lim = LoginLimiter()
+    assert sum(lim.take("ann", "10.0.0.1") == 0 for _ in range(100)) == 5  # one client, one account
+    assert lim.take("ann", "10.0.0.2") == 0  # ann still logs in from elsewhere while one client is held off
+    lim = LoginLimiter(max_keys=50)
+    for i in range(500):
+        lim.take(f"user{i}", f"10.0.{i}.1")
+    assert len(lim._buckets) <= 50
+
+
+def test_an_open_server_answers_no_proxied_request(tmp_path: Path, tiny_weights: str) -> None:  # noqa: F811
+    from faceprint.data.synth import write_synthetic_dataset
+    from faceprint.search import build_index
+
+    data = write_synthetic_dataset(tmp_path / "faces", identities=2, images_per_identity=2, size=32, seed=0)
+    build_index(data, tmp_path / "ix", {"weights": tiny_weights}, detect=False)[0].close()
+    c = TestClient(create_app(tmp_path / "ix"))
+    assert c.get("/healthz").status_code == 200  # no users, no keys: open on this machine
+    for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
+        assert c.get("/healthz", headers={header: "203.0.113.9"}).status_code == 401, header

@@ -170,8 +170,9 @@ def test_serving_beyond_loopback_needs_a_user_or_key(tmp_path: Path, monkeypatch
     from faceprint.cli.main import app
 
     monkeypatch.delenv("FACEPRINT_API_TOKEN", raising=False)
-    r = CliRunner().invoke(app, ["serve", str(tmp_path / "ix"), "--host", "0.0.0.0"])
-    assert r.exit_code != 0 and "users add" in r.output
+    for args in (["--host", "0.0.0.0"], ["--allowed-host", "photos.example.org"], ["--forwarded-allow-ips", "127.0.0.1"]):
+        r = CliRunner().invoke(app, ["serve", str(tmp_path / "ix"), *args])  # beyond loopback, or through a proxy
+        assert r.exit_code != 0 and "users add" in r.output, args
 
 
 def test_raw_traversal_requests_reach_the_app_unnormalised(tiny_faces: Path, tmp_path: Path, tiny_weights: str) -> None:
@@ -375,7 +376,7 @@ def test_body_limits_stop_reading_a_stream_at_the_cap() -> None:
 
     limits = BodyLimits(app, max_body=1_000_000, max_pending=1)
     upload = [(b"content-type", b"multipart/form-data; boundary=x")]  # uploads get max_body; anything else 64 KB
-    asyncio.run(limits({"type": "http", "method": "POST", "headers": upload}, receive, send))
+    asyncio.run(limits({"type": "http", "method": "POST", "path": "/search", "headers": upload}, receive, send))
     assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [413]
     assert pulled[0] <= 1_000_000 // 65536 + 2  # 16 of the 100 chunks, not the whole 6.4 MB
     assert sum(got) <= 1_000_000 and len(got) == 15  # the app got the chunks under the cap as they came
@@ -429,7 +430,7 @@ def test_body_limits_answer_413_however_the_app_ends_after_the_cut(ending: str) 
         sent.append(message)
 
     limits = BodyLimits(app, max_body=200_000, max_pending=1)
-    asyncio.run(limits({"type": "http", "method": "POST", "headers": []}, receive, send))
+    asyncio.run(limits({"type": "http", "method": "POST", "path": "/search", "headers": []}, receive, send))
     assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [413]
     assert limits.pending == 0  # the slot is given back however the app ended
     assert b"cut" not in b"".join(m.get("body", b"") for m in sent)
@@ -459,5 +460,5 @@ def test_body_limits_pass_a_real_disconnect_under_the_cap_through() -> None:
         sent.append(message)
 
     limits = BodyLimits(app, max_body=1000, max_pending=1)
-    asyncio.run(limits({"type": "http", "method": "POST", "headers": []}, receive, send))
+    asyncio.run(limits({"type": "http", "method": "POST", "path": "/search", "headers": []}, receive, send))
     assert seen == ["http.request", "http.disconnect"] and sent == [] and limits.pending == 0

@@ -225,19 +225,30 @@ def serve_cmd(
 
     token = os.environ.get(token_env) or None
     loopback = host in ("127.0.0.1", "localhost", "::1")
-    if not loopback and token is None and not Accounts(index_dir).exists():
-        raise typer.BadParameter(f"serving on {host} would show every face and photo to anyone who reaches it: add a "
+    # reached from elsewhere: beyond loopback, or through a proxy (named by --allowed-host or --forwarded-allow-ips)
+    shared = not loopback or bool(allowed_host) or bool(forwarded_allow_ips)
+    accounts = Accounts(index_dir)
+    if shared and token is None and not accounts.exists():
+        where = f"on {host}" if not loopback else "through a proxy"
+        raise typer.BadParameter(f"serving {where} would show every face and photo to anyone who reaches it: add a "
                                  f"user first (faceprint users add {index_dir} NAME --role admin) or an API key "
                                  f"(faceprint keys create {index_dir} --role viewer)")
+    if (token is not None or accounts.exists()) and not accounts.users():
+        err_console.print(f"note: there are keys but no users, so the pages cannot be logged in to "
+                          f"(faceprint users add {index_dir} NAME)")
     if (certfile is None) != (keyfile is None):
         raise typer.BadParameter("--certfile and --keyfile go together")
     hosts = ["127.0.0.1", "localhost", "::1", "[::1]", *(allowed_host or [])]
-    if host in ("0.0.0.0", "::"):  # every interface: this machine's names too (the Host check stays on)
+    if host in ("0.0.0.0", "::"):  # every interface: this machine's names and addresses too (the Host check stays on)
         name = socket.gethostname()
         hosts += [name, f"{name}.local", socket.getfqdn()]
+        try:
+            hosts += [a[4][0] if ":" not in a[4][0] else f"[{a[4][0]}]" for a in socket.getaddrinfo(name, None)]
+        except OSError:
+            pass
     else:
         hosts.append(host)
-    cfg = ServeConfig(token=token, auth_required=not loopback, show_paths=show_paths, allowed_hosts=tuple(dict.fromkeys(hosts)),
+    cfg = ServeConfig(token=token, auth_required=shared, show_paths=show_paths, allowed_hosts=tuple(dict.fromkeys(hosts)),
                       max_batch=max_batch, batch_window_ms=batch_window_ms, max_pending=max_pending, max_side=max_side,
                       session_hours=session_hours, max_faces=max_faces)
     app = create_app(index_dir, cfg, detect=detect, backend=fastest_backend() if backend == "auto" else backend)

@@ -71,11 +71,15 @@ class Accounts:
         if conn is not None and (ident is None or ident != self._local.ident):
             conn.close()
             conn = None
-        if conn is None:
+        while conn is None:
             conn = sqlite3.connect(self.path, timeout=5, isolation_level=None)
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(_SCHEMA)
+            if ident is not None and _ident(self.path) != ident:  # swapped while connecting: connect again
+                conn.close()
+                conn, ident = None, _ident(self.path)
+                continue
             self._local.conn, self._local.ident = conn, _ident(self.path)
         return conn
 
@@ -118,6 +122,8 @@ class Accounts:
 
     def users(self) -> list[tuple[str, str]]:
         """(name, role) of every user, by name."""
+        if not self.path.is_file():
+            return []
         return [tuple(r) for r in self._db().execute("SELECT name, role FROM users ORDER BY name")]  # type: ignore[misc]
 
     def check_password(self, name: str, password: str) -> str | None:
@@ -141,6 +147,8 @@ class Accounts:
 
     def keys(self) -> list[tuple[str, str, str | None]]:
         """(id, role, label) of every key."""
+        if not self.path.is_file():
+            return []
         return [tuple(r) for r in self._db().execute("SELECT id, role, label FROM keys ORDER BY created")]  # type: ignore[misc]
 
     def revoke_key(self, kid: str) -> None:

@@ -90,7 +90,7 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
                   docs_url=None, redoc_url=None)  # our own /docs page: no third-party script in our origin
     # middleware, innermost first. Bodies: at most two files per request (verify) plus multipart framing; JSON small
     app.add_middleware(BodyLimits, max_body=2 * cfg.max_upload_bytes + (1 << 20), max_pending=cfg.max_pending,
-                       max_json=cfg.max_json, heavy=_heavy, max_heavy=cfg.max_heavy)
+                       max_json=cfg.max_json, heavy=_heavy, max_heavy=cfg.max_heavy, uploads=_upload)
     accounts = Accounts(ix.store.root, session_s=cfg.session_hours * 3600)
     app.add_middleware(Policy, accounts=accounts, required=cfg.auth_required, env_key=cfg.token)  # before any body
     if cfg.allowed_hosts is not None:  # a rebinding page names its own host: refused before any route runs
@@ -230,6 +230,11 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
         add_people_routes(app, library, guard, upload_faces)
     app.state.index, app.state.model, app.state.library = ix, model, library
     return app
+
+
+def _upload(path: str) -> bool:
+    """Routes that take photos (multipart, up to the upload cap); every other body is capped at ``max_json``."""
+    return path in ("/search", "/enroll", "/verify", "/api/who")
 
 
 def _heavy(path: str) -> bool:

@@ -3,7 +3,7 @@
 An ASGI middleware in front of the app: a request with a body is refused with 503 (and ``Retry-After``) when
 ``max_pending`` requests are already in flight, and an expensive read (``heavy`` paths: clustering, suggestions,
 photo lists) when ``max_heavy`` are; a body is refused with 413 when its declared ``Content-Length`` is over its cap
-(``max_body`` for multipart uploads, ``max_json`` for anything else: JSON is parsed whole, so it gets a small cap)
+(``max_body`` on the upload routes, ``max_json`` on every other: JSON is parsed whole, so it gets a small cap)
 before a byte of it is read, or, for a streamed body, as soon as the bytes read pass the cap. An admitted body is
 streamed to the app (which spools multipart files to disk past 1 MB) and counted; past ``max_body`` the app sees a
 disconnect and the client gets 413. Memory per request is then what the app itself keeps (the upload and its image).
@@ -15,6 +15,8 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from faceprint.serve.policy import route_path
 
 __all__ = ["BodyLimits"]
 
@@ -38,9 +40,10 @@ class BodyLimits:
     """Admission control and body-size caps for requests with bodies, and admission for expensive reads."""
 
     def __init__(self, app: ASGIApp, max_body: int, max_pending: int, retry_after_s: int = 1, max_json: int = 64 * 1024,
-                 heavy: Callable[[str], bool] = lambda path: False, max_heavy: int = 4) -> None:
+                 heavy: Callable[[str], bool] = lambda path: False, max_heavy: int = 4,
+                 uploads: Callable[[str], bool] = lambda path: True) -> None:
         self.app, self.max_body, self.max_pending, self.retry_after_s = app, max_body, max_pending, retry_after_s
-        self.max_json, self.heavy, self.max_heavy = max_json, heavy, max_heavy
+        self.max_json, self.heavy, self.max_heavy, self.uploads = max_json, heavy, max_heavy, uploads
         self.pending = self.heavy_pending = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -56,7 +59,7 @@ class BodyLimits:
             return
         headers = dict(scope.get("headers") or [])
         multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
-        cap = self.max_body if multipart else self.max_json
+        cap = self.max_body if multipart and self.uploads(route_path(scope)) else self.max_json  # the route decides
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
             await _answer(send, 413, f"request body over {cap} bytes (declared {int(declared)})")
@@ -95,7 +98,7 @@ class BodyLimits:
             await _answer(send, 413, f"request body over {cap} bytes")
 
     async def _read(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.heavy(scope["path"]):
+        if not self.heavy(route_path(scope)):
             await self.app(scope, receive, send)
             return
         if self.heavy_pending >= self.max_heavy:

@@ -20,8 +20,8 @@ $("login").onsubmit = async (e) => {
   const r = await fetch("/login", {method: "POST", headers: {"Content-Type": "application/json"},
                                    body: JSON.stringify({name: $("name").value, password: $("password").value})});
   if (r.ok) {
-    const next = new URLSearchParams(location.search).get("next") || "/";
-    location.href = next.startsWith("/") && !next.startsWith("//") ? next : "/";
+    const next = new URL(new URLSearchParams(location.search).get("next") || "/", location.origin);
+    location.href = next.origin === location.origin ? next.pathname + next.search + next.hash : "/";  // our pages only
   } else {
     const out = await r.json().catch(() => ({detail: r.statusText}));
     $("status").textContent = out.detail; $("status").className = "err";

@@ -75,7 +75,7 @@ def _uncursor(cursor: str | None, kind: str) -> int:
         return 0
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if text.startswith(kind) and text[len(kind):].isdigit():
+        if text.startswith(kind) and text[len(kind):].isdigit() and len(text) < 19:  # within SQLite's integers
             return int(text[len(kind):])
     except (ValueError, UnicodeDecodeError):
         pass

@@ -39,9 +39,16 @@ async function api(url, body) {
 async function more(url, into, next, draw) {  // a "More" button under a list while the API says there is a next page
   if (!next) return;
   const b = document.createElement("button"); b.className = "more"; b.textContent = "More";
-  b.onclick = async () => { b.remove(); const sep = url.includes("?") ? "&" : "?";
-    const r = await api(`${url}${sep}cursor=${encodeURIComponent(next)}`); draw(r); };
+  b.onclick = async () => { const sep = url.includes("?") ? "&" : "?"; b.disabled = true;
+    try { const r = await api(`${url}${sep}cursor=${encodeURIComponent(next)}`); b.remove(); draw(r); }
+    catch (e) { b.disabled = false; say(e.message, true); } };  // busy (503): the button stays to try again
   into.after(b);
+}
+async function allPeople() {  // every page of people, for the pickers
+  let out = [], r = await api("/api/people?hidden=1&limit=1000");
+  out = out.concat(r.people);
+  while (r.next) { r = await api(`/api/people?hidden=1&limit=1000&cursor=${encodeURIComponent(r.next)}`); out = out.concat(r.people); }
+  return out;
 }
 function card(p) {
   const a = document.createElement("a"); a.className = "card person" + (p.name ? "" : " unnamed"); a.href = `#/person/${p.id}`;
@@ -77,7 +84,7 @@ async function peopleGrid(hidden) {
 }
 
 async function personPage(id) {
-  const [p, all] = await Promise.all([api(`/api/people/${id}`), api("/api/people?hidden=1")]);
+  const [p, everyone] = await Promise.all([api(`/api/people/${id}`), allPeople()]);
   if (p.id !== +id) { location.hash = `#/person/${p.id}`; return; }
   view().innerHTML = `<h1 id="person-title">${esc(p.name || "Unnamed person")} <span class="muted">#${p.id} · ${p.faces} faces</span></h1>
     <p><input id="name" placeholder="Name" value="${esc(p.name || "")}"> <button id="save-name">Name</button>
@@ -91,7 +98,7 @@ async function personPage(id) {
   const drawFaces = (page) => { page.faces_list.forEach((f) => $("#faces").appendChild(faceTile(f)));
     more(`/api/people/${p.id}`, $("#faces"), page.next, drawFaces); };
   drawFaces(p);
-  all.people.filter((q) => q.id !== p.id).forEach((q) => {
+  everyone.filter((q) => q.id !== p.id).forEach((q) => {
     $("#move-to").add(new Option(q.name || `Unnamed #${q.id}`, q.id)); $("#with").add(new Option(q.name || `Unnamed #${q.id}`, q.id)); });
   $("#with").onchange = (e) => { if (e.target.value) location.hash = `#/photos/${p.id},${e.target.value}`; };
   p.suggestions.forEach((q) => {

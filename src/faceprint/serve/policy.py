@@ -19,13 +19,15 @@ import json
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import quote
 
 from faceprint.serve.accounts import Accounts, Principal, rank
 
-__all__ = ["LoginLimiter", "Policy", "SecurityHeaders", "cross_site", "needed_role", "SESSION_COOKIE", "CSRF_COOKIE"]
+__all__ = ["LoginLimiter", "Policy", "SecurityHeaders", "cross_site", "needed_role", "route_path", "SESSION_COOKIE",
+           "CSRF_COOKIE"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -37,6 +39,15 @@ OPEN = {("GET", "/login"), ("POST", "/login")}  # the way in
 READING_POSTS = {"/search", "/verify", "/api/who", "/logout"}  # POSTs that change nothing: viewers may send them
 PAGES = {"/", "/people", "/docs"}  # a browser without a session is sent to the login page
 SAFE = {"GET", "HEAD", "OPTIONS"}
+
+
+PROXIED = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
+
+
+def route_path(scope: Scope) -> str:
+    """The path routing matches (``root_path`` taken off, as Starlette's router does): roles follow the route."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root):] or "/" if root and path.startswith(root) else path
 
 
 def needed_role(method: str, path: str) -> str | None:
@@ -132,13 +143,21 @@ class Policy:
         return None, None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":  # no route takes one: refused rather than let past the policy
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        method, path = scope["method"], scope["path"]
+        method, path = scope["method"], route_path(scope)
         role = needed_role(method, path)
         scope.setdefault("state", {})
         if not self.closed():
+            if any(h in _headers(scope) for h in PROXIED):  # came through a proxy: not one person on a laptop
+                await answer(send, 401, "this server has no users or keys, so it answers this machine only; "
+                                        "add one (faceprint users add) to serve through a proxy")
+                return
             scope["state"]["principal"] = Principal("local", "admin", "open")
             await self.app(scope, receive, send)
             return
@@ -148,7 +167,7 @@ class Policy:
             await self.app(scope, receive, send)
             return
         if who is None:
-            if method in SAFE and path in PAGES and wrong is None:
+            if method in SAFE and path in PAGES:  # a browser, also one holding an ended session: the login page
                 target = quote(path + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else ""))
                 await _redirect(send, f"/login?next={target}")
                 return
@@ -176,13 +195,15 @@ async def _redirect(send: Send, location: str) -> None:
 
 
 class LoginLimiter:
-    """Token buckets per account and per client: ``burst`` attempts at once, then one each ``every_s`` seconds.
-    A refused attempt costs nothing (its password is never checked)."""
+    """Token buckets: ``burst`` attempts at once, then one each ``every_s`` seconds, per (account, client), per
+    account (looser: many clients guessing one password share it) and per client (whatever names it tries). A
+    refused attempt costs nothing (its password is never checked). At most ``max_keys`` buckets are kept (the
+    least recently used go first)."""
 
-    def __init__(self, account: tuple[int, float] = (5, 60.0), client: tuple[int, float] = (10, 30.0),
-                 max_keys: int = 10_000) -> None:
-        self.rules, self.max_keys = {"account": account, "client": client}, max_keys
-        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+    def __init__(self, pair: tuple[int, float] = (5, 60.0), account: tuple[int, float] = (10, 30.0),
+                 client: tuple[int, float] = (10, 30.0), max_keys: int = 10_000) -> None:
+        self.rules, self.max_keys = {"pair": pair, "account": account, "client": client}, max_keys
+        self._buckets: OrderedDict[tuple[str, str], tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def _level(self, kind: str, key: str, now: float) -> float:
@@ -193,15 +214,17 @@ class LoginLimiter:
     def take(self, account: str, client: str) -> float:
         """0 if an attempt may be checked now (and count it), else the seconds until one may."""
         now = time.monotonic()
+        keys = (("pair", f"{account}\0{client}"), ("account", account), ("client", client))
         with self._lock:
-            levels = {(k, v): self._level(k, v, now) for k, v in (("account", account), ("client", client))}
+            levels = {key: self._level(*key, now) for key in keys}
             short = [(1 - lv) * self.rules[k][1] for (k, _), lv in levels.items() if lv < 1]
             if short:
                 return max(short)
-            if len(self._buckets) >= self.max_keys:  # forget the full buckets (they hold nothing a new one would not)
-                self._buckets = {k: v for k, v in self._buckets.items() if self._level(k[0], k[1], now) < self.rules[k[0]][0]}
             for key, lv in levels.items():
                 self._buckets[key] = (lv - 1, now)
+                self._buckets.move_to_end(key)
+            while len(self._buckets) > self.max_keys:
+                self._buckets.popitem(last=False)
             return 0.0
 
 

@@ -54,6 +54,9 @@ def add_session_routes(app: FastAPI, accounts: Accounts, limiter: LoginLimiter) 
             role = await run_in_threadpool(accounts.check_password, body.name, body.password)
         if role is None:
             raise HTTPException(401, "wrong name or password")
+        old = cookies(request.scope).get(SESSION_COOKIE)
+        if old:  # a new login ends the session this browser held (no fixation, no pile of live sessions)
+            await run_in_threadpool(accounts.end_session, old)
         token, csrf = await run_in_threadpool(accounts.start_session, body.name)
         out = JSONResponse({"name": body.name, "role": role})
         secure = request.url.scheme == "https"
