@@ -136,11 +136,11 @@ class FusedFaces(FaceEmbedder):
             return [[FaceCrop(im, None, parts=self._cuts(im, None, None))] for im in images]
         out = []
         for image, det, every in zip(images, self.mtcnn.detect(list(images)) if images else [], flags):
-            faces = []
-            for k in range(len(det) if every else min(1, len(det))):
-                parts = self._cuts(image, det, k)
-                faces.append(FaceCrop(parts[0], [round(float(v), 1) for v in det.boxes[k]], float(det.probs[k]), parts=parts))
-            out.append(faces)
+            n = len(det) if every else min(1, len(det))
+            per_part = [[image.resize((p.embedder.image_size,) * 2, Image.BILINEAR)] * n if p.embedder.align == "none"
+                        else p._cut_first(image, det, n) for p in self.parts]  # each member reads the photo once
+            out.append([FaceCrop(parts[0], [round(float(v), 1) for v in det.boxes[k]], float(det.probs[k]), parts=list(parts))
+                        for k, parts in enumerate(zip(*per_part))])
         return out
 
     def one_face(self, images: Sequence[Image.Image], policy: Policy = "center") -> tuple[list[Image.Image], list[int]]:

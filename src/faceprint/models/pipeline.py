@@ -70,11 +70,17 @@ class FaceEmbedder:
         self.mtcnn = (mtcnn or MTCNN()) if detect else None
 
     def _cut(self, image: Image.Image, det: Detections, k: int) -> Image.Image:
+        return self._cut_first(image, Detections(det.boxes[k : k + 1], det.probs[k : k + 1], det.landmarks[k : k + 1]), 1)[0]
+
+    def _cut_first(self, image: Image.Image, det: Detections, n: int) -> list[Image.Image]:
+        """Crops of the first ``n`` faces of ``det``, the photo read once for all of them (not once per face)."""
         size = self.embedder.image_size
+        if n == 0:
+            return []
         if self.mode == "dlib":  # dlib's chip (padding 0.25) from MTCNN's points, scaled to the model's input
-            return similarity_align(image, det.landmarks[k], size, DLIB150_TEMPLATE * (size / 150))
-        one = Detections(det.boxes[k : k + 1], det.probs[k : k + 1], det.landmarks[k : k + 1])
-        return self.mtcnn.crop(image, one, self.mode, self.embedder.image_size, self.margin)[0]  # type: ignore[union-attr, arg-type]
+            return [similarity_align(image, det.landmarks[k], size, DLIB150_TEMPLATE * (size / 150)) for k in range(n)]
+        first = Detections(det.boxes[:n], det.probs[:n], det.landmarks[:n])
+        return self.mtcnn.crop(image, first, self.mode, size, self.margin)  # type: ignore[union-attr, arg-type]
 
     def crops(self, image: Image.Image, all_faces: bool = True) -> list[FaceCrop]:
         """Face crops of one RGB image, largest first (only the largest with ``all_faces=False``)."""
@@ -86,9 +92,13 @@ class FaceEmbedder:
         if self.mtcnn is None:
             return [[FaceCrop(im.resize((self.embedder.image_size,) * 2, Image.BILINEAR), None)] for im in images]
         dets = self.mtcnn.detect(list(images)) if images else []
-        return [[FaceCrop(self._cut(im, det, i), [round(float(v), 1) for v in det.boxes[i]], float(det.probs[i]),
-                          landmarks=np.round(det.landmarks[i].astype(float), 1).tolist())
-                 for i in range(len(det) if every else min(1, len(det)))] for im, det, every in zip(images, dets, flags)]
+        out = []
+        for im, det, every in zip(images, dets, flags):
+            n = len(det) if every else min(1, len(det))
+            out.append([FaceCrop(crop, [round(float(v), 1) for v in det.boxes[i]], float(det.probs[i]),
+                                 landmarks=np.round(det.landmarks[i].astype(float), 1).tolist())
+                        for i, crop in enumerate(self._cut_first(im, det, n))])
+        return out
 
     def one_face(self, images: Sequence[Image.Image], policy: Policy = "center") -> tuple[list[Image.Image], list[int]]:
         """One crop per image (the face ``policy`` picks, as ``faceprint align``); images without one get
