@@ -4,6 +4,7 @@ CSRF, login rate limits, and bodies never read for a request that is refused."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import io
 import sqlite3
 import time
@@ -365,3 +366,50 @@ def test_an_open_server_answers_no_proxied_request(tmp_path: Path, tiny_weights:
     assert c.get("/healthz").status_code == 200  # no users, no keys: open on this machine
     for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
         assert c.get("/healthz", headers={header: "203.0.113.9"}).status_code == 401, header
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a test certificate")
+def test_serve_over_tls_sets_secure_cookies(tmp_path: Path, tiny_weights: str) -> None:  # noqa: F811
+    """`faceprint serve --certfile --keyfile` on 127.0.0.1: https answers, plain http does not, cookies are Secure."""
+    import os
+    import ssl
+    import subprocess
+    import sys
+
+    import httpx
+
+    from faceprint.data.synth import write_synthetic_dataset
+    from faceprint.search import build_index
+    data = write_synthetic_dataset(tmp_path / "faces", identities=2, images_per_identity=2, size=32, seed=0)
+    build_index(data, tmp_path / "ix", {"weights": tiny_weights}, detect=False)[0].close()
+    Accounts(tmp_path / "ix").add_user("ann", "ann-password", "viewer")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "faceprint", "serve", str(tmp_path / "ix"), "--port", str(port),
+                             "--certfile", str(cert), "--keyfile", str(key)], env=os.environ.copy(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=ssl.create_default_context(cafile=str(cert)), timeout=10) as c:
+            for _ in range(240):
+                try:
+                    if c.get("/healthz").status_code == 401:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.25)
+            r = c.post("/login", json={"name": "ann", "password": "ann-password"})
+            assert r.status_code == 200, r.text
+            cookies = r.headers.get_list("set-cookie")
+            assert len(cookies) == 2 and all("Secure" in v for v in cookies)
+            assert c.get("/api/me").json()["name"] == "ann"
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)  # no plain http on the TLS port
+    finally:
+        proc.terminate()
+        proc.wait(30)
