@@ -76,11 +76,12 @@ class Accounts:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(_SCHEMA)
-            if ident is not None and _ident(self.path) != ident:  # swapped while connecting: connect again
+            now = _ident(self.path)
+            if ident is not None and now != ident:  # swapped while connecting: connect again
                 conn.close()
-                conn, ident = None, _ident(self.path)
+                conn, ident = None, now
                 continue
-            self._local.conn, self._local.ident = conn, _ident(self.path)
+            self._local.conn, self._local.ident = conn, now
         return conn
 
     def exists(self) -> bool:

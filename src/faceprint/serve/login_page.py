@@ -21,7 +21,7 @@ $("login").onsubmit = async (e) => {
                                    body: JSON.stringify({name: $("name").value, password: $("password").value})});
   if (r.ok) {
     const next = new URL(new URLSearchParams(location.search).get("next") || "/", location.origin);
-    location.href = next.origin === location.origin ? next.pathname + next.search + next.hash : "/";  // our pages only
+    location.href = next.origin === location.origin ? next.href : "/";  // our pages only (the whole URL, as parsed)
   } else {
     const out = await r.json().catch(() => ({detail: r.statusText}));
     $("status").textContent = out.detail; $("status").className = "err";

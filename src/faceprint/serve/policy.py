@@ -41,13 +41,15 @@ PAGES = {"/", "/people", "/docs"}  # a browser without a session is sent to the 
 SAFE = {"GET", "HEAD", "OPTIONS"}
 
 
-PROXIED = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
+PROXIED = (b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-real-ip", b"via")
 
 
 def route_path(scope: Scope) -> str:
     """The path routing matches (``root_path`` taken off, as Starlette's router does): roles follow the route."""
     path, root = scope["path"], scope.get("root_path", "")
-    return path[len(root):] or "/" if root and path.startswith(root) else path
+    if root and (path == root or path.startswith(root + "/")):  # at a "/" boundary only, as the router strips it
+        return path[len(root):] or "/"
+    return path
 
 
 def needed_role(method: str, path: str) -> str | None:
@@ -223,8 +225,10 @@ class LoginLimiter:
             for key, lv in levels.items():
                 self._buckets[key] = (lv - 1, now)
                 self._buckets.move_to_end(key)
-            while len(self._buckets) > self.max_keys:
-                self._buckets.popitem(last=False)
+            while len(self._buckets) > self.max_keys:  # forget the most refilled bucket (a spent one is never the
+                # first to go: junk names from fresh addresses cannot wipe an account's spent bucket)
+                victim = max(self._buckets, key=lambda k: self._level(*k, now) / self.rules[k[0]][0])
+                del self._buckets[victim]
             return 0.0
 
 
