@@ -72,7 +72,7 @@ class FacesJob:
 
         problems: list[dict[str, str]] = []
         photos: list[Detected] = []
-        for batch in self._decoded(shard, pool, problems):
+        for batch in self._decoded(shard, pool, problems, faces.detect_side):
             flags = [not (self.labeled and "/" in rel) for rel, *_ in batch]
             for got in detect_photos(faces, batch, flags, self.thumb_size):
                 if not len(got.vectors):
@@ -84,15 +84,16 @@ class FacesJob:
             _save(fh, photos, faces.embedder.dim)
         return {"written": sum(len(p.vectors) for p in photos), "outputs": [str(out)], "problems": problems}
 
-    def _decoded(self, shard: Shard, pool: ThreadPoolExecutor,
-                 problems: list[dict[str, str]]) -> Iterator[list[tuple[str, bytes, str, Any]]]:
-        """Batches of (relative path, bytes, sha256, RGB image), read and decoded by ``pool`` two batches ahead."""
+    def _decoded(self, shard: Shard, pool: ThreadPoolExecutor, problems: list[dict[str, str]],
+                 side: int | None) -> Iterator[list[tuple[str, bytes, str, Any]]]:
+        """Batches of (relative path, bytes, sha256, RGB image), read and decoded by ``pool`` two batches ahead (by the
+        one decode rule: reduced to ``side`` for detection)."""
         from faceprint.bulk.jobs import read_ahead
-        from faceprint.data.images import decode_bytes
+        from faceprint.data.images import decode_photo
 
         def load(path: Path) -> tuple[bytes, str, Any]:
             data = path.read_bytes()
-            return data, hashlib.sha256(data).hexdigest(), decode_bytes(data, str(path), formats=None)  # as load_rgb
+            return data, hashlib.sha256(data).hexdigest(), decode_photo(data, str(path), side)
 
         for batch in read_ahead(Path(self.src), shard.files, self.batch_size, pool, problems, load):
             yield [(rel, *got) for rel, got in batch]

@@ -208,8 +208,9 @@ def serve_cmd(
                                "to join it.")] = 2.0,
     max_pending: Annotated[int, typer.Option(min=1, help="Uploads in flight before new ones get 503 + Retry-After "
                            "(bounds memory: each holds its body and decoded image).")] = 32,
-    max_side: Annotated[int, typer.Option(min=64, help="Larger photos are reduced to this many pixels on their long "
-                        "side before detection (bounds memory and time; boxes stay in the photo's pixels).")] = 2048,
+    max_side: Annotated[Optional[int], typer.Option(min=64, help="Larger photos are reduced to this many pixels on "
+                        "their long side before detection (default: the detection size every command uses; boxes stay "
+                        "in the photo's pixels).")] = None,
 ) -> None:
     """Serve the search page, the people pages of a library and the JSON API (docs at /docs).
 

@@ -9,11 +9,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "ImageLoadError", "ImageTooLargeError", "decode_bytes", "load_rgb",
-           "to_rgb"]
+__all__ = ["DEFAULT_MAX_PIXELS", "DETECT_SIDE", "IMAGE_EXTENSIONS", "ImageLoadError", "ImageTooLargeError", "decode_bytes",
+           "decode_photo", "load_rgb", "to_rgb"]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".pgm", ".ppm", ".pbm", ".tif", ".tiff", ".webp"})
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb limit
+# Photos are reduced to this long side before face detection, wherever they come from (CLI, server, bulk runner):
+# chosen by benchmarks/photos.py on 12-MP photos (faces found against time; see the README)
+DETECT_SIDE = 2048
 
 
 class ImageLoadError(ValueError):
@@ -48,8 +51,9 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB") if img.mode != "RGB" else img
 
 
-def load_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Open ``path`` as an RGB image honouring EXIF orientation; first frame of animations.
+def load_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None) -> Image.Image:
+    """Open ``path`` as an RGB image honouring EXIF orientation; first frame of animations (``max_side``: reduced
+    as ``decode_bytes`` does).
 
     Raises:
         ImageLoadError: missing, empty, truncated, non-image, or larger than ``max_pixels``.
@@ -60,7 +64,13 @@ def load_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Im
             raise ImageLoadError(f"{path}: empty file (0 bytes)")
     except FileNotFoundError:
         raise ImageLoadError(f"{path}: no such file") from None
-    return _decode(path, str(path), max_pixels, None)
+    return _decode(path, str(path), max_pixels, None, max_side)
+
+
+def decode_photo(data: bytes, name: str, max_side: int | None = DETECT_SIDE) -> Image.Image:
+    """A photo file's bytes as detection sees them: any format Pillow reads, a JPEG decoded at a reduced DCT scale and
+    every photo reduced to ``max_side`` on its long side (None: full size); ``info["original_size"]`` is its size."""
+    return decode_bytes(data, name, formats=None, max_side=max_side)
 
 
 def decode_bytes(data: bytes, name: str = "upload", max_pixels: int = DEFAULT_MAX_PIXELS,

@@ -17,7 +17,8 @@ from faceprint.align.detect import Detections
 from faceprint.align.detect import Policy, choose_face
 from faceprint.models.embed import ImageInput
 from faceprint.models.embedder import FUSIONS, Embedder
-from faceprint.models.pipeline import FaceCrop, FaceEmbedder, center_crop, read_batches
+from faceprint.data.images import DETECT_SIDE
+from faceprint.models.pipeline import FaceCrop, FaceEmbedder, center_crop, in_original, read_batches
 
 __all__ = ["DEFAULT_FUSION_WEIGHTS", "FusedEmbedder", "FusedFaces", "face_embedder", "parse_fusion"]
 
@@ -113,6 +114,7 @@ class FusedFaces(FaceEmbedder):
         self.embedder, self.fused = fused, fused  # type: ignore[assignment]
         self.detect = True if detect is None else detect
         self.mtcnn = (mtcnn or MTCNN()) if self.detect else None
+        self.detect_side = DETECT_SIDE if self.detect else None
         self.parts = [FaceEmbedder(m, detect=self.detect, mtcnn=self.mtcnn) for m in fused.members]
         self.margin, self.mode = self.parts[0].margin, "fused"
 
@@ -139,8 +141,8 @@ class FusedFaces(FaceEmbedder):
             n = len(det) if every else min(1, len(det))
             per_part = [[image.resize((p.embedder.image_size,) * 2, Image.BILINEAR)] * n if p.embedder.align == "none"
                         else p._cut_first(image, det, n) for p in self.parts]  # each member reads the photo once
-            out.append([FaceCrop(parts[0], [round(float(v), 1) for v in det.boxes[k]], float(det.probs[k]), parts=list(parts))
-                        for k, parts in enumerate(zip(*per_part))])
+            out.append(in_original(image, [FaceCrop(parts[0], [round(float(v), 1) for v in det.boxes[k]], float(det.probs[k]),
+                                                    parts=list(parts)) for k, parts in enumerate(zip(*per_part))]))
         return out
 
     def one_face(self, images: Sequence[Image.Image], policy: Policy = "center") -> tuple[list[Image.Image], list[int]]:

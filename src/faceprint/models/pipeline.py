@@ -20,12 +20,13 @@ from faceprint.align import MTCNN
 from faceprint.align.crop import DLIB150_TEMPLATE, similarity_align
 from faceprint.align.detect import Detections
 from faceprint.align.detect import Policy, choose_face
-from faceprint.data.images import ImageLoadError, decode_bytes, load_rgb, to_rgb
+from faceprint.data.images import DETECT_SIDE, ImageLoadError, decode_bytes, decode_photo, load_rgb, to_rgb
 from faceprint.data.transforms import pil_to_uint8
 from faceprint.models.embed import flip_combine
 from faceprint.models.embedder import Embedder
 
-__all__ = ["FaceCrop", "FaceEmbedder", "ImageLoadError", "center_crop", "model_fingerprint", "read_batches", "thumbnail"]
+__all__ = ["FaceCrop", "FaceEmbedder", "ImageLoadError", "center_crop", "in_original", "model_fingerprint", "read_batches",
+           "thumbnail"]
 
 
 @dataclass
@@ -42,6 +43,21 @@ class FaceCrop:
 def model_fingerprint(embedder: Embedder) -> str:
     """A sha256 over the model's tensors (or ONNX file): the identity of "the same model"."""
     return embedder.fingerprint()
+
+
+def in_original(image: Image.Image, crops: list[FaceCrop]) -> list[FaceCrop]:
+    """``crops`` of an image reduced for detection with boxes and landmarks in the original photo's pixels
+    (``image.info["original_size"]``); the crops themselves are cut from the reduced image."""
+    w0, h0 = image.info.get("original_size", image.size)
+    sx, sy = w0 / image.width, h0 / image.height
+    if sx == 1 and sy == 1:
+        return crops
+    for c in crops:
+        if c.box is not None:
+            c.box = [round(c.box[0] * sx, 1), round(c.box[1] * sy, 1), round(c.box[2] * sx, 1), round(c.box[3] * sy, 1)]
+        if c.landmarks is not None:
+            c.landmarks = [[round(x * sx, 1), round(y * sy, 1)] for x, y in c.landmarks]
+    return crops
 
 
 def center_crop(image: Image.Image, size: int) -> Image.Image:
@@ -68,6 +84,7 @@ class FaceEmbedder:
         self.margin = margin if margin is not None else 0.2 * embedder.image_size
         self.mode = {"arcface112": "similarity", "dlib150": "dlib"}.get(embedder.align, "margin")
         self.mtcnn = (mtcnn or MTCNN()) if detect else None
+        self.detect_side: int | None = DETECT_SIDE if detect else None  # photos are reduced to this for detection
 
     def _cut(self, image: Image.Image, det: Detections, k: int) -> Image.Image:
         return self._cut_first(image, Detections(det.boxes[k : k + 1], det.probs[k : k + 1], det.landmarks[k : k + 1]), 1)[0]
@@ -95,9 +112,9 @@ class FaceEmbedder:
         out = []
         for im, det, every in zip(images, dets, flags):
             n = len(det) if every else min(1, len(det))
-            out.append([FaceCrop(crop, [round(float(v), 1) for v in det.boxes[i]], float(det.probs[i]),
-                                 landmarks=np.round(det.landmarks[i].astype(float), 1).tolist())
-                        for i, crop in enumerate(self._cut_first(im, det, n))])
+            out.append(in_original(im, [FaceCrop(crop, [round(float(v), 1) for v in det.boxes[i]], float(det.probs[i]),
+                                                 landmarks=np.round(det.landmarks[i].astype(float), 1).tolist())
+                                        for i, crop in enumerate(self._cut_first(im, det, n))]))
         return out
 
     def one_face(self, images: Sequence[Image.Image], policy: Policy = "center") -> tuple[list[Image.Image], list[int]]:
@@ -159,8 +176,15 @@ class FaceEmbedder:
         return emb.float().numpy(), ok, failed
 
     def load(self, source: str | Path | bytes) -> Image.Image:
-        """An RGB image from a path or raw bytes (raises ImageLoadError for bad data)."""
-        return decode_bytes(source) if isinstance(source, bytes) else load_rgb(source)
+        """An RGB image from a path or raw bytes, reduced for detection by the one rule (``detect_side``; raises
+        ImageLoadError for bad data). Crops of it give boxes in the original's pixels."""
+        if isinstance(source, bytes):
+            return decode_bytes(source, max_side=self.detect_side)
+        return load_rgb(source, max_side=self.detect_side)
+
+    def decode(self, data: bytes, name: str) -> Image.Image:
+        """A photo file's bytes (any format Pillow reads), reduced for detection by the one rule."""
+        return decode_photo(data, name, self.detect_side)
 
 
 def read_batches(paths: Sequence[Path], batch_size: int, failed: list[tuple[Path, str]],

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from faceprint.data.images import ImageLoadError, decode_bytes
+from faceprint.data.images import ImageLoadError
 from faceprint.faults import fault_point
 from faceprint.models import Embedder
 from faceprint.models.fusion import face_embedder
@@ -129,7 +129,7 @@ class Library(ViewsMixin, EditsMixin):
                 for path in self._sort(part, read, report, seen):
                     data, digest = read[path]  # type: ignore[misc]
                     try:
-                        img = decode_bytes(data, str(path), formats=None)  # a file on disk: whatever Pillow reads
+                        img = self.index.faces.decode(data, str(path))  # the one decode rule (reduced for detection)
                     except ImageLoadError as exc:
                         report.problems.append({"path": str(path), "issue": "unreadable", "detail": str(exc)})
                         continue

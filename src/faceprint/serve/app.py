@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, Upload
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
-from faceprint.data.images import ImageLoadError, ImageTooLargeError, decode_bytes
+from faceprint.data.images import DETECT_SIDE, ImageLoadError, ImageTooLargeError, decode_bytes
 from faceprint.models.pipeline import thumbnail
 from faceprint.search import FaceIndex, IndexBusyError, IndexReplacedError, open_index
 from faceprint.search.names import InvalidName, valid_name
@@ -64,7 +64,8 @@ class ServeConfig:
     max_batch: int = 32  # images detected and embedded together; 1 turns micro-batching off
     batch_window_ms: float = 2.0  # how long the model thread waits for more requests once one is waiting
     batch_pixels: int = 4_000_000  # pixels of one batch's photos (detection memory grows with them)
-    max_side: int = 2048  # larger photos are reduced to this before detection (boxes are given in the original's pixels)
+    max_side: int | None = None  # photos are reduced to this before detection (None: the one rule, DETECT_SIDE;
+    # boxes are given in the original's pixels)
 
 
 def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: FaceIndex | None = None,
@@ -79,6 +80,7 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
 
         library = Library(ix)
     model = ModelBatcher(ix.faces, cfg.max_batch, cfg.batch_window_ms, cfg.batch_pixels)
+    side = cfg.max_side or ix.faces.detect_side or DETECT_SIDE  # uploads decode as photos do everywhere (bounded too)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
@@ -126,16 +128,13 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
 
     def decode_sync(data: bytes, name: str):  # type: ignore[no-untyped-def]
         try:
-            return decode_bytes(data, name or "upload", cfg.max_pixels, cfg.formats, cfg.max_side)
+            return decode_bytes(data, name or "upload", cfg.max_pixels, cfg.formats, side)
         except ImageLoadError as exc:  # the type decides, never the text (it holds the client's file name)
             raise HTTPException(413 if isinstance(exc, ImageTooLargeError) else 415, str(exc)) from None
 
     async def faces_of(img, all_faces: bool = True):  # type: ignore[no-untyped-def]
         """The model thread's crops and embeddings, with boxes in the uploaded photo's own pixels."""
-        crops, vecs, found = await model.run(img, all_faces, cfg.max_faces)
-        s = max(img.info.get("original_size", img.size)) / max(img.size)
-        if s != 1:
-            crops = [replace(c, box=[round(v * s, 1) for v in c.box]) if c.box else c for c in crops]
+        crops, vecs, found = await model.run(img, all_faces, cfg.max_faces)  # boxes in the photo's own pixels
         return crops, vecs, found - len(crops)
 
     def match_json(m) -> dict[str, Any]:  # type: ignore[no-untyped-def]
