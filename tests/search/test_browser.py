@@ -6,6 +6,7 @@ The screenshot is kept under tests/artifacts/ (ignored by git) for a human to lo
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
@@ -30,6 +31,8 @@ def test_upload_in_a_real_browser(tiny_faces: Path, tmp_path: Path, tiny_weights
     with live_server(create_app(tmp_path / "ix")) as port, playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page()
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url))
         page.goto(f"http://127.0.0.1:{port}/")
         page.set_input_files("#file", str(probe))
         page.wait_for_selector(".match", timeout=30_000)
@@ -38,7 +41,8 @@ def test_upload_in_a_real_browser(tiny_faces: Path, tmp_path: Path, tiny_weights
         assert len(names) == 5 and names[0] == probe.parent.name and verdicts[0] == "same"
         first_thumb = page.locator(".match img").first
         page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=first_thumb.element_handle())
-        assert "face(s)" in page.inner_text("#status")
+        assert re.search(r"\d+ faces?;", page.inner_text("#status"))
+        assert not [u for u in asked if "/api/people" in u]  # a plain index: the page asks for no people API
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "search_page.png"), full_page=True)
         browser.close()

@@ -25,6 +25,11 @@ def _problems(report) -> None:  # type: ignore[no-untyped-def]
     report_skipped([f"{p['path']}: {p['issue']} ({p['detail']})" for p in report.problems], limit=20, more="more")
 
 
+IDENTITIES_HELP = ("Take each image's identity from its folder (GALLERY/<identity>/<image>; the largest face of each "
+                   "image is indexed), or not (a photo collection: every face, no identity). Default: by the layout "
+                   "(one folder level, several folders, face-sized images: identities).")
+
+
 @index_app.command("build")
 def build_cmd(
     gallery: Annotated[Path, typer.Argument(help="Images: GALLERY/<identity>/<image>, or loose photos.")],
@@ -44,6 +49,8 @@ def build_cmd(
     engine: Annotated[str, typer.Option(help="local, or ray (a Ray cluster: pip install 'faceprint[ray]').")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="With --engine ray: the cluster (default: start one here).")] = None,
     shard_size: Annotated[int, typer.Option(min=1, help="Images per shard of the bulk runner.")] = 256,
+    identities: Annotated[Optional[bool], typer.Option("--identities-from-folders/--no-identities-from-folders",
+                          help=IDENTITIES_HELP)] = None,
 ) -> None:
     """Detect, embed and index every image; a killed build leaves any old index untouched and resumes on rerun."""
     from faceprint.bulk import Runner
@@ -57,7 +64,7 @@ def build_cmd(
         task = progress.add_task("index", total=None)
         index, report = build_index(gallery, out, model_spec(weights, checkpoint, backend), detect, kind, force,
                                     progress=lambda d, t: progress.update(task, completed=d, total=t), vectors=where,
-                                    runner=Runner(engine, workers, shard_size, ray_address))
+                                    runner=Runner(engine, workers, shard_size, ray_address), identities=identities)
     _problems(report)
     info = index.store.info()
     console.print(f"indexed {report.faces} faces from {report.images} images into {out} "
@@ -69,6 +76,8 @@ def add_cmd(
     index_dir: Annotated[Path, typer.Argument(help="Index folder.")],
     images: Annotated[list[Path], typer.Argument(help="Images or folders (folder/<identity>/<image>).")],
     identity: Annotated[Optional[str], typer.Option(help="Identity for all the given images.")] = None,
+    identities: Annotated[Optional[bool], typer.Option("--identities-from-folders/--no-identities-from-folders",
+                          help=IDENTITIES_HELP)] = None,
 ) -> None:
     """Add images in one transaction: a failure or kill adds nothing and leaves the index as it was."""
     from faceprint.search import gallery_images, open_index
@@ -76,7 +85,7 @@ def add_cmd(
     index = open_index(index_dir)
     todo = []
     for src in images:
-        found = gallery_images(src)
+        found = gallery_images(src, identities)
         if not found:
             raise typer.BadParameter(f"no images at {src}")
         todo += [(p, identity or ident) for p, ident in found]
@@ -119,9 +128,15 @@ def info_cmd(
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the info here.")] = None,
 ) -> None:
     """Faces, identities, model and index kind."""
-    from faceprint.search import FaceStore
+    from faceprint.search import DEFAULT_THRESHOLD, FaceStore
 
-    info = FaceStore(index_dir).info()
+    store = FaceStore(index_dir)
+    info = store.info()
+    store.close()
+    if info["threshold"] is None:  # not calibrated (fewer than two identities): the verdict uses the default
+        info["threshold"], info["threshold_source"] = DEFAULT_THRESHOLD, "default (not calibrated)"
+    else:
+        info["threshold_source"] = "calibrated"
     for k, v in info.items():
         console.print(f"{k:>11}: {v}", highlight=False)
     write_json(json_path, info)

@@ -140,21 +140,37 @@ class ViewsMixin:
         return out
 
     @_locked
-    def identify(self, vectors: np.ndarray) -> list[tuple[int | None, float]]:
-        """The person each face of one photo is (None: nobody close enough) and the distance; two faces of the photo
-        are never given the same person."""
+    def people_of_faces(self, face_ids: Sequence[int]) -> dict[int, int]:
+        """The person of each of these faces that has one (face id → person id)."""
+        return dict(self.db.execute("SELECT face_id, person_id FROM face_people WHERE person_id IS NOT NULL AND face_id IN "
+                                    "(SELECT value FROM json_each(?))", (json.dumps([int(i) for i in face_ids]),)).fetchall())
+
+    @_locked
+    def identify(self, vectors: np.ndarray) -> list[tuple[int | None, float, int | None]]:
+        """For each face of one photo: (the person it is, or None; the average-linkage distance the decision rests
+        on; the closest person). A face that is nobody gets the distance to its closest person by the same rule (so
+        the similarity shown is the decision's, never a single nearest face's); two faces of the photo are never
+        given the same person."""
         from faceprint.people.assign import average_distances, choose_joins
 
         vectors = np.atleast_2d(np.asarray(vectors, np.float32))
         if not len(vectors):
             return []
-        dists, nbrs = self.store.nearest(vectors, self.config.neighbours)
+        _, nbrs = self.store.nearest(vectors, self.config.neighbours)
         people = self._people_of(nbrs)  # type: ignore[attr-defined]
-        joins = choose_joins(average_distances(vectors, people, self._sums(people)), [0] * len(vectors),  # type: ignore[attr-defined]
-                             self.threshold)  # type: ignore[attr-defined]
+        candidates = average_distances(vectors, people, self._sums(people))  # type: ignore[attr-defined]
+        joins = choose_joins(candidates, [0] * len(vectors), self.threshold)  # type: ignore[attr-defined]
         found = {j.row: (self.resolve(j.person), j.distance) for j in joins}  # type: ignore[attr-defined]
-        nearest = [float(d[0]) if len(d) else float("inf") for d in dists]
-        return [found.get(i, (None, nearest[i])) for i in range(len(vectors))]
+        out: list[tuple[int | None, float, int | None]] = []
+        for i, cand in enumerate(candidates):
+            if i in found:
+                out.append((found[i][0], found[i][1], found[i][0]))
+            elif cand:
+                best = min(cand, key=lambda p: (cand[p], p))
+                out.append((None, cand[best], self.resolve(best)))  # type: ignore[attr-defined]
+            else:
+                out.append((None, float("inf"), None))
+        return out
 
     def who_is_in(self, image: Any) -> list[dict[str, Any]]:
         """Every face of a photo (a path, bytes or RGB image) with the person it is, if anyone."""
@@ -167,12 +183,16 @@ class ViewsMixin:
 
     @_locked
     def describe(self, crops: Sequence[Any], vectors: np.ndarray) -> list[dict[str, Any]]:
+        """Each face: its person (or none), and the calibrated similarity of the decision (``similarity``: to that
+        person; for nobody, to the closest person, with who that is in ``closest``)."""
         sim = self.similarity()  # type: ignore[attr-defined]
         out = []
-        for crop, (pid, d) in zip(crops, self.identify(vectors)):
+        for crop, (pid, d, near) in zip(crops, self.identify(vectors)):
             person = self.person(pid) if pid is not None else None
+            closest = self.person(near) if near is not None and pid is None else None
             out.append({"box": crop.box, "person": person.id if person else None, "name": person.name if person else None,
-                        "similarity": round(float(sim(d)), 4) if np.isfinite(d) else 0.0})
+                        "similarity": round(float(sim(d)), 4) if np.isfinite(d) else 0.0,
+                        "closest": {"id": closest.id, "name": closest.name} if closest else None})
         return out
 
     def calibrate(self, far: float = 1e-3, people_far: float | None = None, max_pairs: int = 200_000,

@@ -21,7 +21,7 @@ from faceprint.search.rows import FaceRows
 from faceprint.search.store import FaceStore, IndexError_, Match
 
 __all__ = ["AddReport", "DEFAULT_THRESHOLD", "FaceIndex", "build_index", "calibrate_store", "calibrate_threshold", "gallery_images",
-           "open_index"]
+           "looks_like_identities", "open_index"]
 
 DEFAULT_THRESHOLD = 0.95  # squared L2: FAR 1e-3 for casia-webface on LFW (0.94); for galleries that cannot calibrate
 KEPT_FILES = ("auth.sqlite",)  # files of the folder that are not the faces (a swap carries them to the new index)
@@ -48,9 +48,11 @@ class QueryFace:
     matches: list[Match]
 
 
-def gallery_images(root: Path) -> list[tuple[Path, str | None]]:
-    """Images under ``root`` with their identity (the folder under ``root``; None for loose files). ``root`` is
-    resolved once here: a relative, symlinked or absolute spelling of one folder gives the same paths."""
+def gallery_images(root: Path, identities: bool | None = None) -> list[tuple[Path, str | None]]:
+    """Images under ``root`` with their identity: the folder under ``root`` when ``identities`` (a dataset laid out
+    as ``root/<identity>/<image>``), else None (a photo collection: folders are albums, every face is indexed).
+    ``identities=None`` decides by the layout (``looks_like_identities``). ``root`` is resolved once here: a
+    relative, symlinked or absolute spelling of one folder gives the same paths."""
     root = Path(root).resolve()
     if root.is_file():
         return [(root, None)]
@@ -64,9 +66,31 @@ def gallery_images(root: Path) -> list[tuple[Path, str | None]]:
         for name in files:
             p = Path(folder) / name
             if p.suffix.lower() in IMAGE_EXTENSIONS and not name.startswith("."):
-                rel = p.relative_to(root).parts
-                out.append((p, rel[0] if len(rel) > 1 else None))
-    return sorted(out)
+                out.append(p)
+    out.sort()
+    rels = [p.relative_to(root).parts for p in out]
+    if identities is None:
+        identities = looks_like_identities(root, rels)
+    return [(p, rel[0] if identities and len(rel) > 1 else None) for p, rel in zip(out, rels)]
+
+
+def looks_like_identities(root: Path, rels: list[tuple[str, ...]], sample: int = 24, max_side: int = 1000) -> bool:
+    """Whether a tree is an identity dataset: every image exactly one folder deep, at least two folders, and its
+    images face-sized (the sampled ones at most ``max_side`` px on the long side: crops, not camera photos). A
+    photo collection (``2024/summer/…``, loose photos, one album, camera-sized files) is not."""
+    from PIL import Image
+
+    if not rels or any(len(r) != 2 for r in rels) or len({r[0] for r in rels}) < 2:
+        return False
+    step = max(1, len(rels) // sample)
+    for r in rels[::step][:sample]:
+        try:
+            with Image.open(root.joinpath(*r)) as im:  # the header only
+                if max(im.size) > max_side:
+                    return False
+        except Exception:  # noqa: BLE001 - an unreadable file is reported when it is added
+            continue
+    return True
 
 
 def calibrate_threshold(vectors: np.ndarray, identities: list[str | None], far: float = 1e-3,
@@ -257,7 +281,8 @@ def _drop_collection(root: Path) -> None:
 
 def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], detect: bool | None = None, kind: str = "auto",
                 force: bool = False, progress: Progress | None = None, embedder: Embedder | None = None,
-                vectors: dict[str, Any] | None = None, runner: Any = None) -> tuple[FaceIndex, AddReport]:
+                vectors: dict[str, Any] | None = None, runner: Any = None,
+                identities: bool | None = None) -> tuple[FaceIndex, AddReport]:
     """Index every image of ``gallery`` into a new index at ``out``.
 
     The index is built in ``.<out>.building`` (committed chunk by chunk, so a rerun resumes) and
@@ -268,7 +293,7 @@ def build_index(gallery: str | Path, out: str | Path, spec: dict[str, Any], dete
     out, gallery = Path(out).absolute(), Path(gallery).resolve()
     if out.exists() and not force:
         raise IndexError_(f"{out} exists; use `faceprint index add` to grow it, or --force to replace it")
-    images = gallery_images(Path(gallery))
+    images = gallery_images(Path(gallery), identities)
     if not images:
         raise IndexError_(f"no images under {gallery}")
     emb = embedder or Embedder.from_spec(spec)
@@ -348,7 +373,7 @@ def _add_from_runner(index: FaceIndex, images: list[tuple[Path, str | None]], ga
     if not todo:
         return report
     found = faces_of_photos([p for p, _ in todo], model_of(spec), index.faces, runner, tmp / ".bulk", root=gallery,
-                            labeled=True, progress=progress)
+                            labeled=any(ident is not None for _, ident in todo), progress=progress)
     for i in range(0, len(todo), chunk):
         vecs, paths, idents, boxes, thumbs = [], [], [], [], []
         for path, ident in todo[i : i + chunk]:

@@ -144,11 +144,22 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
 
     def search_sync(crops, vecs, k: int) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
         matches = ix.store.search(vecs, k) if len(vecs) else []
-        return [{"box": c.box, "prob": c.prob, "matches": [match_json(m) for m in ms]} for c, ms in zip(crops, matches)]
+        faces = [{"box": c.box, "prob": c.prob, "matches": [match_json(m) for m in ms]} for c, ms in zip(crops, matches)]
+        if library is not None and faces:  # a library answers who each face is by its people rule, as /api/who does,
+            # and each match names its person
+            who = library.describe(crops, vecs)
+            owner = library.people_of_faces([m["id"] for f in faces for m in f["matches"]])
+            for face, answer in zip(faces, who):
+                face["who"] = {k: answer[k] for k in ("person", "name", "similarity", "closest")}
+                for m in face["matches"]:
+                    m["person"] = owner.get(m["id"])
+        return faces
+
+    home = PAGE.replace("<body>", '<body data-library="1">', 1) if library is not None else PAGE  # no script change
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> str:
-        return PAGE
+        return home
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

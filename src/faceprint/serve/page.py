@@ -46,11 +46,20 @@ async function search(file) {
   const img = new Image(); img.src = URL.createObjectURL(file); await img.decode().catch(() => {});
   try {
     const res = await post("/search", form);
-    $("status").textContent = `${res.faces.length} face(s); same person below distance ${res.threshold.toFixed(2)}`;
+    const n = res.faces.length;
+    $("status").textContent = `${n} ${n === 1 ? "face" : "faces"}; same person below distance ${res.threshold.toFixed(2)}` +
+      (res.faces_skipped ? ` (${res.faces_skipped} smaller faces not searched)` : "");
     res.faces.forEach((f, i) => {
       const row = document.createElement("div"); row.className = "face";
       const q = document.createElement("div"); q.className = "query"; q.appendChild(faceCanvas(img, f.box));
       q.appendChild(document.createElement("div")).textContent = `face ${i + 1}`;
+      if (f.who) {  // a library's answer: its people rule, the same as "who is in this photo"
+        const who = q.appendChild(document.createElement(f.who.person ? "a" : "div")); who.className = "who";
+        if (f.who.person) who.href = `/people#/person/${f.who.person}`;
+        const near = f.who.closest ? `; closest: ${f.who.closest.name || "Unnamed #" + f.who.closest.id}` : "";
+        who.textContent = f.who.person ? `${f.who.name || "Unnamed #" + f.who.person} (${f.who.similarity.toFixed(2)})`
+                                       : `someone new (${f.who.similarity.toFixed(2)}${near})`;
+      }
       const m = document.createElement("div"); m.className = "matches";
       f.matches.forEach((hit) => {
         const d = document.createElement("div"); d.className = "match " + (hit.same ? "same" : "diff");
@@ -58,13 +67,17 @@ async function search(file) {
           <div class="name"></div><div>d = ${hit.distance.toFixed(3)}</div>
           <div class="verdict">${hit.same ? "same" : "different"}</div>`;
         d.querySelector("img").src = hit.thumb; d.querySelector(".name").textContent = hit.identity || "(no name)";
+        d.title = hit.identity || "";
+        if (hit.person) { const a = document.createElement("a"); a.href = `/people#/person/${hit.person}`; a.className = "person-link";
+                          a.textContent = "person →"; d.appendChild(a); }
         m.appendChild(d);
       });
       row.appendChild(q); row.appendChild(m); $("results").appendChild(row);
     });
   } catch (e) { $("status").textContent = e.message; $("status").className = "err"; }
 }
-fetch("/api/people?limit=1").then((r) => { if (r.ok) $("people-link").hidden = false; }).catch(() => {});
+const library = document.body.dataset.library === "1";  // set by the server for a photo library: no probing
+if (library) $("people-link").hidden = false;
 fetch("/api/me").then((r) => r.json()).then((me) => {
   if (me.kind !== "session") return;
   $("me").textContent = `${me.name} (${me.role})`; $("logout").hidden = false;
