@@ -246,6 +246,14 @@ class EditsMixin:
             self.db.execute("UPDATE people SET feature_face = ? WHERE id = ?", (face_id, pid))
         return pid
 
+    def set_apart(self, face_ids: Sequence[int]) -> int:
+        """Waiting faces the user says are not one person ("Not this group"): each waits alone from now on, never
+        grouped, founding or joining anyone by itself (naming or moving them still works). Returns how many."""
+        self._face_rows(face_ids)  # unknown ids are refused before anything is written
+        with self.store.transaction():
+            return int(self.db.execute("UPDATE face_people SET how = 'apart' WHERE person_id IS NULL AND face_id IN "
+                                       "(SELECT value FROM json_each(?))", (json.dumps(sorted({int(i) for i in face_ids})),)).rowcount)
+
     def dismiss(self, face_ids: Sequence[int]) -> int:
         """Detections that are not faces: removed from the library (their photo stays, so they never come back)."""
         self._face_rows(face_ids)  # unknown ids are refused before anything is written

@@ -336,9 +336,9 @@ class Library(ViewsMixin, EditsMixin):
             report.founded += 1
 
     def _waiting(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(face ids, vectors, photo ids) of the faces with no person (waiting or rejected)."""
+        """(face ids, vectors, photo ids) of the faces with no person (waiting or rejected; not those set apart)."""
         rows = self.db.execute("SELECT f.id, f.vector, fp.photo_id FROM face_people fp JOIN faces f ON f.id = fp.face_id "
-                               "WHERE fp.person_id IS NULL ORDER BY f.id").fetchall()
+                               "WHERE fp.person_id IS NULL AND fp.how != 'apart' ORDER BY f.id").fetchall()
         ids = np.array([r[0] for r in rows], np.int64)
         return ids, self.store.unpack(r[1] for r in rows), np.array([r[2] for r in rows], np.int64)
 

@@ -78,14 +78,15 @@ class ViewsMixin:
 
         rows = self.db.execute(_FACES.replace("SELECT fp.face_id", "SELECT f.vector, fp.face_id") +
                                " WHERE fp.person_id IS NULL ORDER BY fp.face_id DESC LIMIT ?", (limit,)).fetchall()
-        if not rows:
-            return []
-        vecs = self.store.unpack(r[0] for r in rows)
-        labels = agglomerative(vecs, self.threshold, groups=np.array([r[2] for r in rows]))  # type: ignore[attr-defined]
+        apart = [r for r in rows if r[4] == "apart"]  # "Not this group": each alone, after the groups
+        rows = [r for r in rows if r[4] != "apart"]
         groups: dict[int, list[Face]] = {}
-        for label, r in zip(labels, rows):
-            groups.setdefault(int(label), []).append(_face(r[1:]))
-        return sorted(groups.values(), key=lambda g: (-len(g), g[0].id))
+        if rows:
+            vecs = self.store.unpack(r[0] for r in rows)
+            labels = agglomerative(vecs, self.threshold, groups=np.array([r[2] for r in rows]))  # type: ignore[attr-defined]
+            for label, r in zip(labels, rows):
+                groups.setdefault(int(label), []).append(_face(r[1:]))
+        return sorted(groups.values(), key=lambda g: (-len(g), g[0].id)) + [[_face(r[1:])] for r in apart]
 
     @_locked
     def photo(self, photo_id: int) -> Photo | None:

@@ -189,6 +189,11 @@ def add_people_routes(app: FastAPI, lib: Library, guard: Callable[..., Any],
     async def reject(body: Faces, _: None = Depends(guard)) -> dict[str, Any]:
         return {"rejected": await call(lib.reject, body.faces)}
 
+    @api.post("/api/faces/apart")
+    async def apart(body: Faces, _: None = Depends(guard)) -> dict[str, Any]:
+        """Waiting faces that are not one person ("Not this group"): each waits alone from now on."""
+        return {"apart": await call(lib.set_apart, body.faces)}
+
     @api.post("/api/faces/dismiss")
     async def dismiss(body: Faces, _: None = Depends(guard)) -> dict[str, Any]:
         return {"dismissed": await call(lib.dismiss, body.faces)}

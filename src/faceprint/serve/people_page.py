@@ -14,7 +14,8 @@ PEOPLE_PAGE = """<!doctype html>
  .face{position:relative;width:104px;cursor:pointer} .face img{width:100px;height:100px;border-radius:6px;border:3px solid transparent}
  .face.sel img{border-color:#1565c0} .face .how{position:absolute;left:4px;top:4px;font-size:.7rem;background:#fffc;padding:0 3px;border-radius:3px}
  .bar{position:sticky;top:0;background:#fff;padding:.5rem 0;border-bottom:1px solid #eee;display:flex;gap:.5rem;flex-wrap:wrap;align-items:center;z-index:2}
- .group{border:1px solid #ddd;border-radius:8px;padding:.6rem;margin:.6rem 0} .sugg{display:flex;gap:1rem;flex-wrap:wrap}
+ .group{border:1px solid #ddd;border-radius:8px;padding:.4rem .6rem;margin:.4rem 0} .sugg{display:flex;gap:1rem;flex-wrap:wrap}
+ .group .grid{gap:.3rem} .group .face{width:68px} .group .face img{width:64px;height:64px} .group p{margin:.3rem 0}
  .photo{position:relative;display:inline-block} .photo img{max-width:100%;display:block}
  .box{position:absolute;border:2px solid #ffeb3b;box-shadow:0 0 0 1px #000} .box span{position:absolute;left:-2px;top:100%;background:#ffeb3b;font-size:.8rem;padding:0 4px;white-space:nowrap}
  .thumbs img{height:160px;margin:.2rem;border-radius:4px}
@@ -25,6 +26,7 @@ PEOPLE_PAGE = """<!doctype html>
 <script>
 const $ = (s, el = document) => el.querySelector(s);
 const esc = (t) => String(t ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 const view = () => $("#view"); const say = (t, bad) => { $("#status").textContent = t; $("#status").className = bad ? "err" : "muted"; };
 const csrf = () => (document.cookie.match(/(?:^|; )faceprint_csrf=([^;]*)/) || [])[1] || "";
 async function api(url, body) {
@@ -53,7 +55,8 @@ async function allPeople() {  // every page of people, for the pickers
 function card(p) {
   const a = document.createElement("a"); a.className = "card person" + (p.name ? "" : " unnamed"); a.href = `#/person/${p.id}`;
   a.dataset.id = p.id;
-  a.innerHTML = `<img alt="" src="${p.thumb || ""}"><div class="name">${esc(p.name || "Unnamed")}</div><div class="count">${p.faces} faces</div>`;
+  a.innerHTML = `<img alt="" src="${p.thumb || ""}"><div class="name">${esc(p.name || "Unnamed")}</div><div class="count">${plural(p.faces, "face")}</div>`;
+  a.title = p.name || `Unnamed #${p.id}`;  // the whole name on hover (the card cuts long ones)
   return a;
 }
 function faceTile(f, selected) {
@@ -68,8 +71,8 @@ async function act(fn, okText) { try { const r = await fn(); say(okText(r)); awa
 
 async function peopleGrid(hidden) {
   const r = await api(`/api/people?hidden=${hidden ? 1 : 0}`);
-  view().innerHTML = `<h1>People</h1><p class="muted">${r.stats.people} people (${r.stats.named} named), ${r.stats.photos} photos,
-    <a href="#/waiting">${r.stats.waiting} faces waiting</a> · <label><input type="checkbox" id="show-hidden" ${hidden ? "checked" : ""}> show hidden</label></p>
+  view().innerHTML = `<h1>People</h1><p class="muted">${plural(r.stats.people, "person").replace("persons", "people")} (${r.stats.named} named),
+    ${plural(r.stats.photos, "photo")}, <a href="#/waiting">${plural(r.stats.waiting, "face")} waiting</a> · <label><input type="checkbox" id="show-hidden" ${hidden ? "checked" : ""}> show hidden</label></p>
     <div class="grid" id="people"></div>
     <h1>Who is in this photo?</h1><input type="file" id="who-file" accept="image/*"> <span id="who-out"></span>`;
   const drawPeople = (page) => { page.people.forEach((p) => $("#people").appendChild(card(p)));
@@ -79,14 +82,16 @@ async function peopleGrid(hidden) {
   $("#who-file").onchange = async (e) => {
     const form = new FormData(); form.append("file", e.target.files[0]);
     const res = await fetch("/api/who", {method: "POST", body: form, headers: {"x-csrf-token": csrf()}}); const out = await res.json();
-    $("#who-out").textContent = res.ok ? out.faces.map((f) => `${f.name || (f.person ? "person #" + f.person : "someone new")} (${f.similarity.toFixed(2)})`).join(", ") : out.detail;
+    const near = (f) => f.closest ? `, closest: ${f.closest.name || "Unnamed #" + f.closest.id}` : "";
+    $("#who-out").textContent = res.ok ? out.faces.map((f) => f.person ? `${f.name || "Unnamed #" + f.person} (${f.similarity.toFixed(2)})`
+                                                         : `someone new (${f.similarity.toFixed(2)}${near(f)})`).join(", ") : out.detail;
   };
 }
 
 async function personPage(id) {
   const [p, everyone] = await Promise.all([api(`/api/people/${id}`), allPeople()]);
   if (p.id !== +id) { location.hash = `#/person/${p.id}`; return; }
-  view().innerHTML = `<h1 id="person-title">${esc(p.name || "Unnamed person")} <span class="muted">#${p.id} · ${p.faces} faces</span></h1>
+  view().innerHTML = `<h1 id="person-title">${esc(p.name || "Unnamed person")} <span class="muted">#${p.id} · ${plural(p.faces, "face")}</span></h1>
     <p><input id="name" placeholder="Name" value="${esc(p.name || "")}"> <button id="save-name">Name</button>
     <button id="hide">${p.hidden ? "Show" : "Hide"}</button> <a href="#/photos/${p.id}">Photos</a>
     · <select id="with"><option value="">Photos together with…</option></select></p>
@@ -128,10 +133,17 @@ async function waitingPage() {
   const drawGroups = (page) => { page.groups.forEach(group); more("/api/waiting", $("#groups"), page.next, drawGroups); };
   const group = (g) => {
     const box = document.createElement("div"); box.className = "group";
-    box.innerHTML = `<div class="grid"></div><p><input class="group-name" placeholder="Who is this?"> <button class="name-group">Name ${g.length} faces</button></p>`;
+    box.innerHTML = `<div class="grid"></div><p><input class="group-name" placeholder="Who is this?">
+      <button class="name-group">Name ${plural(g.length, "face")}</button> <button class="not-group">Not this group</button>
+      <button class="not-face">Not a face</button></p>`;
     g.forEach((f) => $(".grid", box).appendChild(faceTile(f, true)));
-    $(".name-group", box).onclick = () => act(() => api("/api/faces/split", {faces: chosen(box), name: $(".group-name", box).value || null}),
+    const picked = () => { const f = chosen(box); if (!f.length) throw new Error("tick faces first"); return f; };
+    $(".name-group", box).onclick = () => act(() => api("/api/faces/split", {faces: picked(), name: $(".group-name", box).value || null}),
                                               (out) => `group is person #${out.person}`);
+    $(".not-group", box).onclick = () => act(() => api("/api/faces/apart", {faces: picked()}),
+                                             (out) => `${plural(out.apart, "face")} set apart: each waits alone`);
+    $(".not-face", box).onclick = () => act(() => api("/api/faces/dismiss", {faces: picked()}),
+                                            (out) => `${plural(out.dismissed, "face")} dismissed`);
     $("#groups").appendChild(box);
   };
   drawGroups(r);
@@ -154,7 +166,10 @@ async function photoPage(id) {
 
 async function photosOf(ids) {
   const r = await api(`/api/photos?people=${ids}`);
-  view().innerHTML = `<h1>Photos</h1><div class="thumbs" id="photos"></div>`;
+  const names = r.people.map((p) => p.name || `Unnamed #${p.id}`);
+  const who = names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}` : names[0];
+  view().innerHTML = `<h1 id="photos-title"></h1><div class="thumbs" id="photos"></div>`;
+  $("#photos-title").textContent = names.length > 1 ? `Photos of ${who} together` : `Photos of ${who}`;
   const drawPhotos = (page) => { page.photos.forEach((p) => { const a = document.createElement("a"); a.href = `#/photo/${p.id}`;
     a.innerHTML = `<img alt="" src="${p.url}">`; $("#photos").appendChild(a); });
     more(`/api/photos?people=${ids}`, $("#photos"), page.next, drawPhotos); };
