@@ -125,3 +125,21 @@ def test_max_side_reports_the_rotated_size_of_an_exif_turned_photo() -> None:
     assert img.size == (500, 1200) and img.info["original_size"] == (1000, 2400)
     out = np.asarray(img).astype(int)
     assert out[10, -10].min() > 200 and out[-10, 10].max() < 60  # the stored top-left is now top-right
+
+
+def test_decode_photo_reduces_a_12mp_jpeg_at_the_dct_scale_and_any_photo_to_the_detection_side() -> None:
+    import io
+
+    from faceprint.data.images import DETECT_SIDE, decode_photo
+
+    for fmt, expected in (("JPEG", (2016, 1512)), ("PNG", (DETECT_SIDE, 1536))):
+        buf = io.BytesIO()
+        Image.new("RGB", (4032, 3024), (90, 120, 150)).save(buf, format=fmt)
+        img = decode_photo(buf.getvalue(), f"phone.{fmt.lower()}")
+        # a phone JPEG decodes at half scale (never whole: 4032 // 2048 is 1, yet half keeps 98 % of the side);
+        # a PNG has no DCT scale and is reduced to the detection side
+        assert img.size == expected and img.info["original_size"] == (4032, 3024), fmt
+    buf = io.BytesIO()
+    Image.new("RGB", (1200, 800)).save(buf, format="JPEG")
+    assert decode_photo(buf.getvalue(), "small.jpg").size == (1200, 800)  # under the side: as it is
+    assert decode_photo(buf.getvalue(), "small.jpg", None).size == (1200, 800)

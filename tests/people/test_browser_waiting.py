@@ -51,8 +51,10 @@ def test_waiting_page_actions_and_links(tmp_path: Path) -> None:
         page.wait_for_function("() => document.querySelectorAll('.group').length === 2")  # each face alone now
         assert page.locator(".name-group").all_inner_texts() == ["Name 1 face", "Name 1 face"]
         assert lib.stats()["waiting"] == 2 and len(lib.people()) == 1  # still waiting, nobody founded
-        lib.retry_waiting()
-        assert len(lib.people()) == 1  # set apart: they do not found a person together
+        third = tmp_path / "in" / "2-third.png"  # a third photo of the pattern the two set-apart faces show:
+        PatternNet.image(pats[2], rng).save(third)  # three waiting faces would found a person (min_faces 3) ...
+        lib.add_photos([third])
+        assert len(lib.people()) == 1 and lib.stats()["waiting"] == 3  # ... but the two were set apart: nobody new
 
         # the people grid gives the whole name on hover; the photos page says whose photos they are
         page.goto(f"{base}/people#/")

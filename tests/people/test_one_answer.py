@@ -48,6 +48,11 @@ def test_a_photo_added_by_the_cli_is_named_through_enroll(tmp_path: Path, tiny_w
     lib.close()
 
 
+def emb_vec(lib, image):  # type: ignore[no-untyped-def]
+    """The library model's vector of one ready face image."""
+    return lib.index.faces.embed_crops([type("C", (), {"image": image})()])[0]
+
+
 def test_who_search_and_the_person_page_agree_on_a_person_just_named(tmp_path: Path) -> None:
     emb = PatternNet.embedder()
     rng = np.random.default_rng(4)
@@ -66,18 +71,25 @@ def test_who_search_and_the_person_page_agree_on_a_person_just_named(tmp_path: P
     c = TestClient(create_app(tmp_path / "lib", index=lib.index))
     sim = lib.similarity()
     at_threshold = sim(lib.threshold)
-    for pattern in (pats[0], pats[2]):  # a face of someone named, and someone new
+    for pattern, expected in ((pats[0], "Jennifer"), (pats[2], None)):  # someone named, and someone new
         buf = io.BytesIO()
         PatternNet.image(pattern, rng).save(buf, format="PNG")
         (who,) = c.post("/api/who", files={"file": ("q.png", buf.getvalue(), "image/png")}).json()["faces"]
         (face,) = c.post("/search", files={"file": ("q.png", buf.getvalue(), "image/png")}).json()["faces"]
         assert face["who"] == {k: who[k] for k in ("person", "name", "similarity", "closest")}  # one answer
-        if who["person"] is not None:  # named: the number shown is the decision's, above the threshold's similarity
-            assert who["name"] == "Jennifer" and who["similarity"] > at_threshold
+        assert who["name"] == expected and (who["person"] is None) == (expected is None)
+        if expected:  # named: the number shown is the decision's, above the threshold's similarity
+            assert who["similarity"] > at_threshold
             top = face["matches"][0]
-            assert top["person"] == who["person"]  # the match links to its person
+            assert top["person"] == who["person"] and top["same"]  # the match links to its person, "same" by the rule
         else:  # nobody: the number is the closest person's by the same rule, below it (never "new, 0.99")
             assert who["similarity"] <= at_threshold and who["closest"] is not None
+            assert not any(m["same"] for m in face["matches"])
+    # two faces of Jennifer in one photo: one is her, the other is nobody, and its number is not hers (the photo rule
+    # blocks her, so her closeness is not shown as that face's similarity)
+    twin = lib.describe([type("C", (), {"box": None})()] * 2, np.stack([emb_vec(lib, PatternNet.image(pats[0], rng))] * 2))
+    assert [t["name"] for t in twin] == ["Jennifer", None]
+    assert twin[1]["similarity"] <= at_threshold and (twin[1]["closest"] or {}).get("id") != pid
     person = c.get(f"/api/people/{pid}").json()
     for s in person["suggestions"]:
         assert s["similarity"] <= at_threshold  # not the same person: below the rule's line too

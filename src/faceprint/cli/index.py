@@ -67,8 +67,10 @@ def build_cmd(
                                     runner=Runner(engine, workers, shard_size, ray_address), identities=identities)
     _problems(report)
     info = index.store.info()
+    how = ("identities from folder names: the largest face of each image" if info["identities"] else
+           "a photo collection: every face, no identity (--identities-from-folders to take them from folders)")
     console.print(f"indexed {report.faces} faces from {report.images} images into {out} "
-                  f"({info['identities']} identities; verdict threshold {index.threshold:.2f})")
+                  f"({info['identities']} identities; verdict threshold {index.threshold:.2f}); {how}")
 
 
 @index_app.command("add")
@@ -83,6 +85,8 @@ def add_cmd(
     from faceprint.search import gallery_images, open_index
 
     index = open_index(index_dir)
+    if identities is None and identity is None and index.store.identities():  # an index of identities grows as one
+        identities = True
     todo = []
     for src in images:
         found = gallery_images(src, identities)

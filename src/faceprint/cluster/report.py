@@ -50,7 +50,7 @@ def cluster_photos(photos: str | Path, out: str | Path, faces: FaceEmbedder, thr
         done = _finish(out, report, vectors, thumbs, faces, threshold, method)
         drop_state(found)  # the report is written: the shards are not needed to resume any more
         return done
-    images = gallery_images(Path(photos))
+    images = gallery_images(Path(photos), identities=True)  # folders label faces for the metrics only
     vectors, thumbs = [], []
     for n, (path, ident) in enumerate(images, 1):
         try:
@@ -76,7 +76,7 @@ def _faces_from_runner(photos: Path, out: Path, faces: FaceEmbedder, report: Clu
     """Every face of ``photos`` from the bulk runner, in the one-process order, into ``report``."""
     from faceprint.bulk import faces_of_photos, model_of, usable
 
-    images = gallery_images(photos)
+    images = gallery_images(photos, identities=True)
     found = faces_of_photos([p for p, _ in images], model_of(spec), faces, runner, out / ".bulk",
                             root=photos.resolve() if photos.is_dir() else None, thumb_size=80, progress=progress)
     vectors, thumbs = [], []

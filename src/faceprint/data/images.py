@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from pathlib import Path
 
@@ -99,9 +100,10 @@ def _decode(fp: Path | io.BytesIO, name: str, max_pixels: int, formats: tuple[st
                     raise ImageTooLargeError(f"{name}: {img.width}×{img.height} exceeds the {max_pixels:,}-pixel limit (decompression bomb?)")
                 img.seek(0)
                 size = img.size
-                if max_side is not None and max(size) > max_side:
-                    f = max_side / max(size)
-                    img.draft("RGB", (max(1, round(size[0] * f)), max(1, round(size[1] * f))))  # JPEG only; else a no-op
+                if max_side is not None and max(size) > max_side:  # a JPEG decodes at 1/2, 1/4 or 1/8 scale (else a
+                    # no-op): the smallest that keeps 90 % of max_side, so a 12-MP photo decodes at half size, not whole
+                    f = 0.9 * max_side / max(size)
+                    img.draft("RGB", (max(1, math.ceil(size[0] * f)), max(1, math.ceil(size[1] * f))))
                 img.load()
                 turned = img.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientations that swap width and height
                 img = ImageOps.exif_transpose(img) or img

@@ -249,7 +249,9 @@ class EditsMixin:
     def set_apart(self, face_ids: Sequence[int]) -> int:
         """Waiting faces the user says are not one person ("Not this group"): each waits alone from now on, never
         grouped, founding or joining anyone by itself (naming or moving them still works). Returns how many."""
-        self._face_rows(face_ids)  # unknown ids are refused before anything is written
+        placed = [f for f, (_, person) in self._face_rows(face_ids).items() if person is not None]  # unknown: refused
+        if placed:
+            raise LibraryEditError(f"face #{placed[0]} has a person: take it out with \"Not this person\" instead")
         with self.store.transaction():
             return int(self.db.execute("UPDATE face_people SET how = 'apart' WHERE person_id IS NULL AND face_id IN "
                                        "(SELECT value FROM json_each(?))", (json.dumps(sorted({int(i) for i in face_ids})),)).rowcount)

@@ -162,13 +162,15 @@ class ViewsMixin:
         candidates = average_distances(vectors, people, self._sums(people))  # type: ignore[attr-defined]
         joins = choose_joins(candidates, [0] * len(vectors), self.threshold)  # type: ignore[attr-defined]
         found = {j.row: (self.resolve(j.person), j.distance) for j in joins}  # type: ignore[attr-defined]
+        taken = {j.person for j in joins}  # a person another face of this photo is: not a candidate for this one
         out: list[tuple[int | None, float, int | None]] = []
         for i, cand in enumerate(candidates):
+            free = {p: d for p, d in cand.items() if p not in taken}
             if i in found:
                 out.append((found[i][0], found[i][1], found[i][0]))
-            elif cand:
-                best = min(cand, key=lambda p: (cand[p], p))
-                out.append((None, cand[best], self.resolve(best)))  # type: ignore[attr-defined]
+            elif free:  # every free candidate is past the threshold (else the greedy joins would have taken it)
+                best = min(free, key=lambda p: (free[p], p))
+                out.append((None, free[best], self.resolve(best)))  # type: ignore[attr-defined]
             else:
                 out.append((None, float("inf"), None))
         return out

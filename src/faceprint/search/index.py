@@ -74,23 +74,22 @@ def gallery_images(root: Path, identities: bool | None = None) -> list[tuple[Pat
     return [(p, rel[0] if identities and len(rel) > 1 else None) for p, rel in zip(out, rels)]
 
 
-def looks_like_identities(root: Path, rels: list[tuple[str, ...]], sample: int = 24, max_side: int = 1000) -> bool:
+def looks_like_identities(root: Path, rels: list[tuple[str, ...]], sample: int = 24, max_side: int = 1500) -> bool:
     """Whether a tree is an identity dataset: every image exactly one folder deep, at least two folders, and its
-    images face-sized (the sampled ones at most ``max_side`` px on the long side: crops, not camera photos). A
-    photo collection (``2024/summer/…``, loose photos, one album, camera-sized files) is not."""
+    images face-sized (the median of the sampled ones at most ``max_side`` px on the long side: crops, not camera
+    photos). A photo collection (``2024/summer/…``, loose photos, one album, camera-sized files) is not."""
     from PIL import Image
 
     if not rels or any(len(r) != 2 for r in rels) or len({r[0] for r in rels}) < 2:
         return False
-    step = max(1, len(rels) // sample)
+    step, sides = max(1, len(rels) // sample), []
     for r in rels[::step][:sample]:
         try:
             with Image.open(root.joinpath(*r)) as im:  # the header only
-                if max(im.size) > max_side:
-                    return False
+                sides.append(max(im.size))
         except Exception:  # noqa: BLE001 - an unreadable file is reported when it is added
             continue
-    return True
+    return not sides or float(np.median(sides)) <= max_side
 
 
 def calibrate_threshold(vectors: np.ndarray, identities: list[str | None], far: float = 1e-3,

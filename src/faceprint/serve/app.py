@@ -151,8 +151,9 @@ def create_app(index_dir: str | Path, config: ServeConfig | None = None, index: 
             owner = library.people_of_faces([m["id"] for f in faces for m in f["matches"]])
             for face, answer in zip(faces, who):
                 face["who"] = {k: answer[k] for k in ("person", "name", "similarity", "closest")}
-                for m in face["matches"]:
+                for m in face["matches"]:  # "same" by the same rule: the match is a face of the person this face is
                     m["person"] = owner.get(m["id"])
+                    m["same"] = answer["person"] is not None and m["person"] == answer["person"]
         return faces
 
     home = PAGE.replace("<body>", '<body data-library="1">', 1) if library is not None else PAGE  # no script change
