@@ -33,6 +33,21 @@ def _as_tensor(img: ImageLike) -> tuple[torch.Tensor, Image.Image]:
     return torch.from_numpy(np.asarray(pil, dtype=np.float32).copy()).permute(2, 0, 1), pil
 
 
+def _by_pixels(images: list[ImageLike], budget: int) -> list[list[ImageLike]]:
+    """Consecutive groups of images with at most ``budget`` pixels each (an image over it alone), in order."""
+    groups: list[list[ImageLike]] = []
+    total = budget + 1
+    for im in images:
+        n = int(np.prod(im.size)) if isinstance(im, Image.Image) else int(np.prod(im.shape[-3:-1] if isinstance(
+            im, np.ndarray) else im.shape[-2:]))
+        if total + n > budget:
+            groups.append([])
+            total = 0
+        groups[-1].append(im)
+        total += n
+    return groups
+
+
 class MTCNN:
     """The MTCNN detector with facenet-pytorch's defaults (min face 20 px, thresholds 0.6/0.7/0.7, factor 0.709).
 
@@ -44,13 +59,17 @@ class MTCNN:
                  thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7), factor: float = 0.709) -> None:
         self.nets = load_mtcnn_nets(weights)
         self.min_face_size, self.thresholds, self.factor = min_face_size, thresholds, factor
+        self.max_pixels = 4_000_000  # images detected in one call (a larger one alone): bounds the pyramid's memory
 
     def detect(self, images: ImageLike | Sequence[ImageLike]) -> list[Detections]:
         """Boxes, probabilities and landmarks for each image (largest face first); images below 12 px give none."""
         batch = [images] if isinstance(images, (Image.Image, np.ndarray, torch.Tensor)) and not (
             isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 4) else list(images)  # type: ignore[arg-type]
-        tensors = [_as_tensor(im)[0] for im in batch]
-        return detect_faces(tensors, self.nets, self.min_face_size, self.thresholds, self.factor)
+        out: list[Detections] = []
+        for group in _by_pixels(batch, self.max_pixels):  # bounded memory: a batch of photos is a few calls, not one
+            tensors = [_as_tensor(im)[0] for im in group]  # converted per group, never the whole batch at once
+            out += detect_faces(tensors, self.nets, self.min_face_size, self.thresholds, self.factor)
+        return out
 
     def crop(self, image: ImageLike, detections: Detections, mode: Literal["margin", "similarity"] = "similarity",
              image_size: int = 160, margin: float = 0) -> list[Image.Image]:

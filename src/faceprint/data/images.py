@@ -17,7 +17,7 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".pgm", "
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb limit
 # Photos are reduced to this long side before face detection, wherever they come from (CLI, server, bulk runner):
 # chosen by benchmarks/photos.py on 12-MP photos (faces found against time; see the README)
-DETECT_SIDE = 2048
+DETECT_SIDE = 1440
 
 
 class ImageLoadError(ValueError):
