@@ -304,7 +304,7 @@ def test_roles_follow_the_route_under_a_root_path_and_every_edit_refuses_a_viewe
             r = c.request(method, url, json={"name": "x", "faces": [1], "sources": [2], "person": 2})
             assert r.status_code == 403, (method, url, r.status_code)
             refused += 1
-    assert refused == 11  # enroll, the 7 people edits and the 3 user routes
+    assert refused == 12  # enroll, the 8 people edits and the 3 user routes
     reached, sent = [], []
 
     async def inner(scope, receive, send):  # type: ignore[no-untyped-def]

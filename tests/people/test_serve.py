@@ -122,7 +122,8 @@ def test_every_write_route_has_the_guard(lib_dir: Path) -> None:
     c = TestClient(app)
     posts = [r.path for r in app.routes if "POST" in getattr(r, "methods", set())]
     writes = [p for p in posts if p not in ("/search", "/verify", "/api/who", "/login", "/logout") and "/users" not in p]
-    assert {w.rsplit("/", 1)[-1] for w in writes} == {"enroll", "name", "merge", "hide", "split", "move", "reject", "dismiss"}
+    assert {w.rsplit("/", 1)[-1] for w in writes} == {"enroll", "name", "merge", "hide", "split", "move", "reject", "dismiss",
+                                                      "apart"}
     key = {"Authorization": "Bearer s3cret"}
     before = c.get("/api/people", headers=key).json()
     for path in writes:
