@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from faceprint.search.rows import file_id  # which file a name holds now
 
 __all__ = ["ROLES", "Accounts", "AccountError", "Principal", "rank"]
 
@@ -67,7 +68,7 @@ class Accounts:
 
     def _db(self) -> sqlite3.Connection:
         """This thread's connection, reopened when the file was replaced (``index build --force`` swapped the folder)."""
-        conn, ident = getattr(self._local, "conn", None), _ident(self.path)
+        conn, ident = getattr(self._local, "conn", None), file_id(self.path)
         if conn is not None and (ident is None or ident != self._local.ident):
             conn.close()
             conn = None
@@ -76,7 +77,7 @@ class Accounts:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(_SCHEMA)
-            now = _ident(self.path)
+            now = file_id(self.path)
             if ident is not None and now != ident:  # swapped while connecting: connect again
                 conn.close()
                 conn, ident = None, now
@@ -190,14 +191,6 @@ class Accounts:
         if conn is not None:
             conn.close()
             self._local.conn = None
-
-
-def _ident(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def _check_role(role: str) -> None:

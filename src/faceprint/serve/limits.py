@@ -11,12 +11,11 @@ disconnect and the client gets 413. Memory per request is then what the app itse
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from faceprint.serve.policy import route_path
+from faceprint.serve.policy import answer, route_path
 
 __all__ = ["BodyLimits"]
 
@@ -26,14 +25,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-async def _answer(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *(headers or [])]})
-    await send({"type": "http.response.body", "body": body})
 
 
 class BodyLimits:
@@ -54,15 +45,14 @@ class BodyLimits:
             await self._read(scope, receive, send)
             return
         if self.pending >= self.max_pending:
-            await _answer(send, 503, f"busy: {self.pending} requests in flight; retry shortly",
-                          [(b"retry-after", str(self.retry_after_s).encode())])
+            await self._busy(send, f"{self.pending} requests")
             return
         headers = dict(scope.get("headers") or [])
         multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
         cap = self.max_body if multipart and self.uploads(route_path(scope)) else self.max_json  # the route decides
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
-            await _answer(send, 413, f"request body over {cap} bytes (declared {int(declared)})")
+            await answer(send, 413, f"request body over {cap} bytes (declared {int(declared)})")
             return
         self.pending += 1
         size, over, started = 0, False, False
@@ -95,15 +85,17 @@ class BodyLimits:
         finally:
             self.pending -= 1
         if over and not started:
-            await _answer(send, 413, f"request body over {cap} bytes")
+            await answer(send, 413, f"request body over {cap} bytes")
+
+    async def _busy(self, send: Send, what: str) -> None:
+        await answer(send, 503, f"busy: {what} in flight; retry shortly", [(b"retry-after", str(self.retry_after_s).encode())])
 
     async def _read(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.heavy(route_path(scope)):
             await self.app(scope, receive, send)
             return
         if self.heavy_pending >= self.max_heavy:
-            await _answer(send, 503, f"busy: {self.heavy_pending} expensive reads in flight; retry shortly",
-                          [(b"retry-after", str(self.retry_after_s).encode())])
+            await self._busy(send, f"{self.heavy_pending} expensive reads")
             return
         self.heavy_pending += 1
         try:
