@@ -40,3 +40,26 @@ def test_blocks_equal_one_pass_and_the_greedy_loop(mode: str) -> None:
     for block in (1, 7, 64, 599):
         assert torch.equal(nms(boxes, scores, 0.4, mode, block=block), whole), block
     assert whole.tolist() == _greedy(boxes.double().numpy(), scores.numpy(), 0.4, mode)
+
+
+def test_detection_in_pixel_groups_equals_one_call() -> None:
+    """MTCNN takes a batch in groups of at most max_pixels (memory); the answers are those of one call, in order."""
+    from PIL import Image
+
+    from faceprint.align.mtcnn import MTCNN, _by_pixels, _pixels
+
+    rng = np.random.default_rng(1)
+    images = [Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for h, w in ((120, 90), (64, 200), (300, 240))]
+    gray = rng.integers(0, 255, (200, 150), dtype=np.uint8)
+    chw = torch.from_numpy(rng.integers(0, 255, (3, 80, 100)).astype(np.float32))
+    batch = [*images, gray, chw]
+    assert [_pixels(im) for im in batch] == [10800, 12800, 72000, 30000, 8000]
+    assert [len(g) for g in _by_pixels(batch, 30_000)] == [2, 1, 1, 1]  # an image over the budget goes alone
+    m = MTCNN()
+    whole = m.detect(batch)
+    m.max_pixels = 1  # every image alone
+    alone = m.detect(batch)
+    assert len(whole) == len(alone) == 5
+    for a, b in zip(whole, alone):
+        assert len(a) == len(b)
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)

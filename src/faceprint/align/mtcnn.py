@@ -33,13 +33,22 @@ def _as_tensor(img: ImageLike) -> tuple[torch.Tensor, Image.Image]:
     return torch.from_numpy(np.asarray(pil, dtype=np.float32).copy()).permute(2, 0, 1), pil
 
 
+def _pixels(im: ImageLike) -> int:
+    """Height × width of one image as ``_as_tensor`` reads it (PIL; HW or HWC array; CHW, HW or HWC tensor)."""
+    if isinstance(im, Image.Image):
+        return im.width * im.height
+    shape = tuple(im.shape)
+    if isinstance(im, torch.Tensor) and (len(shape) == 2 or shape[0] in (1, 3)):
+        return int(np.prod(shape[-2:]))
+    return int(shape[0] * shape[1])
+
+
 def _by_pixels(images: list[ImageLike], budget: int) -> list[list[ImageLike]]:
     """Consecutive groups of images with at most ``budget`` pixels each (an image over it alone), in order."""
     groups: list[list[ImageLike]] = []
     total = budget + 1
     for im in images:
-        n = int(np.prod(im.size)) if isinstance(im, Image.Image) else int(np.prod(im.shape[-3:-1] if isinstance(
-            im, np.ndarray) else im.shape[-2:]))
+        n = _pixels(im)
         if total + n > budget:
             groups.append([])
             total = 0
