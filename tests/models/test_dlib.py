@@ -136,3 +136,24 @@ def test_stream_decodes_dlibs_integers_and_floats() -> None:
         s.int()
     with pytest.raises(WeightsError, match="bad integer control byte"):
         _Stream(bytes([0x09, 0, 0])).int()
+
+
+def test_the_reader_refuses_negative_lengths_and_sizes() -> None:
+    """b"\\x81\\x05abcdefgh" is a string of length −5: refused with the one-line error, the cursor left where it was
+    (it once read back 'abcde' and moved the cursor to −3). Negative tensor and alias sizes are refused too, even
+    when two of them would multiply to a positive count."""
+    from faceprint.models import WeightsError
+    from faceprint.models.importers.dlib_dnn import _Stream
+
+    s = _Stream(b"\x81\x05abcdefgh")
+    with pytest.raises(WeightsError, match=r"negative string length -5 at byte 0"):
+        s.str()
+    assert s.pos == 0
+    with pytest.raises(WeightsError, match="past the end"):
+        _Stream(b"\x01\x09abc").str()
+    two = bytes([0x01, 0x02])
+    shape = bytes([0x81, 0x02, 0x81, 0x02, 0x01, 0x01, 0x01, 0x01])  # −2 × −2 × 1 × 1 = 4 floats
+    with pytest.raises(WeightsError, match="negative tensor size -2"):
+        _Stream(two + shape + b"\0" * 16).tensor()
+    with pytest.raises(WeightsError, match="negative alias size -2"):
+        _Stream(bytes([0x01, 0x01]) + shape).alias()

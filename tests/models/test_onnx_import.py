@@ -88,8 +88,7 @@ def _export(model: torch.nn.Module, path: Path, args: tuple[torch.Tensor, ...], 
 def test_onnx_shapes_symbolic_side_fixed_batch_and_two_inputs(tmp_path: Path) -> None:
     net, x = SensitiveNet(8, 64), torch.zeros(2, 3, 64, 64)
     fixed = _export(net, tmp_path / "fixed.onnx", (x,), ["images"], {})
-    with pytest.raises(WeightsError, match="batch axis is fixed to 2"):
-        import_onnx(fixed, "x", 64)
+    import_onnx(fixed, "fixed2", 64, align="none")  # a fixed batch axis is made symbolic (tests below: as shipped)
     conv = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
     sym = _export(conv, tmp_path / "sym.onnx", (x,), ["images"], {"images": {0: "n", 2: "h", 3: "w"}, "e": {0: "n"}})
     with pytest.raises(WeightsError, match="give --input-size"):
@@ -166,3 +165,74 @@ def test_arcface_alignment_puts_landmarks_on_the_template() -> None:
     margin = FaceEmbedder(Embedder(model, 112, align="margin"))
     margin.mtcnn.detect = lambda images: [det]  # type: ignore[union-attr, method-assign]
     assert np.abs(_centroids(margin.crops(image)[0].image) - TEMPLATE_112).max() > 5.0
+
+
+def _shipped(tmp_path: Path, name: str, model: torch.nn.Module, x: torch.Tensor, **kw) -> Path:  # type: ignore[no-untyped-def]
+    """``model`` exported the way published face models ship: the batch axis fixed to the example's size."""
+    path = tmp_path / f"{name}.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), (x,), str(path), input_names=["data"], output_names=["fc1"], dynamo=False, **kw)
+    return path
+
+
+def _same_as_torch(name: str, model: torch.nn.Module, nhwc: bool = False) -> None:
+    """The imported model embeds batches of 1, 3 and 5 as the torch model does, one image at a time."""
+    emb = Embedder.from_pretrained(name)
+    for n in (1, 3, 5):
+        x = torch.from_numpy(np.random.default_rng(n).normal(0, 1, (n, 3, emb.image_size, emb.image_size)).astype(np.float32))
+        with torch.no_grad():
+            want = F.normalize(torch.cat([model(xi[None].permute(0, 2, 3, 1) if nhwc else xi[None]) for xi in x]), dim=1)
+        np.testing.assert_allclose(emb._fn(x).numpy(), want.numpy(), atol=1e-5)  # the embedder's own run function
+
+
+class _Nhwc(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = SensitiveNet(8, 32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, S, S, 3), as TensorFlow exports take it
+        return self.net(x.permute(0, 3, 1, 2))
+
+
+class _BatchOfOne(torch.nn.Module):
+    """A graph with its batch size built in (a Reshape to (1, -1)): it runs batches of one only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, stride=4)
+        self.fc = torch.nn.Linear(4 * 8 * 8, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x).reshape(1, -1))
+
+
+def test_published_models_import_as_shipped(tmp_path: Path) -> None:
+    """The defects published models ship with, each built here: batch axis fixed to 1, initializers listed as
+    inputs (onnxruntime then asks for them to be fed), NHWC input, and a graph that only runs batches of one."""
+    import onnx
+
+    torch.manual_seed(0)
+    net = SensitiveNet(8, 32).eval()
+    one = torch.zeros(1, 3, 32, 32)
+    fixed = _shipped(tmp_path, "fixed", net, one)
+    assert onnx.load(str(fixed)).graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
+    import_onnx(fixed, "fixed", align="none")
+    _same_as_torch("fixed", net)
+
+    inits = _shipped(tmp_path, "inits", net, one, keep_initializers_as_inputs=True)
+    assert len(onnx.load(str(inits)).graph.input) > 1  # the weights are graph inputs too
+    import_onnx(inits, "inits", align="none")
+    info = (tmp_path / "home" / "weights" / "inits" / "model.json").read_text()
+    assert "initializer inputs dropped" in info
+    _same_as_torch("inits", net)
+
+    nhwc = _Nhwc().eval()
+    import_onnx(_shipped(tmp_path, "nhwc", nhwc, torch.zeros(1, 32, 32, 3)), "nhwc", align="none")
+    assert Embedder.from_pretrained("nhwc").image_size == 32
+    _same_as_torch("nhwc", nhwc.net)
+
+    single = _BatchOfOne().eval()
+    import_onnx(_shipped(tmp_path, "single", single, one), "single", align="none")
+    assert Embedder.from_pretrained("single").onnx_options.get("max_batch") == 1  # fed one image at a time
+    _same_as_torch("single", single)

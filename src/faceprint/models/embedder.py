@@ -37,7 +37,7 @@ class Embedder:
 
     def __init__(self, model: torch.nn.Module | None, image_size: int, name: str = "", backend: str = "torch",
                  preprocess: Preprocess = FACENET, align: str = "margin", onnx_file: Path | None = None,
-                 dim: int | None = None) -> None:
+                 dim: int | None = None, onnx_options: dict[str, Any] | None = None) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
         if model is None and onnx_file is None:
@@ -45,7 +45,7 @@ class Embedder:
         self.model = model.eval() if model is not None else None
         self.image_size, self.name, self.preprocess, self.align = image_size, name, preprocess, align
         self.backend = backend if model is not None else "onnx"
-        self.onnx_file = onnx_file
+        self.onnx_file, self.onnx_options = onnx_file, dict(onnx_options or {})  # layout, max_batch of an imported file
         self._dim = dim
         self._fn = self._make_fn()
 
@@ -59,7 +59,8 @@ class Embedder:
         preprocess = Preprocess(info.mean, 1 / info.scale, info.bgr)
         if info.format == "onnx":
             return cls(None, info.image_size, info.name, "onnx", preprocess, info.align,
-                       onnx_file=folder / ONNX_FILE, dim=info.embedding_dim)
+                       onnx_file=folder / ONNX_FILE, dim=info.embedding_dim,
+                       onnx_options={k: info.preprocessing[k] for k in ("layout", "max_batch") if k in info.preprocessing})
         model, info = load_pretrained(folder)
         return cls(model, info.image_size, info.name, backend, preprocess, info.align)
 
@@ -91,7 +92,7 @@ class Embedder:
 
     def _make_fn(self) -> EmbedFn:
         if self.model is None:
-            run = OnnxEmbedFn(self.onnx_file)  # type: ignore[arg-type]
+            run = OnnxEmbedFn(self.onnx_file, **self.onnx_options)  # type: ignore[arg-type]
             return lambda x: F.normalize(run(x), dim=1)  # ArcFace-style exports give raw features
         if self.backend == "onnx":
             return OnnxEmbedFn(onnx_bytes(self.model, self.image_size))

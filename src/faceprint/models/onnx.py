@@ -53,7 +53,10 @@ def export_onnx(model: torch.nn.Module, path: str | Path, image_size: int, opset
 class OnnxEmbedFn:
     """Run an ONNX embedding model with onnxruntime (CPU); maps a standardized batch to embeddings."""
 
-    def __init__(self, model: bytes | str | Path, threads: int | None = None) -> None:
+    def __init__(self, model: bytes | str | Path, threads: int | None = None, layout: str = "NCHW",
+                 max_batch: int | None = None) -> None:
+        """``layout``: the model's input order (NHWC models get the batch transposed); ``max_batch``: the most images
+        one run takes (1 for a model whose graph only runs batches of one: the batch is fed image by image)."""
         try:
             import onnxruntime as ort
         except ImportError as exc:  # optional dependency
@@ -64,7 +67,13 @@ class OnnxEmbedFn:
         source = str(model) if isinstance(model, (str, Path)) else model
         self.session = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
+        self.layout, self.max_batch = layout.upper(), max_batch
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        arr = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
-        return torch.from_numpy(self.session.run(None, {self.input_name: arr})[0])
+        arr = x.detach().cpu().numpy()
+        if self.layout == "NHWC":
+            arr = arr.transpose(0, 2, 3, 1)
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        step = self.max_batch or max(1, len(arr))
+        parts = [self.session.run(None, {self.input_name: arr[i : i + step]})[0] for i in range(0, max(1, len(arr)), step)]
+        return torch.from_numpy(np.concatenate(parts) if len(parts) > 1 else parts[0])

@@ -51,8 +51,18 @@ class _Stream:
             return {32000: float("inf"), 32001: float("-inf")}.get(exponent, float("nan"))
         return float(np.ldexp(np.float64(mantissa), exponent))
 
+    def size(self, what: str) -> int:
+        """A length or a dimension: never negative (a negative one would move the cursor back)."""
+        at, value = self.pos, self.int()
+        if value < 0:
+            self.pos = at
+            raise self.fail(f"negative {what} {value}")
+        return value
+
     def str(self) -> str:
-        n = self.int()
+        n = self.size("string length")
+        if self.pos + n > len(self.data):
+            raise self.fail(f"string of {n} bytes past the end")
         raw = self.data[self.pos : self.pos + n]
         self.pos += n
         return raw.decode("latin-1")
@@ -67,9 +77,9 @@ class _Stream:
     def tensor(self) -> np.ndarray:
         if self.int() != 2:
             raise self.fail("unknown tensor version")
-        shape = [self.int() for _ in range(4)]
+        shape = [self.size("tensor size") for _ in range(4)]
         count = int(np.prod(shape))
-        if count < 0 or self.pos + 4 * count > len(self.data):
+        if self.pos + 4 * count > len(self.data):
             raise self.fail(f"tensor of shape {shape} past the end")
         out = np.frombuffer(self.data, "<f4", count, self.pos).reshape(shape)
         self.pos += 4 * count
@@ -78,7 +88,7 @@ class _Stream:
     def alias(self) -> list[int]:
         if self.int() != 1:
             raise self.fail("unknown alias-tensor version")
-        return [self.int() for _ in range(4)]
+        return [self.size("alias size") for _ in range(4)]
 
     def expect(self, *versions: str) -> str:
         got = self.str()
