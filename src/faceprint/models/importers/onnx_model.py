@@ -15,8 +15,8 @@ __all__ = ["as_shipped", "import_onnx", "onnx_signature"]
 def as_shipped(path: str | Path) -> tuple[bytes, dict[str, Any]]:
     """The model of ``path`` made loadable the way faceprint runs it, and what was changed.
 
-    Published face models often ship with their batch axis fixed to 1 and with their weights (initializers) also
-    listed as graph inputs, which onnxruntime then asks to be fed. The initializer inputs are dropped and a fixed
+    Published face models often ship with their batch axis fixed to 1 and with their weights (initializers) or
+    unused tensors also listed as graph inputs, which onnxruntime then asks to be fed. Such inputs are dropped and a fixed
     batch axis is made symbolic; an NHWC input (N, S, S, 3) is recorded so the batch is transposed for it."""
     try:
         import onnx
@@ -28,7 +28,10 @@ def as_shipped(path: str | Path) -> tuple[bytes, dict[str, Any]]:
         raise WeightsError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from exc
     graph = model.graph
     weights = {i.name for i in graph.initializer}
-    real = [i for i in graph.input if i.name not in weights]
+    used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    # weights listed as inputs too, and inputs no node reads (SFace's int8 file lists its float weights, which its
+    # DequantizeLinear nodes replaced): onnxruntime would ask for every one of them to be fed
+    real = [i for i in graph.input if i.name not in weights and i.name in used]
     dropped = len(graph.input) - len(real)
     if dropped:
         del graph.input[:]
