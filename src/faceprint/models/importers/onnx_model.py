@@ -36,6 +36,10 @@ def as_shipped(path: str | Path) -> tuple[bytes, dict[str, Any]]:
     if dropped:
         del graph.input[:]
         graph.input.extend(real)
+    kept = [t for t in graph.initializer if t.name in used]  # weights no node reads (onnxruntime warns on each load)
+    if len(kept) < len(graph.initializer):
+        del graph.initializer[:]
+        graph.initializer.extend(kept)
     facts: dict[str, Any] = {"dropped_initializer_inputs": dropped, "layout": "NCHW", "fixed_batch": None}
     if len(real) == 1:
         dims = real[0].type.tensor_type.shape.dim
