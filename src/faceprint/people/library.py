@@ -275,9 +275,7 @@ class Library(ViewsMixin, EditsMixin):
     # assignment ------------------------------------------------------------------------------------
     def _people_of(self, face_ids: np.ndarray) -> np.ndarray:
         """Person of each face id (−1: none), for neighbour ids from a search."""
-        flat = [int(i) for i in np.unique(face_ids) if i >= 0]
-        rows = dict(self.db.execute("SELECT face_id, person_id FROM face_people WHERE person_id IS NOT NULL AND face_id IN "
-                                    "(SELECT value FROM json_each(?))", (json.dumps(flat),)).fetchall())
+        rows = self.people_of_faces([int(i) for i in np.unique(face_ids) if i >= 0])
         return np.vectorize(lambda i: rows.get(int(i), -1), otypes=[np.int64])(face_ids) if face_ids.size else face_ids
 
     def _person_sums(self, people: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
