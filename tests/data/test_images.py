@@ -136,7 +136,7 @@ def test_decode_photo_reduces_a_12mp_jpeg_at_the_dct_scale_and_any_photo_to_the_
                                 ("JPEG", DETECT_SIDE, (DETECT_SIDE, DETECT_SIDE * 3 // 4))):
         buf = io.BytesIO()
         Image.new("RGB", (4032, 3024), (90, 120, 150)).save(buf, format=fmt)
-        img = decode_photo(buf.getvalue(), f"phone.{fmt.lower()}", side)
+        img = decode_photo(buf.getvalue(), f"phone.{fmt.lower()}", *(() if side == DETECT_SIDE else (side,)))
         # a phone JPEG decodes at half scale (never whole: 4032 // 2048 is 1, yet half keeps 98 % of the side);
         # a PNG has no DCT scale and is reduced to the side; by default, photos come to the detection side
         assert img.size == expected and img.info["original_size"] == (4032, 3024), (fmt, side)

