@@ -64,3 +64,31 @@ def test_separation_auc_matches_the_pair_count() -> None:
     assert separation_auc(d, same) == pytest.approx(brute, abs=1e-12)
     with pytest.raises(ValueError, match="both"):
         separation_auc(d, np.ones(60, bool))
+
+
+def test_simplex_grid_covers_every_weight_vector_once() -> None:
+    from itertools import product
+
+    from faceprint.evaluation.fusion import simplex_grid
+
+    grid = simplex_grid(3, 4)
+    brute = {ws for ws in product(range(5), repeat=3) if sum(ws) == 4}  # the oracle: every integer split of 4
+    assert len(grid) == len(brute) == 15
+    assert {tuple(round(w * 4) for w in ws) for ws in grid} == brute
+    assert all(abs(sum(ws) - 1) < 1e-12 for ws in grid)
+    assert simplex_grid(2, 4) == [(0.0, 1.0), (0.25, 0.75), (0.5, 0.5), (0.75, 0.25), (1.0, 0.0)]
+
+
+def test_three_model_fusion_weighs_the_informative_members_and_beats_each() -> None:
+    """Two members carry independent signal, the third is noise: the folds give the noise member little weight and
+    the fusion beats every member alone."""
+    rng = np.random.default_rng(3)
+    n = 2000
+    same = rng.random(n) < 0.5
+    base = np.where(same, 1.0, 1.6)
+    d1, d2, noise = base + rng.normal(0, 0.35, n), base + rng.normal(0, 0.35, n), rng.uniform(0, 4, n)
+    result = evaluate_fusion([d1, d2, noise], same, grid=10)
+    assert all(len(w) == 3 and abs(sum(w) - 1) < 1e-9 for w in result.fold_weights)
+    assert np.mean([w[2] for w in result.fold_weights]) < 0.15
+    alone = [evaluate_fusion([d, d], same).verification.accuracy for d in (d1, d2, noise)]
+    assert result.verification.accuracy > max(alone) + 0.02

@@ -58,3 +58,26 @@ def test_cuda_requested_without_a_gpu(tiny_faces: Path, tmp_path: Path) -> None:
 def test_compile_trains(tiny_faces: Path, tmp_path: Path) -> None:
     result = Trainer(_cfg(tiny_faces, tmp_path / "c", "train.compile=true", "train.eval_every=0"), progress=False).run()
     assert result.step == 3
+
+
+def test_bf16_falls_back_to_float32_on_a_cpu_without_it(tiny_faces: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from faceprint.training import accel
+
+    monkeypatch.setattr(accel, "cpu_flags", lambda: {"avx2", "fma"})
+    trainer = Trainer(_cfg(tiny_faces, tmp_path / "old", "train.amp=bf16"), progress=False)
+    assert trainer.accel.amp is None and "no AVX512-BF16" in trainer.accel.note
+    monkeypatch.setattr(accel, "cpu_flags", lambda: {"avx512_bf16"})
+    assert Trainer(_cfg(tiny_faces, tmp_path / "new", "train.amp=bf16"), progress=False).accel.amp == torch.bfloat16
+
+
+def test_bf16_resumes_bitwise(tiny_faces: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from faceprint.training import accel, train
+
+    monkeypatch.setattr(accel, "cpu_flags", lambda: {"avx512_bf16"})  # bf16 on, whatever this CPU is
+    extra = ("train.amp=bf16", "train.steps=6", "train.checkpoint_every=2", "train.eval_every=0")
+    train(_cfg(tiny_faces, tmp_path / "full", *extra), progress=False)
+    train(_cfg(tiny_faces, tmp_path / "half", *extra), stop_after=3, progress=False)
+    train(_cfg(tiny_faces, tmp_path / "half", *extra), resume=True, progress=False)
+    a, b = load_checkpoint(tmp_path / "full")["model"], load_checkpoint(tmp_path / "half")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)

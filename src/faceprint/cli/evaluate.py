@@ -57,12 +57,15 @@ def _split_folder(checkpoint: Optional[Path], split: Optional[str]) -> "Identity
 
 def eval_cmd(
     checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run folder.")] = None,
-    weights: Annotated[Optional[str], typer.Option(help="Pretrained weights name or folder; a+b fuses two models "
+    weights: Annotated[Optional[str], typer.Option(help="Pretrained weights name or folder; a+b[+c] fuses models "
                                                        "(weight chosen per fold).")] = None,
     backend: Annotated[str, typer.Option(help="Inference backend: torch, channels_last or onnx.")] = "torch",
     pixels: Annotated[bool, typer.Option(help="Evaluate raw pixels instead of a model (baseline).")] = False,
     pairs: Annotated[Optional[Path], typer.Option(help="LFW-format pairs file.")] = None,
     images: Annotated[Optional[Path], typer.Option(help="Image root for --pairs.")] = None,
+    bins: Annotated[Optional[list[Path]], typer.Option("--bin", help="A verification set as insightface ships them "
+                    "(lfw.bin, cfp_fp.bin, agedb_30.bin, calfw.bin, cplfw.bin); repeat for one row each. Its images are "
+                    "aligned crops (--align auto embeds them as they are; --align mtcnn detects).")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Identity folder of held-out identities (pairs are generated).")] = None,
     split: Annotated[Optional[str], typer.Option(help="val or test: the checkpoint's own held-out identities.")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Input size (default: the checkpoint's).")] = None,
@@ -81,8 +84,13 @@ def eval_cmd(
     from faceprint.data.folder import scan_identity_folder
     from faceprint.evaluation import evaluate_folder, evaluate_pair_list, read_lfw_pairs
 
-    if sum(x is not None for x in (pairs, data, split)) != 1:
-        raise typer.BadParameter("give one of --pairs FILE --images DIR, --data DIR, or --split val|test")
+    if sum(x is not None for x in (pairs, data, split, bins or None)) != 1:
+        raise typer.BadParameter("give one of --pairs FILE --images DIR, --bin FILE, --data DIR, or --split val|test")
+    if bins:
+        if pixels or "+" in (weights or "") or metric != "squared_l2":
+            raise typer.BadParameter("--bin evaluates one model (no --pixels, fusion or --metric)")
+        _eval_bins(bins, checkpoint, weights, backend, image_size, align, flip, batch_size, json_path)
+        return
     if weights is not None and "+" in weights:  # score fusion: several models, one weight per fold
         if checkpoint is not None or pixels or image_size is not None or metric != "squared_l2":
             raise typer.BadParameter("a fusion (--weights a+b) takes no --checkpoint, --pixels, --image-size or --metric")
@@ -107,6 +115,30 @@ def eval_cmd(
     if no_face:
         err_console.print(f"{no_face} images had no detected face: their centre crop was used")
     _show(name, report, no_face, roc, json_path)
+
+
+def _eval_bins(bins: list[Path], checkpoint: Optional[Path], weights: Optional[str], backend: str,
+               image_size: Optional[int], align: str, flip: bool, batch_size: int, json_path: Optional[Path]) -> None:
+    """One row per ``.bin`` set: the field's 10-fold protocol on its aligned crops."""
+    from rich.progress import Progress
+
+    from faceprint.data.binset import BinSetError, read_bin
+    from faceprint.evaluation.binsets import evaluate_bin
+
+    fn, _, name = _embedder(checkpoint, False, image_size, weights, backend, "mtcnn" if align == "mtcnn" else "none")
+    rows: dict[str, dict[str, object]] = {}
+    for path in bins:
+        try:
+            bset = read_bin(path)
+        except BinSetError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        with Progress(console=err_console, transient=True) as progress:
+            task = progress.add_task(f"embedding {bset.name}", total=len(bset.images))
+            report = evaluate_bin(fn, bset, flip, batch_size, on_batch=lambda n: progress.update(task, completed=n))
+        report_skipped([reason for _, reason in report.failed], limit=20)
+        rows[bset.name] = {**report.summary(), "pairs": report.n_pairs}
+    console.print(metrics_table(f"{name}{' with flip' if flip else ''}: 10 folds per set", rows))
+    write_json(json_path, {"embedding": name, "flip": flip, "sets": rows})
 
 
 def _show(name: str, report: "EvalReport", no_face: object, roc: Optional[Path], json_path: Optional[Path]) -> None:
@@ -134,9 +166,9 @@ def _eval_fused(weights: str, backend: str, align: str, pairs: Optional[Path], i
 
     parts = parse_fusion(weights)
     names = [n for n, _ in parts]
-    if pairs is None or len(names) != 2 or any(w is not None for _, w in parts):
-        raise typer.BadParameter("eval fuses two models (--weights a+b; it chooses the weight per fold, so give none) "
-                                 "on --pairs FILE --images DIR")
+    if pairs is None or any(w is not None for _, w in parts):
+        raise typer.BadParameter("eval fuses two or more models (--weights a+b[+c]; it chooses the weights per fold, so "
+                                 "give none) on --pairs FILE --images DIR")
     fns = [path_embedder(Embedder.from_spec(model_spec(n, None, backend)), align) for n in names]
     plist = read_lfw_pairs(pairs, images or pairs.parent)
     with Progress(console=err_console, transient=True) as progress:

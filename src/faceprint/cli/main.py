@@ -13,6 +13,7 @@ from faceprint.cli.accounts import keys_app, users_app
 from faceprint.cli.classify import classify_app
 from faceprint.cli.index import cluster_cmd, index_app, serve_cmd
 from faceprint.cli.library import library_app
+from faceprint.cli.pack import pack_cmd
 from faceprint.cli import evaluate as evaluate_cmds
 from faceprint.cli import sweep as sweep_cmds
 from faceprint.cli import train as train_cmds
@@ -75,6 +76,7 @@ app.command("embed")(evaluate_cmds.embed_cmd)
 app.command("export")(evaluate_cmds.export_cmd)
 app.command("align")(align_cmds.align_cmd)
 app.command("sweep")(sweep_cmds.sweep_cmd)
+app.command("pack")(pack_cmd)
 app.add_typer(weights_app, name="weights")
 app.add_typer(classify_app, name="classify")
 app.add_typer(index_app, name="index")

@@ -6,8 +6,7 @@ import torch
 from torch.utils.data import Dataset
 
 from faceprint.data.folder import IdentityFolder
-from faceprint.data.images import load_rgb
-from faceprint.data.transforms import Augment, augment, fixed_standardize, pil_to_uint8, resize_uint8
+from faceprint.data.transforms import Augment, augment, fixed_standardize, resize_uint8
 
 __all__ = ["FaceDataset", "collate"]
 
@@ -36,7 +35,7 @@ class FaceDataset(Dataset):
         """The decoded (3, load_size, load_size) uint8 image."""
         if self._cache is not None and index in self._cache:
             return self._cache[index]
-        x = pil_to_uint8(load_rgb(self.folder.paths[index]), self.load_size)
+        x = self.folder.raw(index, self.load_size)
         if self._cache is not None:
             self._cache[index] = x
         return x

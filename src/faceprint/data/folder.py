@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
+
+import torch
 
 from faceprint.data.images import IMAGE_EXTENSIONS, ImageLoadError, load_rgb
+from faceprint.data.transforms import pil_to_uint8
 
-__all__ = ["DatasetError", "IdentityFolder", "Skipped", "scan_identity_folder"]
+__all__ = ["DatasetError", "IdentityFolder", "ItemReader", "Skipped", "scan_identity_folder"]
 
 
 class DatasetError(ValueError):
@@ -22,18 +26,36 @@ class Skipped:
     reason: str
 
 
+class ItemReader(Protocol):
+    """Reads the items of a packed or RecordIO dataset; their ``paths`` are ``root/<identity>/<item number>``."""
+
+    def raw(self, path: Path, size: int) -> torch.Tensor:
+        """The item as a (3, size, size) uint8 RGB tensor."""
+        ...
+
+
 @dataclass
 class IdentityFolder:
-    """Image paths and integer labels; ``classes[label]`` is the identity folder name."""
+    """Image paths and integer labels; ``classes[label]`` is the identity folder name.
+
+    ``reader``: set for a packed or RecordIO dataset, whose ``paths`` name items inside it rather than files.
+    """
 
     root: Path
     paths: list[Path]
     labels: list[int]
     classes: list[str]
     skipped: list[Skipped] = field(default_factory=list)
+    reader: Any = None  # ItemReader | None
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def raw(self, index: int, size: int) -> torch.Tensor:
+        """Item ``index`` as a (3, size, size) uint8 RGB tensor (decoded from its file, or read from a pack)."""
+        if self.reader is not None:
+            return self.reader.raw(self.paths[index], size)
+        return pil_to_uint8(load_rgb(self.paths[index]), size)
 
     def by_identity(self) -> dict[int, list[int]]:
         """Sample indices grouped by label."""
@@ -46,7 +68,8 @@ class IdentityFolder:
         """The samples of ``identities`` only, relabelled 0..len(identities)-1 in the given order."""
         index = {name: k for k, name in enumerate(identities)}
         keep = [(p, index[self.classes[y]]) for p, y in zip(self.paths, self.labels) if self.classes[y] in index]
-        return IdentityFolder(self.root, [p for p, _ in keep], [y for _, y in keep], list(identities), list(self.skipped))
+        return IdentityFolder(self.root, [p for p, _ in keep], [y for _, y in keep], list(identities), list(self.skipped),
+                              self.reader)
 
     def skipped_report(self) -> list[dict[str, str]]:
         """The skip list as JSON-ready records."""

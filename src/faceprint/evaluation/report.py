@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from faceprint.data.folder import IdentityFolder
-from faceprint.models.embed import EmbedFn, embed_paths
+from faceprint.models.embed import FACENET, EmbedFn, embed, embed_paths
 from faceprint.models.embedder import Embedder
 from faceprint.models.pipeline import FaceEmbedder
 from faceprint.evaluation.identification import IdentificationResult, evaluate_identification
@@ -53,6 +53,18 @@ def _embed(fn: EmbedFn | torch.nn.Module | PathEmbedder, paths: list[Path], imag
     if hasattr(fn, "embed_paths"):
         return fn.embed_paths(paths, batch_size=batch_size, flip=flip, on_batch=on_batch)  # type: ignore[union-attr]
     return embed_paths(fn, paths, image_size, batch_size, flip, on_batch)  # type: ignore[arg-type]
+
+
+def _embed_items(fn: EmbedFn | torch.nn.Module, folder: IdentityFolder, image_size: int, batch_size: int, flip: bool,
+                 on_batch: Callable[[int], None] | None) -> tuple[np.ndarray, list[Path], list[tuple[Path, str]]]:
+    """Embeddings of a packed or RecordIO folder's items, read through its reader (FaceNet standardization)."""
+    chunks = []
+    for i in range(0, len(folder), batch_size):
+        x = torch.stack([folder.raw(k, image_size) for k in range(i, min(i + batch_size, len(folder)))])
+        chunks.append(embed(fn, FACENET(x), image_size, batch_size, flip))
+        if on_batch is not None:
+            on_batch(min(i + batch_size, len(folder)))
+    return np.concatenate(chunks), list(folder.paths), []
 
 
 def _pair_rows(pairs: PairList, paths: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -106,7 +118,10 @@ def evaluate_folder(
 ) -> EvalReport:
     """Verification on seeded pairs drawn from ``folder`` plus leave-one-out identification."""
     pairs = generate_pairs(folder, pairs_per_fold=pairs_per_fold, seed=seed)
-    emb, ok, failed = _embed(fn, folder.paths, image_size, batch_size, flip, on_batch)
+    if folder.reader is not None and not hasattr(fn, "embed_paths"):  # a pack or RecordIO set: items, not files
+        emb, ok, failed = _embed_items(fn, folder, image_size, batch_size, flip, on_batch)
+    else:
+        emb, ok, failed = _embed(fn, folder.paths, image_size, batch_size, flip, on_batch)
     a, b, same = _pair_rows(pairs, ok)
     result = evaluate_verification(emb[a], emb[b], same, metric=metric, n_folds=pairs.n_folds)
     label_of = dict(zip(folder.paths, folder.labels))

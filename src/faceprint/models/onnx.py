@@ -74,6 +74,8 @@ class OnnxEmbedFn:
         if self.layout == "NHWC":
             arr = arr.transpose(0, 2, 3, 1)
         arr = np.ascontiguousarray(arr, dtype=np.float32)
+        if len(arr) == 0 and self.max_batch:  # a model fixed at batch 1 refuses an empty batch: ask it for a shape
+            return torch.from_numpy(self.session.run(None, {self.input_name: np.zeros((1, *arr.shape[1:]), np.float32)})[0][:0])
         step = self.max_batch or max(1, len(arr))
         parts = [self.session.run(None, {self.input_name: arr[i : i + step]})[0] for i in range(0, max(1, len(arr)), step)]
         return torch.from_numpy(np.concatenate(parts) if len(parts) > 1 else parts[0])

@@ -27,6 +27,7 @@ from faceprint.people.assign import average_distances, choose_joins, components_
 from faceprint.people.edits import EditsMixin, LibraryEditError
 from faceprint.models.photos import Detected, detect_photos, photo_date, read_photos
 from faceprint.people.records import AddReport
+from faceprint.models.thresholds import thresholds_for
 from faceprint.people.similarity import CASIA_PEOPLE_THRESHOLD, CASIA_WEBFACE, PEOPLE_FAR, Similarity
 from faceprint.people.tables import SCHEMA
 from faceprint.people.views import ViewsMixin
@@ -70,15 +71,14 @@ class Library(ViewsMixin, EditsMixin):
     @property
     def threshold(self) -> float:
         """Squared L2 under which a face joins a person or faces found one: the config's, else the one
-        ``calibrate`` fitted, else casia-webface's measured one, else the index's verdict threshold."""
+        ``calibrate`` fitted, else the one measured for the library's model, else the index's verdict threshold."""
         if self.config.threshold is not None:
             return self.config.threshold
         m = self.store.meta
         if m.get("people_threshold") is not None:
             return float(m["people_threshold"])
-        if (m.get("embedder") or {}).get("weights") == "casia-webface":
-            return CASIA_PEOPLE_THRESHOLD
-        return self.index.threshold
+        measured = thresholds_for((m.get("embedder") or {}).get("weights"))
+        return measured.people if measured is not None else self.index.threshold
 
     def similarity(self) -> Similarity:
         """The calibrated similarity shown beside distances: fitted on the named people, else published, else anchored
@@ -86,8 +86,9 @@ class Library(ViewsMixin, EditsMixin):
         m = self.store.meta
         if m.get("similarity"):
             return Similarity(**m["similarity"])
-        if (m.get("embedder") or {}).get("weights") == "casia-webface":
-            return CASIA_WEBFACE
+        measured = thresholds_for((m.get("embedder") or {}).get("weights"))
+        if measured is not None:
+            return Similarity(measured.c0, measured.c1, "published" if m["embedder"]["weights"] == "casia-webface" else "measured")
         return Similarity(float(np.sqrt(self.threshold)), CASIA_WEBFACE.c1, "threshold")
 
     # adding ----------------------------------------------------------------------------------------

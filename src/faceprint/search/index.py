@@ -13,6 +13,7 @@ import numpy as np
 
 from faceprint.data.images import IMAGE_EXTENSIONS, ImageLoadError
 from faceprint.faults import fault_point
+from faceprint.models.thresholds import thresholds_for
 from faceprint.models import Embedder
 from faceprint.models.fusion import FusedEmbedder, face_embedder
 from faceprint.models.pipeline import FaceCrop, FaceEmbedder, model_fingerprint, thumbnail
@@ -137,8 +138,12 @@ class FaceIndex:
 
     @property
     def threshold(self) -> float:
+        """The verdict threshold: calibrated on this index, else measured for its model, else DEFAULT_THRESHOLD."""
         t = self.store.meta.get("threshold")
-        return float(t) if t is not None else DEFAULT_THRESHOLD
+        if t is not None:
+            return float(t)
+        measured = thresholds_for((self.store.meta.get("embedder") or {}).get("weights"))
+        return measured.verdict if measured is not None else DEFAULT_THRESHOLD
 
     def add_images(self, images: list[tuple[Path, str | None]], chunk: int = 64, progress: Progress | None = None,
                    all_faces: bool | None = None, atomic: bool = True) -> AddReport:

@@ -9,9 +9,26 @@ from torch import nn
 
 from faceprint.config import ConfigError, TrainConfig
 
-__all__ = ["Accel"]
+__all__ = ["Accel", "cpu_flags", "cpu_has_bf16"]
 
 _AMP = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_flags() -> set[str]:
+    """The CPU feature flags Linux reports (empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16); without it bf16 is emulated and slow."""
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 class _Autocast(nn.Module):
@@ -36,6 +53,7 @@ class Accel:
     channels_last: bool
     compile: bool
     scaler: torch.amp.GradScaler | None = None
+    note: str = ""  # what was changed from the config and why (shown once)
 
     @classmethod
     def from_config(cls, cfg: TrainConfig, local_rank: int = 0) -> Accel:
@@ -50,7 +68,10 @@ class Accel:
         if cfg.amp == "fp16" and device.type != "cuda":
             raise ConfigError("train.amp=fp16 needs a GPU; use bf16 on CPU")
         scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
-        return cls(device, _AMP[cfg.amp], cfg.channels_last, cfg.compile, scaler)
+        amp, note = _AMP[cfg.amp], ""
+        if cfg.amp == "bf16" and device.type == "cpu" and not cpu_has_bf16():
+            amp, note = None, "train.amp=bf16: this CPU has no AVX512-BF16 or AMX, so training runs in float32"
+        return cls(device, amp, cfg.channels_last, cfg.compile, scaler, note)
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         """Move the model to the device and memory layout (in place)."""

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from faceprint.config import DataConfig
-from faceprint.data.folder import DatasetError, IdentityFolder, scan_identity_folder
+from faceprint.data.folder import DatasetError, IdentityFolder
+from faceprint.data.sources import dataset_kind, open_dataset
 from faceprint.data.splits import IdentitySplit, split_by_identity
 
 __all__ = ["PreparedData", "prepare_data"]
@@ -26,6 +27,7 @@ class PreparedData:
         """JSON-ready description: counts, split identities and skipped files."""
         return {
             "root": str(self.folder.root),
+            "kind": dataset_kind(self.folder.root) if self.folder.reader is None else type(self.folder.reader).__name__,
             "identities": len(self.folder.classes),
             "images": len(self.folder),
             "split": {"train": self.split.train, "val": self.split.val, "test": self.split.test},
@@ -37,7 +39,7 @@ def prepare_data(cfg: DataConfig) -> PreparedData:
     """Scan ``cfg.root`` (bad files skipped and listed) and split it by identity."""
     if not cfg.root:
         raise DatasetError("no dataset given: set data.root (or pass DATA on the command line)")
-    folder = scan_identity_folder(cfg.root, verify=True)
+    folder = open_dataset(cfg.root, verify=True)  # a folder, a pack or a RecordIO set
     split = split_by_identity(folder, cfg.val_fraction, cfg.test_fraction, cfg.split_seed, cfg.min_images, cfg.max_images)
     if not split.train:
         raise DatasetError("the split left no training identities; lower data.val_fraction/test_fraction")

@@ -199,19 +199,22 @@ class Trainer:
         try:
             with progress:
                 task = progress.add_task("train", total=t.steps, completed=self.step, info="")
+                if self.accel.note:
+                    progress.console.print(self.accel.note)
                 if self.init_note:
                     frozen = sum(p.numel() for m in self.frozen for p in m.parameters())
                     progress.console.print(f"{self.init_note}; {frozen:,} parameters frozen ({self.cfg.model.freeze}), "
                                            f"batch-norm statistics {'fixed' if self.freeze_bn else 'updated'}")
+                info = ""
                 for images, labels in self._loader(stop) if self.step < stop else []:
                     result = self.train_step(images, labels)
-                    if self.step % t.log_every == 0 or self.step == stop:
+                    if self.step % t.log_every == 0 or self.step == stop:  # the only reads of the loss (host syncs)
                         if logger is not None:
                             logger.step(self.step, result, self.optimizer.param_groups[0]["lr"])
                         self.loss_history.append((self.step, float(result.loss.detach())))
+                        info = f"loss {self.loss_history[-1][1]:.4f} active {result.active_fraction:.2f}"
                     if on_step is not None:
                         on_step(self.step, result)
-                    info = f"loss {float(result.loss.detach()):.4f} active {result.active_fraction:.2f}"
                     if main and t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
                         m = self.validate(logger)
                         info += f" val acc {m['accuracy']:.3f}" if m else ""
