@@ -226,6 +226,10 @@ def test_published_models_import_as_shipped(tmp_path: Path) -> None:
     info = (tmp_path / "home" / "weights" / "inits" / "model.json").read_text()
     assert "initializer inputs dropped" in info
     _same_as_torch("inits", net)
+    for name in ("fixed", "inits"):  # both defects at once (SFace's case): still batched, not one image at a time
+        assert Embedder.from_pretrained(name).onnx_options.get("max_batch") is None, name
+        stored = onnx.load(str(tmp_path / "home" / "weights" / name / "model.onnx"))
+        assert stored.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch", name
 
     nhwc = _Nhwc().eval()
     import_onnx(_shipped(tmp_path, "nhwc", nhwc, torch.zeros(1, 32, 32, 3)), "nhwc", align="none")

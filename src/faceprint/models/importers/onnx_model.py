@@ -36,6 +36,7 @@ def as_shipped(path: str | Path) -> tuple[bytes, dict[str, Any]]:
     if dropped:
         del graph.input[:]
         graph.input.extend(real)
+        real = list(graph.input)  # extend copied the messages: edit the graph's own (a fixed batch below)
     kept = [t for t in graph.initializer if t.name in used]  # weights no node reads (onnxruntime warns on each load)
     if len(kept) < len(graph.initializer):
         del graph.initializer[:]
@@ -52,6 +53,7 @@ def as_shipped(path: str | Path) -> tuple[bytes, dict[str, Any]]:
                 d = value.type.tensor_type.shape.dim
                 if len(d) and d[0].HasField("dim_value") and d[0].dim_value == shape[0]:
                     d[0].dim_param = "batch"  # setting the param clears the fixed value
+            del graph.value_info[:]  # intermediate shape hints still carry the fixed batch: onnxruntime re-infers them
     return model.SerializeToString(), facts
 
 
