@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import json
 from pathlib import Path
 
 import numpy as np
@@ -284,3 +285,13 @@ def test_sface_from_its_package_with_an_empty_cache_equals_opencv(tmp_path: Path
     assert (got * want).sum(1).min() > 0.999
     bgr = emb._fn(emb.preprocess(rgb.flip(1))).numpy()
     assert (bgr * want).sum(1).min() < 0.99  # the other colour order is measurably another answer
+    assert emb.onnx_options.get("max_batch") is None  # the repaired file takes whole batches
+    # a cache entry left by the first importer (batch of one) is imported again from the package
+    model_json = tmp_path / "home" / "weights" / "sface" / "model.json"
+    old = json.loads(model_json.read_text())
+    old["preprocessing"].pop("importer")
+    old["preprocessing"]["max_batch"] = 1
+    model_json.write_text(json.dumps(old))
+    assert Embedder.from_pretrained("sface").onnx_options.get("max_batch") is None
+    fresh = json.loads(model_json.read_text())["preprocessing"]
+    assert fresh["importer"] == 2 and "max_batch" not in fresh

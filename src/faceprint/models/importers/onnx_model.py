@@ -12,6 +12,11 @@ from faceprint.models.known import WeightsError
 __all__ = ["as_shipped", "import_onnx", "onnx_signature"]
 
 
+ONNX_IMPORTER = 2
+"""Version of the as-shipped repairs; 1 left a fixed batch axis in place when it also dropped initializer inputs
+(SFace then ran one image at a time), so a package's model imported by it is imported again."""
+
+
 def as_shipped(path: str | Path) -> tuple[bytes, dict[str, Any]]:
     """The model of ``path`` made loadable the way faceprint runs it, and what was changed.
 
@@ -129,7 +134,8 @@ def import_onnx(path: str | Path, name: str, input_size: int | None = None, mean
     size, dim = onnx_signature(data, input_size, facts["layout"], str(path))
     if input_size is not None and input_size != size:
         raise WeightsError(f"{path} takes {size}×{size} inputs, not {input_size}")
-    preprocessing: dict[str, Any] = {"channels": channels.upper(), "mean": mean, "scale": 1 / std, "layout": facts["layout"]}
+    preprocessing: dict[str, Any] = {"channels": channels.upper(), "mean": mean, "scale": 1 / std, "layout": facts["layout"],
+                                     "importer": ONNX_IMPORTER}
     if not _batches_work(data, size, facts["layout"]):
         preprocessing["max_batch"] = 1
     folder = pretrained_dir(name)
