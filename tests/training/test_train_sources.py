@@ -64,8 +64,8 @@ def test_an_interrupted_pack_resumes_and_a_damaged_one_is_refused(tiny_faces: Pa
         write_pack(tmp_path / "p", folder, 32, shard_items=50, on_item=stop_at_70)
     first = (tmp_path / "p" / "images-00000.u8").stat().st_mtime_ns
     assert not (tmp_path / "p" / "pack.json").exists()  # never mistaken for a whole pack
-    with pytest.raises(DatasetError):
-        open_dataset(tmp_path / "p").reader.raw  # noqa: B018 - a folder scan finds no identity folders
+    with pytest.raises(DatasetError, match="no identity folder"):  # no pack.json: not a pack, and no identities
+        open_dataset(tmp_path / "p")
     write_pack(tmp_path / "p", folder, 32, shard_items=50)
     assert (tmp_path / "p" / "images-00000.u8").stat().st_mtime_ns == first  # the finished shard was kept
     packed = open_packed(tmp_path / "p")
@@ -74,3 +74,42 @@ def test_an_interrupted_pack_resumes_and_a_damaged_one_is_refused(tiny_faces: Pa
     shard.write_bytes(shard.read_bytes()[:-10])
     with pytest.raises(DatasetError, match="images-00001.u8 is missing or not 50 images"):
         open_packed(tmp_path / "p")
+
+
+def test_a_pack_of_other_images_never_reuses_old_shards(tiny_faces: Path, tmp_path: Path) -> None:
+    """Pack A, remove its pack.json (as the refusal says), pack B into the same folder: every item is B's."""
+    from PIL import Image
+
+    from faceprint.data.packed import open_packed
+
+    other = tmp_path / "other"
+    for d in sorted(tiny_faces.iterdir()):
+        (other / d.name).mkdir(parents=True)
+        for f in sorted(d.iterdir()):
+            Image.fromarray(255 - __import__("numpy").asarray(Image.open(f).convert("RGB"))).save(other / d.name / f.name)
+    a, b = open_dataset(tiny_faces), open_dataset(other)
+    write_pack(tmp_path / "p", a, 32, shard_items=50)
+    (tmp_path / "p" / "pack.json").unlink()
+    write_pack(tmp_path / "p", b, 32, shard_items=50)
+    packed = open_packed(tmp_path / "p")
+    assert all(torch.equal(packed.raw(i, 32), b.raw(i, 32)) for i in range(len(b)))
+
+
+def test_damaged_headers_and_packs_get_one_line_errors(tiny_faces: Path, tmp_path: Path) -> None:
+    import json
+
+    from faceprint.data.folder import DatasetError
+    from faceprint.data.packed import open_packed
+    from faceprint.data.recordio import IRHeader, RecordIOError, write_recordio
+
+    rec = tmp_path / "bad.rec"  # a header record that claims three billion image records
+    write_recordio(rec, [(0, IRHeader((3e9, 3e9 + 2)), b""), (1, IRHeader((0.0,)), b"x")])
+    with pytest.raises(RecordIOError, match="header record 0 bounds keys"):
+        open_dataset(rec)
+    write_pack(tmp_path / "p", open_dataset(tiny_faces), 32, shard_items=50)
+    meta = json.loads((tmp_path / "p" / "pack.json").read_text())
+    for bad in ({"shards": meta["shards"][:-1]}, {"shards": ["../../etc/passwd"] + meta["shards"][1:]},
+                {"shard_items": 0}):
+        (tmp_path / "p" / "pack.json").write_text(json.dumps({**meta, **bad}))
+        with pytest.raises(DatasetError, match="damaged"):
+            open_packed(tmp_path / "p")

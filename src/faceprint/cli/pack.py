@@ -22,7 +22,8 @@ def pack_cmd(
     shard_items: Annotated[int, typer.Option(help="Images per shard (a pack).")] = 4096,
     quality: Annotated[int, typer.Option(help="JPEG quality when RecordIO must re-encode.")] = 95,
 ) -> None:
-    """Pack a dataset so that training never decodes or resizes what was already aligned. Rerun to resume."""
+    """Pack a dataset so that training never decodes or resizes what was already aligned. An interrupted pack
+    resumes when rerun (RecordIO output is written whole, then moved into place)."""
     from rich.progress import Progress
 
     from faceprint.data.folder import DatasetError
@@ -45,6 +46,8 @@ def pack_cmd(
             else:
                 if out.suffix != ".rec":
                     raise typer.BadParameter("--format recordio writes FILE.rec (and FILE.idx beside it)")
+                if out.exists():
+                    raise typer.BadParameter(f"{out} exists; remove it or choose another output")
                 folder_to_recordio(folder, out, size, quality, on_item=step)
         except DatasetError as exc:
             raise typer.BadParameter(str(exc)) from None

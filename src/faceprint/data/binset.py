@@ -1,8 +1,10 @@
 """The field's verification sets (``lfw.bin``, ``cfp_fp.bin``, ``agedb_30.bin``, ``calfw.bin``, ``cplfw.bin``):
 a pickle of (list of encoded images, list of is-same flags), two images per pair, pairs in fold order.
 
-Loading uses an unpickler that knows no class or function at all, so the file can only build bytes, lists,
-tuples, bools and numbers; anything else (the way a pickle runs code) is refused with a one-line error.
+Loading first walks the pickle's opcodes and allows only those that build bytes, strings, lists, tuples, bools,
+numbers and None (no global lookup, call, object build, extension code or persistent id: the ways a pickle runs
+code), with memo indices bounded; only then is it unpickled, by an unpickler that knows no class or function.
+Anything else is refused with a one-line error.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import pickletools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,32 @@ MAX_BIN_BYTES = 4 << 30
 
 class BinSetError(ValueError):
     """A ``.bin`` verification set that cannot be used; the message names the file."""
+
+
+_ALLOWED = {
+    "PROTO", "FRAME", "STOP", "MARK", "POP", "POP_MARK", "DUP", "NONE", "NEWTRUE", "NEWFALSE",
+    "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT",
+    "STRING", "BINSTRING", "SHORT_BINSTRING", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8",
+    "UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8",
+    "EMPTY_LIST", "LIST", "APPEND", "APPENDS", "EMPTY_TUPLE", "TUPLE", "TUPLE1", "TUPLE2", "TUPLE3",
+    "PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET", "MEMOIZE",
+}
+
+
+def _check_opcodes(data: bytes, path: Path) -> None:
+    """Refuse any opcode outside the data-only set, a memo index beyond the opcodes' count, or a length beyond the
+    file (before the unpickler allocates anything)."""
+    n_ops = 0
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            n_ops += 1
+            if op.name not in _ALLOWED:
+                raise BinSetError(f"{path}: refused: the file uses the pickle opcode {op.name}, and a verification "
+                                  "set holds only data")
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET") and int(arg) > n_ops:
+                raise BinSetError(f"{path}: refused: memo index {arg} beyond the pickle's {n_ops} opcodes")
+    except (ValueError, pickle.UnpicklingError) as exc:  # genops reports truncated or malformed data this way
+        raise BinSetError(f"{path} is not a verification set pickle: {exc}") from None
 
 
 class _DataOnly(pickle.Unpickler):
@@ -48,12 +77,14 @@ def read_bin(path: str | Path) -> BinSet:
         raise BinSetError(f"{path} does not exist")
     if path.stat().st_size > MAX_BIN_BYTES:
         raise BinSetError(f"{path} is larger than {MAX_BIN_BYTES >> 30} GiB")
+    data = path.read_bytes()
+    _check_opcodes(data, path)  # lengths were read against the data itself: nothing larger than the file is built
     try:
-        with open(path, "rb") as f:
-            obj = _DataOnly(f, encoding="bytes").load()  # Python 2 pickles: str bins come back as bytes
+        obj = _DataOnly(io.BytesIO(data), encoding="bytes").load()  # Python 2 pickles: str bins come back as bytes
     except BinSetError as exc:
         raise BinSetError(f"{path}: {exc}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            MemoryError, RecursionError) as exc:
         raise BinSetError(f"{path} is not a verification set pickle: {exc}") from None
     if not isinstance(obj, (tuple, list)) or len(obj) != 2 or not all(isinstance(x, (list, tuple)) for x in obj):
         raise BinSetError(f"{path}: expected (list of images, list of is-same flags)")

@@ -8,8 +8,10 @@ resumes at the first missing shard and a half-written pack is never mistaken for
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,46 +27,66 @@ __all__ = ["PACK_FILE", "PackedReader", "open_packed", "write_pack"]
 
 PACK_FILE = "pack.json"
 FORMAT = "faceprint-pack"
+MAX_SHARD_BYTES = 1 << 31  # 2 GiB per shard file
+MAX_OPEN_SHARDS = 64  # memory maps kept open per process (each holds a file descriptor)
+
+
+def _fingerprint(folder: IdentityFolder) -> str:
+    """What the pack is made of: every item's path, label and (for files) size and modification time."""
+    h = hashlib.sha256(str(Path(folder.root).resolve()).encode())
+    for path, label in zip(folder.paths, folder.labels):
+        h.update(f"{path}\0{label}\0".encode())
+        if folder.reader is None:
+            st = path.stat()
+            h.update(f"{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    return h.hexdigest()
 
 
 def write_pack(out: str | Path, folder: IdentityFolder, size: int, shard_items: int = 4096,
                on_item: Callable[[int], None] | None = None) -> Path:
     """Pack every item of ``folder`` (files, or a RecordIO set read through its reader) at ``size`` × ``size``.
 
-    Finished shards of an interrupted run with the same settings are kept; returns ``out``.
+    Finished shards are kept only for a rerun of the same pack (same items, files unchanged, same settings, recorded
+    in ``.plan.json`` until the pack is whole); anything else starts over. Returns ``out``.
     """
     out = Path(out)
     if size < 8 or size > 1024:
         raise DatasetError(f"pack size must be 8..1024 pixels, got {size}")
-    if shard_items < 1:
-        raise DatasetError(f"shard_items must be positive, got {shard_items}")
+    if shard_items < 1 or shard_items * size * size * 3 > MAX_SHARD_BYTES:
+        raise DatasetError(f"shard_items must be 1..{MAX_SHARD_BYTES // (size * size * 3)} at {size} px, got {shard_items}")
     if (out / PACK_FILE).is_file():
         raise DatasetError(f"{out} already holds a pack; remove it or choose another output")
     out.mkdir(parents=True, exist_ok=True)
-    plan = {"size": size, "count": len(folder), "shard_items": shard_items, "source": str(folder.root)}
+    plan = {"size": size, "count": len(folder), "shard_items": shard_items, "source": _fingerprint(folder)}
     plan_file = out / ".plan.json"
-    if plan_file.is_file() and json.loads(plan_file.read_text()) != plan:  # a different unfinished pack: start over
+    same = plan_file.is_file() and json.loads(plan_file.read_text()) == plan
+    if not same:  # another or an unrecorded pack: none of its shards can be trusted
         for old in out.glob("images-*.u8"):
             old.unlink()
-    _atomic_write(plan_file, json.dumps(plan).encode())
+        _atomic_write(plan_file, json.dumps(plan).encode())
     shards = []
+    item_bytes = size * size * 3
     for s, start in enumerate(range(0, len(folder), shard_items)):
         name, rows = f"images-{s:05d}.u8", min(shard_items, len(folder) - start)
         shards.append(name)
-        if (out / name).is_file() and (out / name).stat().st_size == rows * size * size * 3:
+        if (out / name).is_file() and (out / name).stat().st_size == rows * item_bytes:
             if on_item is not None:
                 on_item(start + rows)
             continue
-        block = np.empty((rows, size, size, 3), np.uint8)
-        for r in range(rows):
-            block[r] = folder.raw(start + r, size).permute(1, 2, 0).numpy()
-            if on_item is not None:
-                on_item(start + r + 1)
-        _atomic_write(out / name, block.tobytes())
+        tmp = out / (name + ".tmp")
+        with open(tmp, "wb") as f:  # item by item: memory holds one image, never the shard
+            for r in range(rows):
+                f.write(folder.raw(start + r, size).permute(1, 2, 0).contiguous().numpy().tobytes())
+                if on_item is not None:
+                    on_item(start + r + 1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out / name)
     np.save(out / "labels.npy", np.asarray(folder.labels, np.int32))
     names = [str(p.relative_to(folder.root)) if folder.reader is None else str(p) for p in folder.paths]
     _atomic_write(out / "names.json", json.dumps(names).encode())
-    meta = {"format": FORMAT, "version": 1, **plan, "shards": shards, "classes": folder.classes}
+    meta = {"format": FORMAT, "version": 1, "size": size, "count": len(folder), "shard_items": shard_items,
+            "source": str(folder.root), "shards": shards, "classes": folder.classes}
     _atomic_write(out / PACK_FILE, json.dumps(meta).encode())
     plan_file.unlink()
     return out
@@ -89,14 +111,18 @@ class PackedReader:
     shards: list[str]
 
     def __post_init__(self) -> None:
-        self._maps: dict[int, np.memmap] = {}
+        self._maps: OrderedDict[int, np.ndarray] = OrderedDict()
 
     def array(self, index: int) -> np.ndarray:
-        """Item ``index`` as a (size, size, 3) uint8 view of its shard."""
+        """Item ``index`` as a (size, size, 3) uint8 view of its shard (at most MAX_OPEN_SHARDS maps stay open)."""
         shard, row = divmod(index, self.shard_items)
-        if shard not in self._maps:
+        if shard in self._maps:
+            self._maps.move_to_end(shard)
+        else:
             data = np.memmap(self.root / self.shards[shard], np.uint8, "r")
-            self._maps[shard] = data.reshape(-1, self.size, self.size, 3)  # type: ignore[assignment]
+            self._maps[shard] = data.reshape(-1, self.size, self.size, 3)
+            if len(self._maps) > MAX_OPEN_SHARDS:
+                self._maps.popitem(last=False)  # its descriptor closes when no view of it is left
         return self._maps[shard][row]
 
     def raw(self, path: Path, size: int) -> torch.Tensor:
@@ -111,20 +137,26 @@ class PackedReader:
 
     def __setstate__(self, state: dict) -> None:  # type: ignore[type-arg]
         self.__dict__.update(state)
-        self._maps = {}
+        self._maps = OrderedDict()
 
 
 def open_packed(root: str | Path) -> IdentityFolder:
     """A pack as an ``IdentityFolder`` whose items are read by memory map."""
-    root = Path(root)
+    root = Path(root).resolve()
     try:
         meta = json.loads((root / PACK_FILE).read_text())
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{root / PACK_FILE} cannot be read: {exc}") from None
     if meta.get("format") != FORMAT:
         raise DatasetError(f"{root / PACK_FILE} is not a faceprint pack")
-    size, n, per = int(meta["size"]), int(meta["count"]), int(meta["shard_items"])
-    for s, name in enumerate(meta["shards"]):
+    try:
+        size, n, per, shards = int(meta["size"]), int(meta["count"]), int(meta["shard_items"]), list(meta["shards"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DatasetError(f"{root / PACK_FILE} is damaged ({exc})") from None
+    if not 8 <= size <= 1024 or n < 0 or per < 1 or len(shards) != -(-n // per) or not all(
+            isinstance(x, str) and x == Path(x).name and x.startswith("images-") for x in shards):
+        raise DatasetError(f"{root / PACK_FILE} is damaged: its size, count or shard list does not add up")
+    for s, name in enumerate(shards):
         rows = min(per, n - s * per)
         f = root / name
         if not f.is_file() or f.stat().st_size != rows * size * size * 3:
@@ -134,4 +166,4 @@ def open_packed(root: str | Path) -> IdentityFolder:
     if len(labels) != n or (labels and not 0 <= min(labels) <= max(labels) < len(classes)):
         raise DatasetError(f"{root / 'labels.npy'} does not match {root / PACK_FILE}")
     paths = [root / classes[y] / str(i) for i, y in enumerate(labels)]
-    return IdentityFolder(root, paths, labels, list(classes), [], PackedReader(root, size, per, list(meta["shards"])))
+    return IdentityFolder(root, paths, labels, list(classes), [], PackedReader(root, size, per, shards))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import struct
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,15 +94,22 @@ def write_recordio(rec: str | Path, records: Iterable[tuple[int, IRHeader, bytes
     """Write (key, header, image bytes) records to ``rec`` and its ``.idx`` (both atomically); returns the count."""
     rec = Path(rec)
     idx = rec.with_suffix(".idx")
-    tmp_rec, tmp_idx = rec.with_name(rec.name + ".tmp"), idx.with_name(idx.name + ".tmp")
+    tag = f".{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"  # two writers never share a temporary file
+    tmp_rec, tmp_idx = rec.with_name(rec.name + tag), idx.with_name(idx.name + tag)
     n = 0
-    with open(tmp_rec, "wb") as fr, open(tmp_idx, "w") as fi:
-        for key, header, data in records:
-            fi.write(f"{key}\t{fr.tell()}\n")
-            fr.write(_encode(pack_record(header, data)))
-            n += 1
-    os.replace(tmp_rec, rec)
-    os.replace(tmp_idx, idx)
+    try:
+        with open(tmp_rec, "wb") as fr, open(tmp_idx, "w") as fi:
+            for key, header, data in records:
+                fi.write(f"{key}\t{fr.tell()}\n")
+                fr.write(_encode(pack_record(header, data)))
+                n += 1
+            fr.flush()
+            os.fsync(fr.fileno())
+        os.replace(tmp_idx, idx)  # the index first: a reader that sees the new .rec also sees its index
+        os.replace(tmp_rec, rec)
+    finally:
+        tmp_rec.unlink(missing_ok=True)
+        tmp_idx.unlink(missing_ok=True)
     return n
 
 
@@ -122,7 +130,7 @@ class RecordFile:
         self.keys = sorted(self.offsets)
 
     def _read_index(self, path: Path) -> dict[int, int]:
-        offsets = {}
+        offsets: dict[int, int] = {}
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if not line.strip():
                 continue
@@ -150,6 +158,8 @@ class RecordFile:
             key += 1
 
     def _pread(self, n: int, offset: int) -> bytes:
+        if offset + n > self.size:  # before allocating what a damaged length claims
+            raise RecordIOError(f"{self.rec}: record at offset {offset} runs past the end of the file")
         if self._fd is None or self._fd[0] != os.getpid():  # a forked loader worker opens its own descriptor
             self._fd = (os.getpid(), os.open(self.rec, os.O_RDONLY))
         data = os.pread(self._fd[1], n, offset)
@@ -178,17 +188,42 @@ class RecordFile:
                 raise RecordIOError(f"{self.rec}: bad continuation flag {flag} at offset {offset}")
         return _MAGIC_BYTES.join(parts)
 
+    def read_header(self, key: int) -> IRHeader:
+        """The header of record ``key`` without reading its image (a few bytes, unless the record was split early)."""
+        if key not in self.offsets:
+            raise RecordIOError(f"{self.rec} has no record {key}")
+        flag, length = self._part_header(self.offsets[key])
+        if flag != 0 or length < _HEADER.size:
+            return self.read(key)[0]
+        count = _HEADER.unpack(self._pread(_HEADER.size, self.offsets[key] + 8))[0]
+        want = _HEADER.size + 4 * count
+        if want > length:
+            raise RecordIOError(f"a record says {count} labels follow its header but holds {length} bytes")
+        return unpack_record(self._pread(want, self.offsets[key] + 8))[0]
+
     def read(self, key: int) -> tuple[IRHeader, bytes]:
         """(header, image bytes) of record ``key``."""
         return unpack_record(self.read_payload(key))
 
+    def header_bounds(self) -> tuple[int, int] | None:
+        """insightface's header record 0: (first identity key, end key), or None when record 0 is not one. The
+        float32 labels are checked against the keys present (they cannot name keys beyond them)."""
+        if 0 not in self.offsets:
+            return None
+        header = self.read_header(0)
+        if len(header.labels) < 2:
+            return None
+        first, end = header.labels[0], header.labels[1]
+        top = self.keys[-1] + 1
+        if not (np.isfinite(first) and np.isfinite(end) and 1 <= first <= end <= top + 1):
+            raise RecordIOError(f"{self.rec}: header record 0 bounds keys {first:g}..{end:g}, but the keys end at {top}")
+        return int(first), int(end)
+
     def image_keys(self) -> list[int]:
         """The keys of image records: insightface's header record bounds them, else every key."""
-        if 0 in self.offsets:
-            header, _ = self.read(0)
-            if len(header.labels) >= 2:
-                first = int(header.labels[0])
-                return [k for k in range(1, first) if k in self.offsets]
+        bounds = self.header_bounds()
+        if bounds is not None:
+            return [k for k in self.keys if 1 <= k < bounds[0]]
         return list(self.keys)
 
     def __getstate__(self) -> dict:  # type: ignore[type-arg]

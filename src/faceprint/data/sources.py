@@ -23,7 +23,7 @@ __all__ = ["RecordIOReader", "dataset_kind", "folder_to_recordio", "item_side", 
 def dataset_kind(root: str | Path) -> str:
     """``recordio`` (a ``.rec`` file, or a folder holding ``train.rec``), ``pack`` or ``folder``."""
     root = Path(root)
-    if root.suffix == ".rec" or (root.is_dir() and (root / "train.rec").is_file()):
+    if (root.suffix == ".rec" and root.is_file()) or (root.is_dir() and (root / "train.rec").is_file()):
         return "recordio"
     if root.is_dir() and (root / PACK_FILE).is_file():
         return "pack"
@@ -58,23 +58,23 @@ class RecordIOReader:
 def _labels(records: RecordFile, keys: list[int]) -> list[float]:
     """Each image record's identity: from insightface's identity records when the header names them, else each
     record's own header."""
-    if 0 in records.offsets:
-        head, _ = records.read(0)
-        if len(head.labels) >= 2:
-            first, end = int(head.labels[0]), int(head.labels[1])
-            owner: dict[int, float] = {}
-            for k in range(first, end):
-                span, _ = records.read(k)
-                if len(span.labels) >= 2:
-                    owner.update({i: float(k - first) for i in range(int(span.labels[0]), int(span.labels[1]))})
-            if owner and all(k in owner for k in keys):
-                return [owner[k] for k in keys]
-    return [records.read(k)[0].label for k in keys]
+    bounds = records.header_bounds()
+    if bounds is not None:
+        first, end = bounds
+        owner: dict[int, float] = {}
+        for k in (k for k in records.keys if first <= k < end):
+            span = records.read_header(k)
+            if len(span.labels) >= 2 and np.isfinite(span.labels[:2]).all():
+                lo, hi = max(int(span.labels[0]), 1), min(int(span.labels[1]), first)  # image keys only
+                owner.update({i: float(k - first) for i in range(lo, hi)})
+        if owner and all(k in owner for k in keys):
+            return [owner[k] for k in keys]
+    return [records.read_header(k).label for k in keys]
 
 
 def open_recordio(rec: str | Path) -> IdentityFolder:
     """An insightface-style ``train.rec`` (+ ``train.idx``) as an ``IdentityFolder`` of its image records."""
-    records = RecordFile(rec)
+    records = RecordFile(Path(rec).resolve())
     keys = records.image_keys()
     if not keys:
         raise RecordIOError(f"{rec} holds no image records")

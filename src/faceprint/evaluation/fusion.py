@@ -61,6 +61,10 @@ def evaluate_fusion(distances: Sequence[np.ndarray], issame: np.ndarray, n_folds
     """
     if len(distances) < 2:
         raise ValueError(f"a fusion needs two or more models, got {len(distances)}")
+    from math import comb
+
+    if comb(grid + len(distances) - 1, len(distances) - 1) > 20_000:
+        raise ValueError(f"{len(distances)} models on a 1/{grid} grid are too many weight vectors; use a coarser grid")
     same = np.asarray(issame, bool)
     chosen: list[list[float]] = []
     candidates = simplex_grid(len(distances), grid)

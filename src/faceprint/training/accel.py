@@ -19,7 +19,7 @@ def cpu_flags() -> set[str]:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
+                if line.startswith(("flags", "Features")):  # x86, Arm
                     return set(line.split(":", 1)[1].split())
     except OSError:
         pass
@@ -27,8 +27,13 @@ def cpu_flags() -> set[str]:
 
 
 def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16); without it bf16 is emulated and slow."""
-    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    """Whether this CPU computes bf16 natively (x86: AVX512-BF16 or AMX-BF16; Arm: bf16); without it bf16 is
+    emulated and slow. Where Linux reports no flags, oneDNN's own check decides."""
+    flags = cpu_flags()
+    if flags:
+        return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+    return bool(getattr(torch.backends.mkldnn, "is_available", lambda: False)()) and bool(
+        torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 class _Autocast(nn.Module):

@@ -208,11 +208,13 @@ class Trainer:
                 info = ""
                 for images, labels in self._loader(stop) if self.step < stop else []:
                     result = self.train_step(images, labels)
-                    if self.step % t.log_every == 0 or self.step == stop:  # the only reads of the loss (host syncs)
+                    if self.step % t.log_every == 0 or self.step == stop:  # the progress text is built on these only
                         if logger is not None:
                             logger.step(self.step, result, self.optimizer.param_groups[0]["lr"])
                         self.loss_history.append((self.step, float(result.loss.detach())))
                         info = f"loss {self.loss_history[-1][1]:.4f} active {result.active_fraction:.2f}"
+                    else:
+                        info = info.split(" val acc")[0]
                     if on_step is not None:
                         on_step(self.step, result)
                     if main and t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
