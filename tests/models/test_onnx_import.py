@@ -20,6 +20,7 @@ from faceprint.backbones import create_backbone
 from faceprint.cli.main import app
 from faceprint.models import Embedder, FaceEmbedder, WeightsError, export_onnx
 from faceprint.models.importers import import_onnx
+from faceprint.models.importers.onnx_model import ONNX_IMPORTER
 from tests.models.nets import SensitiveNet
 
 pytest.importorskip("onnxruntime")
@@ -286,6 +287,12 @@ def test_sface_from_its_package_with_an_empty_cache_equals_opencv(tmp_path: Path
     bgr = emb._fn(emb.preprocess(rgb.flip(1))).numpy()
     assert (bgr * want).sum(1).min() < 0.99  # the other colour order is measurably another answer
     assert emb.onnx_options.get("max_batch") is None  # the repaired file takes whole batches
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "home" / "weights" / "sface" / "model.onnx")).graph.node}
+    # int8 was storage only: weights are dequantized once at import and every op is float32, so no integer kernel
+    # (VNNI or not) is involved and the model runs the same on any x86 CPU
+    assert not ops & {"DequantizeLinear", "QuantizeLinear", "QLinearConv", "ConvInteger", "MatMulInteger"}, ops
     # a cache entry left by the first importer (batch of one) is imported again from the package
     model_json = tmp_path / "home" / "weights" / "sface" / "model.json"
     old = json.loads(model_json.read_text())
@@ -294,4 +301,4 @@ def test_sface_from_its_package_with_an_empty_cache_equals_opencv(tmp_path: Path
     model_json.write_text(json.dumps(old))
     assert Embedder.from_pretrained("sface").onnx_options.get("max_batch") is None
     fresh = json.loads(model_json.read_text())["preprocessing"]
-    assert fresh["importer"] == 2 and "max_batch" not in fresh
+    assert fresh["importer"] == ONNX_IMPORTER and "max_batch" not in fresh

@@ -12,9 +12,10 @@ from faceprint.models.known import WeightsError
 __all__ = ["as_shipped", "import_onnx", "onnx_signature"]
 
 
-ONNX_IMPORTER = 2
+ONNX_IMPORTER = 3
 """Version of the as-shipped repairs; 1 left a fixed batch axis in place when it also dropped initializer inputs
-(SFace then ran one image at a time), so a package's model imported by it is imported again."""
+(SFace then ran one image at a time), 2 dequantized int8 weights on every run; a package's model imported by an
+older version is imported again."""
 
 
 def as_shipped(path: str | Path) -> tuple[bytes, dict[str, Any]]:
@@ -46,7 +47,10 @@ def as_shipped(path: str | Path) -> tuple[bytes, dict[str, Any]]:
     if len(kept) < len(graph.initializer):
         del graph.initializer[:]
         graph.initializer.extend(kept)
-    facts: dict[str, Any] = {"dropped_initializer_inputs": dropped, "layout": "NCHW", "fixed_batch": None}
+    from faceprint.models.importers.onnx_fold import fold_weight_dequantization
+
+    facts: dict[str, Any] = {"dropped_initializer_inputs": dropped, "layout": "NCHW", "fixed_batch": None,
+                             "folded_weights": fold_weight_dequantization(model)}
     if len(real) == 1:
         dims = real[0].type.tensor_type.shape.dim
         shape = [d.dim_value if d.HasField("dim_value") else None for d in dims]
@@ -144,6 +148,8 @@ def import_onnx(path: str | Path, name: str, input_size: int | None = None, mean
     notes = "imported ONNX embedder" + "".join(
         f"; {what}" for what, done in ((f"{facts['dropped_initializer_inputs']} initializer inputs dropped",
                                         facts["dropped_initializer_inputs"]),
+                                       (f"{facts['folded_weights']} quantized weights dequantized once (float32)",
+                                        facts["folded_weights"]),
                                        (f"batch axis fixed to {facts['fixed_batch']} made symbolic", facts["fixed_batch"]),
                                        ("NHWC input", facts["layout"] == "NHWC"),
                                        ("run one image at a time", "max_batch" in preprocessing)) if done)
