@@ -286,8 +286,7 @@ def main() -> None:
                 if flip:
                     raw = torch.cat([plain, mirrored], dim=1).numpy()
                     extra["auc_unnormalized"] = round(evaluate_verification(raw[a], raw[b], pairs.issame).auc, 6)
-                if variant == "mtcnn":
-                    extra["pipeline_images_per_s"] = round(float(saved["pipeline_speed"]), 2)
+                if variant == "mtcnn":  # (no pipeline speed: MTCNN ran once for all models; img_s times the networks)
                     flipped.setdefault(name, {})[flip] = embedding_distance(e[a], e[b])
                     unit.setdefault(name, {})[flip] = e
                 runs.append(_row(extra, ver.summary()))

@@ -3,7 +3,7 @@
 Usage: python benchmarks/people.py --json PATH [--work DIR] [--batches 5] [--skip-speed] [--threshold T] [--sweep T ...]
 
 Photos: every LFW person with at least 4 images, ORL (as PNG), and group photos composed of 2–6 LFW faces of
-different people (so same-photo constraints occur), shuffled into 5 arrival batches; casia-webface weights through
+different people (so same-photo constraints occur), shuffled into 5 arrival batches; casia-webface weights (or --weights) through
 the real pipeline (MTCNN, alignment, embedding) via ``Library.add_photos``. The true person of a face is the
 photo's (or the tile's) person for the face nearest its centre; any other face found there is its own person.
 After each batch: pairwise F1 and NMI over all faces so far (a waiting face counts as its own person) for
@@ -165,7 +165,8 @@ def labels_of(person: np.ndarray) -> np.ndarray:
     return out
 
 
-def quality(work: Path, batches: int, threshold: float | None = None) -> dict:  # type: ignore[type-arg]
+def quality(work: Path, batches: int, threshold: float | None = None,
+            weights: str = "casia-webface") -> dict:  # type: ignore[type-arg]
     files, truth = make_photos(work)
     root = work / "library"
     if root.exists():
@@ -174,10 +175,13 @@ def quality(work: Path, batches: int, threshold: float | None = None) -> dict:  
         shutil.rmtree(root)
     from faceprint.people import PeopleConfig
 
-    lib = open_library(root, {"weights": "casia-webface"}, embedder=casia_embedder(), config=PeopleConfig(threshold=threshold))
+    from faceprint.models import Embedder
+
+    embedder = casia_embedder() if weights == "casia-webface" else Embedder.from_pretrained(weights)
+    lib = open_library(root, {"weights": weights}, embedder=embedder, config=PeopleConfig(threshold=threshold))
     threshold, min_faces = lib.threshold, lib.config.min_faces
     immich = ImmichRule(threshold, min_faces)
-    res: dict = {"photos": len(files), "threshold": threshold, "min_faces": min_faces,  # type: ignore[type-arg]
+    res: dict = {"photos": len(files), "weights": weights, "threshold": threshold, "min_faces": min_faces,  # type: ignore[type-arg]
                  "baseline_max_cosine_distance": threshold / 2, "f1_per_batch": [], "nmi_per_batch": [],
                  "batch_f1_per_batch": [], "batch_nmi_per_batch": [], "baseline_f1_per_batch": [],
                  "baseline_nmi_per_batch": [], "stability_per_batch": [], "people_per_batch": [], "waiting_per_batch": []}
@@ -304,16 +308,17 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=5)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--weights", default="casia-webface", help="the library's model (its join threshold by default)")
     ap.add_argument("--threshold", type=float, default=None, help="join/found threshold (default: the library's)")
     ap.add_argument("--sweep", type=float, nargs="*", default=[0.75, 0.8, 0.9, 0.95],
                     help="other thresholds run on the same arrivals (final-batch figures only)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     args.work.mkdir(parents=True, exist_ok=True)
-    res = quality(args.work, args.batches, args.threshold)
+    res = quality(args.work, args.batches, args.threshold, args.weights)
     sweep = {str(res["threshold"]): res}
     for t in args.sweep:  # the same arrivals at other thresholds (final-batch figures)
-        sweep[str(t)] = quality(args.work / f"sweep-{t}", args.batches, t)
+        sweep[str(t)] = quality(args.work / f"sweep-{t}", args.batches, t, args.weights)
     res["threshold_sweep_final_batch"] = {
         k: {"f1": r["f1_per_batch"][-1], "batch_f1": r["batch_f1_per_batch"][-1], "baseline_f1": r["baseline_f1_per_batch"][-1],
             "nmi": r["nmi_per_batch"][-1], "waiting": r["waiting_per_batch"][-1], "far": r["threshold_far"]}

@@ -7,7 +7,8 @@ backward, optimizer) on batches already in memory. ``trainer_img_s``: ``Trainer.
 clock starts after the warm-up steps), with its logging and checkpoints. ``folder_trainer_img_s``: the same on the
 loose JPEG folder the pack came from (no in-memory cache, as for a dataset larger than memory). ``bf16_speedup`` and
 ``compile_speedup``: bare steps with ``train.amp=bf16`` / ``train.compile=true`` over float32 (1.0 with a reason when
-the CPU lacks bf16). ``bf16_loss_gap``: |mean loss of the last 50 of ``--gap-steps`` steps, bf16 vs float32| / float32.
+the CPU lacks bf16). ``bf16_loss_gap``: |mean loss of the last 50 of ``--gap-steps`` steps of fresh augmented
+batches, bf16 vs float32| / float32.
 ``breakdown``: where a trainer step's time goes (waiting for data, the step, logging and checkpoints).
 """
 
@@ -67,11 +68,18 @@ def bare(args: argparse.Namespace, pack: Path, *extra: str, steps: int | None = 
     batches = [next(loader) for _ in range(min(16, steps + 3))]  # decoded once, then cycled
     losses = []
     for i in range(3):
-        losses.append(float(trainer.train_step(*batches[i % len(batches)]).loss))
+        losses.append(float(trainer.train_step(*batches[i % len(batches)]).loss.detach()))
     t0 = time.perf_counter()
     for i in range(3, steps + 3):
-        losses.append(float(trainer.train_step(*batches[i % len(batches)]).loss))  # one read per step: a host sync
+        losses.append(float(trainer.train_step(*batches[i % len(batches)]).loss.detach()))  # a host sync per step
     return steps * args.p * args.k / (time.perf_counter() - t0), losses
+
+
+def gap_losses(args: argparse.Namespace, pack: Path, *extra: str) -> list[float]:
+    """Every step's loss over ``--gap-steps`` steps of fresh, augmented batches (the trainer's own loader), so the
+    network cannot memorise a few batches and drive the loss to zero."""
+    trainer = Trainer(config(args, pack, args.work / "gap", f"train.steps={args.gap_steps}", *extra), progress=False)
+    return [float(trainer.train_step(x, y).loss.detach()) for x, y in trainer._loader(args.gap_steps)]
 
 
 def trainer_speed(args: argparse.Namespace, root: Path, name: str, *extra: str) -> tuple[float, dict[str, float]]:
@@ -109,7 +117,8 @@ def main() -> None:
     ap.add_argument("--gap-steps", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--identities", type=int, default=64)
-    ap.add_argument("--skip-compile", action="store_true")
+    ap.add_argument("--parts", default="trainer,bf16,gap,compile",
+                    help="what to measure (bare_img_s always); earlier results in --json are kept for the rest")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "faceprint-train-speed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -118,37 +127,42 @@ def main() -> None:
                                  "optimizer": "adam", "threads": args.threads, "timed_steps": args.steps,
                                  "cpu_flags": sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16",
                                                                      "avx512_vnni", "avx_vnni", "amx_tile"})}
-    bare_fp32, _ = bare(args, pack)
-    result["bare_img_s"] = round(bare_fp32, 2)
-    print(f"bare {bare_fp32:.1f} img/s")
-    packed, breakdown = trainer_speed(args, pack, "packed")
-    result.update(trainer_img_s=round(packed, 2), trainer_over_bare=round(packed / bare_fp32, 3), breakdown=breakdown)
-    print(f"trainer on the pack {packed:.1f} img/s ({packed / bare_fp32:.3f} of bare) {breakdown}")
-    loose, loose_breakdown = trainer_speed(args, folder, "folder")
-    result.update(folder_trainer_img_s=round(loose, 2), packed_over_folder=round(packed / loose, 3),
-                  folder_breakdown=loose_breakdown)
-    print(f"trainer on the JPEG folder {loose:.1f} img/s; pack over folder {packed / loose:.2f}×")
-    worker, _ = trainer_speed(args, folder, "folder-w1", "data.workers=1")
-    result["folder_trainer_workers1_img_s"] = round(worker, 2)
-    print(f"trainer on the JPEG folder, 1 loader worker: {worker:.1f} img/s")
-    if cpu_has_bf16():
-        bf16, _ = bare(args, pack, "train.amp=bf16")
-        result["bf16_speedup"] = round(bf16 / bare_fp32, 3)
-        _, fp32_losses = bare(args, pack, steps=args.gap_steps)
-        _, bf16_losses = bare(args, pack, "train.amp=bf16", steps=args.gap_steps)
-        a, b = np.mean(fp32_losses[-50:]), np.mean(bf16_losses[-50:])
+    parts = set(args.parts.split(","))
+    if args.json.is_file():  # parts measured by an earlier run are kept unless measured again
+        result = {**json.loads(args.json.read_text()), **result}
+    if parts & {"trainer", "bf16", "compile"}:  # the ratios' baseline, measured in the same run as they are
+        bare_fp32, _ = bare(args, pack)
+        result["bare_img_s"] = round(bare_fp32, 2)
+        print(f"bare {bare_fp32:.1f} img/s", flush=True)
+    if "trainer" in parts:
+        packed, breakdown = trainer_speed(args, pack, "packed")
+        result.update(trainer_img_s=round(packed, 2), trainer_over_bare=round(packed / bare_fp32, 3), breakdown=breakdown)
+        print(f"trainer on the pack {packed:.1f} img/s ({packed / bare_fp32:.3f} of bare) {breakdown}", flush=True)
+        loose, loose_breakdown = trainer_speed(args, folder, "folder")
+        result.update(folder_trainer_img_s=round(loose, 2), packed_over_folder=round(packed / loose, 3),
+                      folder_breakdown=loose_breakdown)
+        print(f"trainer on the JPEG folder {loose:.1f} img/s; pack over folder {packed / loose:.2f}×", flush=True)
+        worker, _ = trainer_speed(args, folder, "folder-w1", "data.workers=1")
+        result["folder_trainer_workers1_img_s"] = round(worker, 2)
+        print(f"trainer on the JPEG folder, 1 loader worker: {worker:.1f} img/s", flush=True)
+    if "bf16" in parts:
+        if cpu_has_bf16():
+            bf16, _ = bare(args, pack, "train.amp=bf16")
+            result["bf16_speedup"] = round(bf16 / bare_fp32, 3)
+            print(f"bf16 {bf16:.1f} img/s ({bf16 / bare_fp32:.2f}×)", flush=True)
+        else:
+            result.update(bf16_speedup=1.0, bf16_reason="no AVX512-BF16/AMX on this CPU: bf16 falls back")
+    if "gap" in parts and cpu_has_bf16():
+        a, b = np.mean(gap_losses(args, pack)[-50:]), np.mean(gap_losses(args, pack, "train.amp=bf16")[-50:])
         result.update(bf16_loss_gap=round(float(abs(b - a) / a), 4), fp32_last50_loss=round(float(a), 4),
-                      bf16_last50_loss=round(float(b), 4))
-        print(f"bf16 {bf16:.1f} img/s ({bf16 / bare_fp32:.2f}×); loss gap {result['bf16_loss_gap']}")
-    else:
-        result.update(bf16_speedup=1.0, bf16_loss_gap=0.0, bf16_reason="no AVX512-BF16/AMX on this CPU: bf16 falls back")
-    if args.skip_compile:
-        result.update(compile_speedup=1.0, compile_reason="--skip-compile")
-    else:
+                      bf16_last50_loss=round(float(b), 4), gap_steps=args.gap_steps)
+        print(f"loss over the last 50 of {args.gap_steps} steps: fp32 {a:.4f}, bf16 {b:.4f}", flush=True)
+    if "compile" in parts:
         try:
+            t0 = time.perf_counter()
             compiled, _ = bare(args, pack, "train.compile=true")
-            result["compile_speedup"] = round(compiled / bare_fp32, 3)
-            print(f"compiled {compiled:.1f} img/s ({compiled / bare_fp32:.2f}×)")
+            result.update(compile_speedup=round(compiled / bare_fp32, 3), compile_total_s=round(time.perf_counter() - t0, 1))
+            print(f"compiled {compiled:.1f} img/s ({compiled / bare_fp32:.2f}×)", flush=True)
         except Exception as exc:  # noqa: BLE001 - no compiler toolchain: report, do not fail the run
             result.update(compile_speedup=1.0, compile_reason=f"torch.compile failed: {str(exc).splitlines()[0][:200]}")
     args.json.parent.mkdir(parents=True, exist_ok=True)

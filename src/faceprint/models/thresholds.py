@@ -28,6 +28,11 @@ class ModelThresholds:
 MODEL_THRESHOLDS: dict[str, ModelThresholds] = {
     "casia-webface": ModelThresholds(0.95, 0.85, 1.1362496, 5.803152427,
                                      "verdict: LFW FAR 1e-3 (0.94); people: people benchmark; c0/c1: CompreFace"),
+    # benchmarks/lfw.py (benchmarks/results/lfw.json "thresholds"): LFW's 6,000 pairs through MTCNN, no flip
+    "sface": ModelThresholds(1.32, 1.30, 1.161254, 20.900534,
+                             "LFW: FAR 1e-3 at 1.3238 (TAR 0.989), FAR 4e-4 at 1.2975 (TAR 0.987); c0/c1 fitted on LFW"),
+    "dlib-resnet": ModelThresholds(0.148, 0.131, 0.431475, 35.615765,
+                                   "LFW: FAR 1e-3 at 0.1478 (TAR 0.926), FAR 4e-4 at 0.1314 (TAR 0.853); c0/c1 fitted on LFW"),
 }
 
 
