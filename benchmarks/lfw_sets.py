@@ -67,7 +67,8 @@ def pose_pairs(paths: Sequence[Path], yaws: Sequence[float | None], turned: floa
                n_folds: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:  # type: ignore[type-arg]
     """Frontal-versus-turned pairs: every turned face (|yaw| ≥ ``turned``) against its identity's most frontal face
     (|yaw| ≤ ``frontal``) as a same pair, and against another identity's most frontal face as a different pair.
-    Identities are split into ``n_folds`` folds and the pairs are ordered by fold, so no identity crosses folds.
+    Identities are split into ``n_folds`` folds and the pairs are ordered by fold (the protocol's contiguous folds
+    follow them closely; an identity can straddle two where fold sizes differ).
     Returns (rows a, rows b, issame, facts)."""
     by_id: dict[str, list[int]] = {}
     for i, p in enumerate(paths):
@@ -88,8 +89,9 @@ def pose_pairs(paths: Sequence[Path], yaws: Sequence[float | None], turned: floa
             if yaws[r] >= turned and others:  # type: ignore[operator]
                 folds[f].append((best_frontal[n], r, True))
                 folds[f].append((best_frontal[others[int(rng.integers(len(others)))]], r, False))
-    size = min(len(f) for f in folds) // 2 * 2  # equal folds (kfold slices contiguous equal blocks)
-    rows = [pair for f in folds for pair in f[:size]]
+    # every pair, ordered by identity fold: the protocol's contiguous folds then follow these closely (an identity
+    # can straddle two of them where fold sizes differ)
+    rows = [pair for f in folds for pair in f]
     if not rows:
         raise ValueError(f"no turned faces (|yaw| >= {turned}) with a frontal face of the same identity in a fold")
     a, b, same = (np.array(x) for x in zip(*rows))

@@ -55,3 +55,32 @@ def test_a_block_quantized_conv_folds_to_the_same_outputs() -> None:
     x = rng.normal(0, 1, (3, 4, 5, 5)).astype(np.float32)
     run = lambda m: ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(None, {"data": x})[0]  # noqa: E731
     np.testing.assert_allclose(run(model.SerializeToString()), run(original), rtol=1e-6, atol=1e-6)
+
+
+def test_float_models_and_activation_quantized_models_are_left_alone() -> None:
+    """A float graph with a Reshape of a constant (a PRelu slope) is not touched (folding it alone once left the node
+    and its output defined twice); a graph quantizing activations (QDQ) keeps its pairs for onnxruntime's kernels."""
+    slope = numpy_helper.from_array(np.full((3,), 0.25, np.float32), "slope")
+    shape = numpy_helper.from_array(np.array([3, 1, 1], np.int64), "shape")
+    nodes = [helper.make_node("Reshape", ["slope", "shape"], ["s3"]), helper.make_node("PRelu", ["data", "s3"], ["out"])]
+    graph = helper.make_graph(nodes, "p", [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["n", 3, 2, 2])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["n", 3, 2, 2])], [slope, shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+    before = model.SerializeToString()
+    assert fold_weight_dequantization(model) == 0 and model.SerializeToString() == before
+    onnx.checker.check_model(model)
+    x = np.random.default_rng(1).normal(0, 1, (2, 3, 2, 2)).astype(np.float32)
+    got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"data": x})[0]
+    np.testing.assert_allclose(got, np.where(x > 0, x, 0.25 * x), atol=1e-7)
+
+    q = [helper.make_node("QuantizeLinear", ["data", "qs", "qz"], ["q"]),
+         helper.make_node("DequantizeLinear", ["q", "qs", "qz"], ["dq"]),
+         helper.make_node("DequantizeLinear", ["wq", "ws"], ["w"], axis=0),
+         helper.make_node("Conv", ["dq", "w"], ["out"])]
+    inits = [numpy_helper.from_array(np.array(0.05, np.float32), "qs"), numpy_helper.from_array(np.array(0, np.int8), "qz"),
+             numpy_helper.from_array(np.ones((2, 3, 1, 1), np.int8), "wq"),
+             numpy_helper.from_array(np.array([0.1, 0.2], np.float32), "ws")]
+    graph = helper.make_graph(q, "qdq", [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["n", 3, 2, 2])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["n", 2, 2, 2])], inits)
+    qdq = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+    assert fold_weight_dequantization(qdq) == 0 and {n.op_type for n in qdq.graph.node} >= {"QuantizeLinear"}

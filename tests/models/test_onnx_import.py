@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import warnings
-import json
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,6 @@ from faceprint.backbones import create_backbone
 from faceprint.cli.main import app
 from faceprint.models import Embedder, FaceEmbedder, WeightsError, export_onnx
 from faceprint.models.importers import import_onnx
-from faceprint.models.importers.onnx_model import ONNX_IMPORTER
 from tests.models.nets import SensitiveNet
 
 pytest.importorskip("onnxruntime")
@@ -293,12 +291,3 @@ def test_sface_from_its_package_with_an_empty_cache_equals_opencv(tmp_path: Path
     # int8 was storage only: weights are dequantized once at import and every op is float32, so no integer kernel
     # (VNNI or not) is involved and the model runs the same on any x86 CPU
     assert not ops & {"DequantizeLinear", "QuantizeLinear", "QLinearConv", "ConvInteger", "MatMulInteger"}, ops
-    # a cache entry left by the first importer (batch of one) is imported again from the package
-    model_json = tmp_path / "home" / "weights" / "sface" / "model.json"
-    old = json.loads(model_json.read_text())
-    old["preprocessing"].pop("importer")
-    old["preprocessing"]["max_batch"] = 1
-    model_json.write_text(json.dumps(old))
-    assert Embedder.from_pretrained("sface").onnx_options.get("max_batch") is None
-    fresh = json.loads(model_json.read_text())["preprocessing"]
-    assert fresh["importer"] == ONNX_IMPORTER and "max_batch" not in fresh

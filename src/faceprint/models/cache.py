@@ -29,11 +29,11 @@ def resolve_pretrained(name_or_path: str | Path) -> Path:
     if path.suffix in (".safetensors", ".onnx") and path.is_file():
         return path.parent
     folder = pretrained_dir(str(name_or_path))
-    from faceprint.models.packages import import_from_package, stale_package_import
-
-    if complete(folder) and not stale_package_import(str(name_or_path), folder):
+    if complete(folder):
         return folder
-    if import_from_package(str(name_or_path)) is not None or complete(folder):
+    from faceprint.models.packages import import_from_package
+
+    if import_from_package(str(name_or_path)) is not None:
         return folder
     entry = KNOWN_WEIGHTS.get(str(name_or_path))
     how = entry.how_to_get if entry else ("import it with `faceprint weights import-tf`, `import-pt`, `import-onnx` "

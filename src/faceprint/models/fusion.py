@@ -20,13 +20,34 @@ from faceprint.models.embedder import FUSIONS, Embedder
 from faceprint.data.images import DETECT_SIDE
 from faceprint.models.pipeline import FaceCrop, FaceEmbedder, center_crop, in_original, read_batches
 
-__all__ = ["DEFAULT_FUSION_WEIGHTS", "FusedEmbedder", "FusedFaces", "face_embedder", "parse_fusion"]
+__all__ = ["DEFAULT_FUSION_WEIGHTS", "FusedEmbedder", "FusedFaces", "default_fusion_weights", "face_embedder",
+           "fusion_members", "parse_fusion"]
 
 DEFAULT_FUSION_WEIGHTS = {("casia-webface", "dlib-resnet"): (0.1, 0.9), ("sface", "dlib-resnet"): (0.15, 0.85),
                           ("sface", "casia-webface"): (0.6, 0.4), ("sface", "dlib-resnet", "casia-webface"): (0.15, 0.8, 0.05)}
-"""Weights most of LFW's training folds chose in benchmarks/lfw.py (every fold chose 0.1 for casia-webface beside
-dlib-resnet; 9 of 10 chose 0.15 for sface beside it); other fusions default to equal weights. ``a:0.3+b:0.7`` sets
+"""Weights LFW's training folds chose in benchmarks/lfw.py, the most frequent choice (every fold chose 0.1 for
+casia-webface beside dlib-resnet; 9 of 10 chose 0.15 for sface beside it; sface + casia-webface: 0.6 in 5 of 10 (8 of
+10 with flips), the rest 0.55–0.7); other fusions default to equal weights. ``a:0.3+b:0.7`` sets
 them. dlib-resnet's squared distances are about 7× smaller, so its large weight evens the scales out."""
+
+
+def default_fusion_weights(names: Sequence[str]) -> list[float] | None:
+    """The weights DEFAULT_FUSION_WEIGHTS holds for these models, in the order given (any order is found)."""
+    for key, weights in DEFAULT_FUSION_WEIGHTS.items():
+        if sorted(key) == sorted(names) and len(set(names)) == len(names):
+            by_name = dict(zip(key, weights))
+            return [by_name[n] for n in names]
+    return None
+
+
+def fusion_members(spec: str) -> list[tuple[str, float]]:
+    """``a+b`` or ``a:0.3+b:0.7`` → [(name, weight)], weights as ``FusedEmbedder.from_spec`` would use (summing to 1)."""
+    parts = parse_fusion(spec)
+    names = [n for n, _ in parts]
+    given = [w for _, w in parts]
+    weights = given if all(w is not None for w in given) else (default_fusion_weights(names) or [1.0] * len(names))
+    total = float(sum(weights))  # type: ignore[arg-type]
+    return [(n, float(w) / total) for n, w in zip(names, weights)]  # type: ignore[arg-type]
 
 
 def parse_fusion(spec: str) -> list[tuple[str, float | None]]:
@@ -65,8 +86,7 @@ class FusedEmbedder:
         given = [w for _, w in parts]
         if any(w is None for w in given) and not all(w is None for w in given):
             raise ValueError(f"give every weight or none in {spec!r}")
-        default = DEFAULT_FUSION_WEIGHTS.get(names) or tuple(reversed(DEFAULT_FUSION_WEIGHTS.get(names[::-1], ())))
-        weights = given if given[0] is not None else (default or [1.0] * len(names))
+        weights = given if given[0] is not None else (default_fusion_weights(names) or [1.0] * len(names))
         return cls([Embedder.from_pretrained(n, backend=backend) for n in names], weights)  # type: ignore[arg-type]
 
     def combine(self, rows: Sequence[torch.Tensor | np.ndarray]) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from faceprint.models.known import KNOWN_WEIGHTS
 
-__all__ = ["find_packaged", "import_from_package", "stale_package_import"]
+__all__ = ["find_packaged", "import_from_package"]
 
 
 def find_packaged(name: str) -> Path | None:
@@ -43,22 +43,6 @@ def import_from_package(name: str) -> Path | None:
         folder = importer(source, name)
     console.print(f"converted {name} from {source} into {folder}", highlight=False)
     return folder
-
-
-def stale_package_import(name: str, folder: Path) -> bool:
-    """Whether the cached ``name`` is an ONNX model a package carries, imported by an older ``import_onnx`` whose
-    repairs fell short (it is then imported again when the package is installed)."""
-    entry = KNOWN_WEIGHTS.get(name)
-    if entry is None or entry.package is None or entry.package[2] != "sface":
-        return False
-    from faceprint.models.importers.onnx_model import ONNX_IMPORTER
-    from faceprint.models.weights_store import read_info
-
-    try:
-        info = read_info(folder)
-    except Exception:  # noqa: BLE001 - a damaged entry is the loader's to report
-        return False
-    return info.format == "onnx" and int(info.preprocessing.get("importer", 1)) < ONNX_IMPORTER
 
 
 def _import_sface(source: Path, name: str) -> Path:

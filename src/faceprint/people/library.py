@@ -87,7 +87,7 @@ class Library(ViewsMixin, EditsMixin):
         if m.get("similarity"):
             return Similarity(**m["similarity"])
         measured = thresholds_for((m.get("embedder") or {}).get("weights"))
-        if measured is not None:
+        if measured is not None and measured.c0 is not None and measured.c1 is not None:
             return Similarity(measured.c0, measured.c1, "published" if m["embedder"]["weights"] == "casia-webface" else "measured")
         return Similarity(float(np.sqrt(self.threshold)), CASIA_WEBFACE.c1, "threshold")
 

@@ -32,38 +32,40 @@ def dequantize(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, 
 
 
 def fold_weight_dequantization(model: Any) -> int:
-    """Fold constant DequantizeLinear (and Reshape-of-constant) nodes of an ``onnx.ModelProto`` in place; returns the
-    number of weight tensors folded."""
+    """Fold constant DequantizeLinear nodes of an ``onnx.ModelProto`` in place, and Reshapes of what they produced;
+    returns the number of weight tensors folded. A graph that quantizes activations too (any QuantizeLinear) is left
+    alone: onnxruntime fuses its DequantizeLinear pairs into integer kernels, which folding would undo."""
     from onnx import numpy_helper
 
     graph = model.graph
+    if any(n.op_type in ("QuantizeLinear", "DynamicQuantizeLinear") for n in graph.node):
+        return 0
     consts = {t.name: t for t in graph.initializer}
     for node in graph.node:  # Constant nodes hold shapes in some exports
         if node.op_type == "Constant" and len(node.output) == 1:
             value = next((a.t for a in node.attribute if a.name == "value"), None)
             if value is not None:
                 consts[node.output[0]] = value
-    folded, keep = 0, []
+    made: set[str] = set()  # tensors this function computed: only their Reshapes are folded
+    keep, folded = [], 0
     for node in graph.node:
         inputs = [i for i in node.input if i]
         if node.op_type == "DequantizeLinear" and inputs and all(i in consts for i in inputs):
             attrs = {a.name: a.i for a in node.attribute}
             arrays = [numpy_helper.to_array(consts[i]) for i in inputs]
             y = dequantize(arrays[0], arrays[1], arrays[2] if len(arrays) > 2 else None,
-                           attrs.get("axis", 1), attrs.get("block_size", 0))
-            consts[node.output[0]] = numpy_helper.from_array(y.astype(np.float32), node.output[0])
-            graph.initializer.append(consts[node.output[0]])
+                           attrs.get("axis", 1), attrs.get("block_size", 0)).astype(arrays[1].dtype)
             folded += 1
-            continue
-        if node.op_type == "Reshape" and len(inputs) == 2 and all(i in consts for i in inputs) and \
-                numpy_helper.to_array(consts[inputs[0]]).dtype == np.float32:
+        elif node.op_type == "Reshape" and len(inputs) == 2 and inputs[0] in made and inputs[1] in consts:
             data, shape = numpy_helper.to_array(consts[inputs[0]]), numpy_helper.to_array(consts[inputs[1]])
-            shape = [data.shape[k] if v == 0 else int(v) for k, v in enumerate(shape)]
-            consts[node.output[0]] = numpy_helper.from_array(data.reshape(shape), node.output[0])
-            graph.initializer.append(consts[node.output[0]])
+            y = data.reshape([data.shape[k] if v == 0 else int(v) for k, v in enumerate(shape)])
+        else:
+            keep.append(node)
             continue
-        keep.append(node)
-    if folded:
+        consts[node.output[0]] = numpy_helper.from_array(y, node.output[0])
+        graph.initializer.append(consts[node.output[0]])
+        made.add(node.output[0])
+    if made:
         del graph.node[:]
         graph.node.extend(keep)
         used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}

@@ -13,9 +13,9 @@ __all__ = ["as_shipped", "import_onnx", "onnx_signature"]
 
 
 ONNX_IMPORTER = 3
-"""Version of the as-shipped repairs; 1 left a fixed batch axis in place when it also dropped initializer inputs
-(SFace then ran one image at a time), 2 dequantized int8 weights on every run; a package's model imported by an
-older version is imported again."""
+"""Version of the as-shipped repairs, stored with each import (1 left a fixed batch axis in place when it also dropped
+initializer inputs, so SFace ran one image at a time; 2 dequantized int8 weights on every run). A model imported by
+an older version is not replaced on its own: its file is what an index's fingerprint names."""
 
 
 def as_shipped(path: str | Path) -> tuple[bytes, dict[str, Any]]:
