@@ -8,7 +8,8 @@ clock starts after the warm-up steps), with its logging and checkpoints. ``folde
 loose JPEG folder the pack came from (no in-memory cache, as for a dataset larger than memory). ``bf16_speedup`` and
 ``compile_speedup``: bare steps with ``train.amp=bf16`` / ``train.compile=true`` over float32 (1.0 with a reason when
 the CPU lacks bf16). ``bf16_loss_gap``: |mean loss of the last 50 of ``--gap-steps`` steps of fresh augmented
-batches, bf16 vs float32| / float32.
+batches, bf16 vs float32| / float32; ``fp32_seed_gap`` the same for float32 against float32 with another seed (the
+metric's own noise).
 ``breakdown``: where a trainer step's time goes (waiting for data, the step, logging and checkpoints).
 """
 
@@ -117,7 +118,7 @@ def main() -> None:
     ap.add_argument("--gap-steps", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--identities", type=int, default=64)
-    ap.add_argument("--parts", default="trainer,bf16,gap,compile",
+    ap.add_argument("--parts", default="trainer,bf16,gap,seedgap,compile",
                     help="what to measure (bare_img_s always); earlier results in --json are kept for the rest")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "faceprint-train-speed")
     args = ap.parse_args()
@@ -157,6 +158,11 @@ def main() -> None:
         result.update(bf16_loss_gap=round(float(abs(b - a) / a), 4), fp32_last50_loss=round(float(a), 4),
                       bf16_last50_loss=round(float(b), 4), gap_steps=args.gap_steps)
         print(f"loss over the last 50 of {args.gap_steps} steps: fp32 {a:.4f}, bf16 {b:.4f}", flush=True)
+    if "seedgap" in parts:  # the metric's own noise: float32 against float32 with another seed
+        a = np.mean(gap_losses(args, pack)[-50:])
+        c = np.mean(gap_losses(args, pack, "train.seed=1")[-50:])
+        result.update(fp32_seed_gap=round(float(abs(c - a) / a), 4), fp32_seed1_last50_loss=round(float(c), 4))
+        print(f"float32, seed 0 vs seed 1: {a:.4f} vs {c:.4f}", flush=True)
     if "compile" in parts:
         try:
             t0 = time.perf_counter()
