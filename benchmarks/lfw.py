@@ -41,6 +41,8 @@ from faceprint.evaluation.fusion import evaluate_fusion  # noqa: E402
 from faceprint.evaluation.verification import embedding_distance  # noqa: E402
 from faceprint.models import Embedder, FaceEmbedder, WeightsError, center_crop, flip_combine  # noqa: E402
 from faceprint.models.embed import Preprocess  # noqa: E402
+from faceprint.models.fusion import fusion_members  # noqa: E402
+from faceprint.models.thresholds import thresholds_for  # noqa: E402
 
 DLIB_DAT = SHARED / "weights/dlib/dlib_face_recognition_resnet_model_v1.dat"
 
@@ -298,8 +300,18 @@ def main() -> None:
         if name == "dlib-resnet":
             result["dlib_speed"] = dlib_speed(embedder, paths)
     fusions = [f.split("+") for f in args.fusions.split(",") if f and all(n in flipped for n in f.split("+"))]
+    same_all = np.asarray(pairs.issame, bool)
+    result["fusion_thresholds"] = {}
     for names in fusions:
         runs += _fusion_rows(names, flipped, pairs.issame, pairs.n_folds, {})
+        stored = thresholds_for("+".join(names))  # what an index of this fusion uses: FAR and TAR on all pairs
+        if stored is not None:
+            members = fusion_members("+".join(names))
+            fused = sum(w * flipped[n][False] for n, w in members)
+            result["fusion_thresholds"]["+".join(names)] = {
+                k: {"threshold": t, "far": round(float(np.mean(fused[~same_all] < t)), 6),
+                    "tar": round(float(np.mean(fused[same_all] < t)), 4)}
+                for k, t in (("verdict", stored.verdict), ("people", stored.people))}
     # the pose set: the same embeddings, frontal against turned faces of one identity
     yaws = face_yaws(mtcnn, [load_rgb(p) for p in paths])
     try:

@@ -84,3 +84,19 @@ def test_float_models_and_activation_quantized_models_are_left_alone() -> None:
                               [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["n", 2, 2, 2])], inits)
     qdq = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
     assert fold_weight_dequantization(qdq) == 0 and {n.op_type for n in qdq.graph.node} >= {"QuantizeLinear"}
+
+
+def test_weights_read_only_inside_a_subgraph_are_kept() -> None:
+    """A weight an If branch reads (not any top-level node) survives the pruning of unused initializers."""
+    from faceprint.models.importers.onnx_fold import names_read
+
+    branch = lambda name: helper.make_graph(  # noqa: E731
+        [helper.make_node("Add", ["data", name], ["y_" + name])], "b_" + name, [],
+        [helper.make_tensor_value_info("y_" + name, TensorProto.FLOAT, None)])
+    cond = helper.make_node("If", ["flag"], ["out"], then_branch=branch("w_then"), else_branch=branch("w_else"))
+    graph = helper.make_graph([cond], "g", [helper.make_tensor_value_info("data", TensorProto.FLOAT, [2]),
+                                             helper.make_tensor_value_info("flag", TensorProto.BOOL, [])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.ones(2, np.float32), "w_then"),
+                               numpy_helper.from_array(np.zeros(2, np.float32), "w_else")])
+    assert {"w_then", "w_else", "flag", "data"} <= names_read(graph)

@@ -25,8 +25,10 @@ def test_a_library_uses_its_models_thresholds(tmp_path: Path, weights: str) -> N
     assert measured is not None
     assert lib.index.threshold == measured.verdict and lib.threshold == measured.people
     sim = lib.similarity()
-    if measured.c0 is None:  # a fusion: no fitted curve, 0.5 at its threshold
-        assert sim.source == "threshold" and sim(lib.threshold) == pytest.approx(0.5)
+    if measured.c0 is None:  # a fusion: no fitted curve of its own
+        assert sim.source == "threshold"
+        stored = thresholds_for("sface:0.15+dlib-resnet:0.85")  # the form a fused library stores (below)
+        assert stored is not None and (stored.verdict, stored.people) == (measured.verdict, measured.people)
     else:
         assert (sim.c0, sim.c1) == (measured.c0, measured.c1)
     lib.store.set_meta({"people_threshold": 0.5})  # a calibrated library overrides the model's value
@@ -43,3 +45,17 @@ def test_values_differ_per_model_and_fusions_weigh_their_members() -> None:
     explicit = thresholds_for("sface:0.5+casia-webface:0.5")
     assert explicit is not None and explicit.people == pytest.approx(np.mean([s.people, c.people]), abs=1e-4)
     assert thresholds_for("sface+my-own-model") is None and thresholds_for(None) is None
+
+
+@pytest.mark.parametrize("spec", ["sface:0.3+dlib-resnet", "sface:-1+dlib-resnet:2", "sface:nan+dlib-resnet:1",
+                                  "sface:0+dlib-resnet:0"])
+def test_fusion_specs_a_fused_model_refuses_get_no_thresholds(spec: str) -> None:
+    assert thresholds_for(spec) is None
+
+
+def test_a_fused_library_stores_its_weights(tmp_path: Path) -> None:
+    from faceprint.models.fusion import FusedEmbedder
+
+    fused = FusedEmbedder([PatternNet.embedder(), PatternNet.embedder()], [0.25, 0.75])
+    lib = open_library(tmp_path / "lib", {"weights": "pattern+pattern"}, embedder=fused, detect=False)
+    assert lib.store.meta["embedder"]["weights"] == fused.name == "pattern:0.25+pattern:0.75"

@@ -132,13 +132,17 @@ def info_cmd(
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the info here.")] = None,
 ) -> None:
     """Faces, identities, model and index kind."""
+    from faceprint.models.thresholds import thresholds_for
     from faceprint.search import DEFAULT_THRESHOLD, FaceStore
 
     store = FaceStore(index_dir)
     info = store.info()
+    weights = (store.meta.get("embedder") or {}).get("weights")
     store.close()
-    if info["threshold"] is None:  # not calibrated (fewer than two identities): the verdict uses the default
-        info["threshold"], info["threshold_source"] = DEFAULT_THRESHOLD, "default (not calibrated)"
+    if info["threshold"] is None:  # not calibrated: the verdict uses the model's measured value, else the default
+        measured = thresholds_for(weights)
+        info["threshold"], info["threshold_source"] = ((measured.verdict, f"measured for {weights} (not calibrated)")
+                                                       if measured else (DEFAULT_THRESHOLD, "default (not calibrated)"))
     else:
         info["threshold_source"] = "calibrated"
     for k, v in info.items():

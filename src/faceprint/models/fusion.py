@@ -45,9 +45,12 @@ def fusion_members(spec: str) -> list[tuple[str, float]]:
     parts = parse_fusion(spec)
     names = [n for n, _ in parts]
     given = [w for _, w in parts]
-    weights = given if all(w is not None for w in given) else (default_fusion_weights(names) or [1.0] * len(names))
-    total = float(sum(weights))  # type: ignore[arg-type]
-    return [(n, float(w) / total) for n, w in zip(names, weights)]  # type: ignore[arg-type]
+    if any(w is None for w in given) and not all(w is None for w in given):
+        raise ValueError(f"give every weight or none in {spec!r}")
+    weights = np.asarray(given if given[0] is not None else (default_fusion_weights(names) or [1.0] * len(names)), float)
+    if not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
+        raise ValueError(f"a fusion needs non-negative weights with a positive sum, got {spec!r}")
+    return [(n, float(w / weights.sum())) for n, w in zip(names, weights)]
 
 
 def parse_fusion(spec: str) -> list[tuple[str, float | None]]:

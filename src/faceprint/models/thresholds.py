@@ -12,6 +12,7 @@ a colour gallery that can be calibrated should be.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = ["ModelThresholds", "MODEL_THRESHOLDS", "thresholds_for"]
@@ -64,4 +65,5 @@ def thresholds_for(weights: str | None) -> ModelThresholds | None:
         return None
     verdict = sum(w * MODEL_THRESHOLDS[n].verdict for n, w in members)
     people = sum(w * MODEL_THRESHOLDS[n].people for n, w in members)
-    return ModelThresholds(round(verdict, 4), round(people, 4), None, None, f"weighted from its members: {weights}")
+    down = lambda t: math.floor(t * 1e4) / 1e4  # noqa: E731 - rounded down like the measured values
+    return ModelThresholds(down(verdict), down(people), None, None, f"weighted from its members: {weights}")

@@ -394,6 +394,7 @@ def open_library(root: str | Path, spec: dict[str, Any] | None = None, embedder:
         raise IndexError_(f"{root} is not a library yet: give the model (weights) to create it")
     emb = embedder or Embedder.from_spec(spec or {})
     faces = face_embedder(emb, detect=detect)
-    meta = {**(spec or {"weights": emb.name}), "detect": faces.detect, "margin": faces.margin}
+    meta = {**(spec or {"weights": emb.name}), **({"weights": emb.name} if emb.align == "fused" else {}),  # a fusion:
+            "detect": faces.detect, "margin": faces.margin}  # with its weights, as an index stores it
     store = FaceStore(root, create=True, model_id=model_fingerprint(emb), dim=emb.dim, embedder=meta)
     return Library(FaceIndex(store, faces), config)

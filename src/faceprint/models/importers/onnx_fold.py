@@ -9,7 +9,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["dequantize", "fold_weight_dequantization"]
+__all__ = ["dequantize", "fold_weight_dequantization", "names_read"]
+
+
+def names_read(graph: Any) -> set[str]:
+    """Every tensor name a node of ``graph`` reads, inside If/Loop/Scan bodies too (they may read outer weights)."""
+    out: set[str] = set()
+    for node in graph.node:
+        out.update(node.input)
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
+                out |= names_read(sub)
+    return out
 
 
 def dequantize(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, axis: int = 1,
@@ -68,7 +79,7 @@ def fold_weight_dequantization(model: Any) -> int:
     if made:
         del graph.node[:]
         graph.node.extend(keep)
-        used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+        used = names_read(graph) | {o.name for o in graph.output}
         kept = [t for t in graph.initializer if t.name in used]
         del graph.initializer[:]
         graph.initializer.extend(kept)

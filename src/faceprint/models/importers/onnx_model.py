@@ -34,7 +34,9 @@ def as_shipped(path: str | Path) -> tuple[bytes, dict[str, Any]]:
         raise WeightsError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from exc
     graph = model.graph
     weights = {i.name for i in graph.initializer}
-    used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    from faceprint.models.importers.onnx_fold import fold_weight_dequantization, names_read
+
+    used = names_read(graph) | {o.name for o in graph.output}  # If/Loop bodies may read outer weights
     # weights listed as inputs too, and inputs no node reads (SFace's int8 file lists its float weights, which its
     # DequantizeLinear nodes replaced): onnxruntime would ask for every one of them to be fed
     real = [i for i in graph.input if i.name not in weights and i.name in used]
@@ -47,8 +49,6 @@ def as_shipped(path: str | Path) -> tuple[bytes, dict[str, Any]]:
     if len(kept) < len(graph.initializer):
         del graph.initializer[:]
         graph.initializer.extend(kept)
-    from faceprint.models.importers.onnx_fold import fold_weight_dequantization
-
     facts: dict[str, Any] = {"dropped_initializer_inputs": dropped, "layout": "NCHW", "fixed_batch": None,
                              "folded_weights": fold_weight_dequantization(model)}
     if len(real) == 1:
