@@ -10,12 +10,13 @@ Anything else is refused with a one-line error.
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import pickletools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from faceprint.io import atomic_write_bytes
 
 __all__ = ["BinSet", "BinSetError", "read_bin", "write_bin"]
 
@@ -105,7 +106,5 @@ def write_bin(path: str | Path, images: Sequence[bytes], issame: Sequence[bool])
         raise BinSetError(f"{len(images)} images for {len(issame)} pairs (two per pair expected)")
     buf = io.BytesIO()
     pickle.dump(([bytes(b) for b in images], [bool(s) for s in issame]), buf, protocol=pickle.HIGHEST_PROTOCOL)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, buf.getvalue())
     return path

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import torch
 from PIL import Image
 
 from faceprint.data.folder import DatasetError, IdentityFolder
+from faceprint.io import atomic_path, atomic_write_bytes
 from faceprint.data.transforms import pil_to_uint8
 
 __all__ = ["PACK_FILE", "PackedReader", "open_packed", "write_pack"]
@@ -63,7 +63,7 @@ def write_pack(out: str | Path, folder: IdentityFolder, size: int, shard_items: 
     if not same:  # another or an unrecorded pack: none of its shards can be trusted
         for old in out.glob("images-*.u8"):
             old.unlink()
-        _atomic_write(plan_file, json.dumps(plan).encode())
+        atomic_write_bytes(plan_file, json.dumps(plan).encode())
     shards = []
     item_bytes = size * size * 3
     for s, start in enumerate(range(0, len(folder), shard_items)):
@@ -73,32 +73,19 @@ def write_pack(out: str | Path, folder: IdentityFolder, size: int, shard_items: 
             if on_item is not None:
                 on_item(start + rows)
             continue
-        tmp = out / (name + ".tmp")
-        with open(tmp, "wb") as f:  # item by item: memory holds one image, never the shard
+        with atomic_path(out / name) as tmp, open(tmp, "wb") as f:  # item by item: one image in memory, not the shard
             for r in range(rows):
                 f.write(folder.raw(start + r, size).permute(1, 2, 0).contiguous().numpy().tobytes())
                 if on_item is not None:
                     on_item(start + r + 1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out / name)
     np.save(out / "labels.npy", np.asarray(folder.labels, np.int32))
     names = [str(p.relative_to(folder.root)) if folder.reader is None else str(p) for p in folder.paths]
-    _atomic_write(out / "names.json", json.dumps(names).encode())
+    atomic_write_bytes(out / "names.json", json.dumps(names).encode())
     meta = {"format": FORMAT, "version": 1, "size": size, "count": len(folder), "shard_items": shard_items,
             "source": str(folder.root), "shards": shards, "classes": folder.classes}
-    _atomic_write(out / PACK_FILE, json.dumps(meta).encode())
+    atomic_write_bytes(out / PACK_FILE, json.dumps(meta).encode())
     plan_file.unlink()
     return out
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 @dataclass

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import struct
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.data.folder import DatasetError
+from faceprint.io import atomic_path
 
 __all__ = ["MAGIC", "IRHeader", "RecordIOError", "RecordFile", "pack_record", "unpack_record", "write_recordio"]
 
@@ -94,22 +94,14 @@ def write_recordio(rec: str | Path, records: Iterable[tuple[int, IRHeader, bytes
     """Write (key, header, image bytes) records to ``rec`` and its ``.idx`` (both atomically); returns the count."""
     rec = Path(rec)
     idx = rec.with_suffix(".idx")
-    tag = f".{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"  # two writers never share a temporary file
-    tmp_rec, tmp_idx = rec.with_name(rec.name + tag), idx.with_name(idx.name + tag)
     n = 0
-    try:
+    # the index is replaced first (the inner context exits first): a reader that sees the new .rec sees its index
+    with atomic_path(rec) as tmp_rec, atomic_path(idx) as tmp_idx:
         with open(tmp_rec, "wb") as fr, open(tmp_idx, "w") as fi:
             for key, header, data in records:
                 fi.write(f"{key}\t{fr.tell()}\n")
                 fr.write(_encode(pack_record(header, data)))
                 n += 1
-            fr.flush()
-            os.fsync(fr.fileno())
-        os.replace(tmp_idx, idx)  # the index first: a reader that sees the new .rec also sees its index
-        os.replace(tmp_rec, rec)
-    finally:
-        tmp_rec.unlink(missing_ok=True)
-        tmp_idx.unlink(missing_ok=True)
     return n
 
 
