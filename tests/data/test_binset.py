@@ -46,11 +46,12 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path: Path, monkeypatch: py
 
 
 def test_extension_codes_and_memo_bombs_are_refused_before_unpickling(tmp_path: Path) -> None:
-    """An extension code the process registered (copyreg) would reach os.system without find_class; a 13-byte
-    LONG_BINPUT would make the unpickler allocate gigabytes. Both are refused by the opcode walk."""
+    """An extension code the process has already used (in copyreg's cache) reaches os.system without find_class; a
+    13-byte LONG_BINPUT would make the unpickler allocate gigabytes. Both are refused by the opcode walk."""
     import copyreg
 
     copyreg.add_extension("os", "system", 240)
+    copyreg._extension_cache[240] = os.system  # type: ignore[attr-defined]  # as after an earlier load: no find_class
     try:
         payload = b"\x80\x02\x82\xf0X\x0a\x00\x00\x00touch pwnd\x85R."  # EXT1 240, 'touch pwnd', call
         (tmp_path / "ext.bin").write_bytes(payload)
@@ -58,6 +59,7 @@ def test_extension_codes_and_memo_bombs_are_refused_before_unpickling(tmp_path: 
             read_bin(tmp_path / "ext.bin")
         assert not (tmp_path / "pwnd").exists() and not Path("pwnd").exists()
     finally:
+        copyreg._extension_cache.pop(240, None)  # type: ignore[attr-defined]
         copyreg.remove_extension("os", "system", 240)
     (tmp_path / "memo.bin").write_bytes(b"\x80\x02N" + b"r" + (0x0FFFFFFF).to_bytes(4, "little") + b".")
     with pytest.raises(BinSetError, match="memo index 268435455"):

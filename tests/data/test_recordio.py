@@ -44,6 +44,8 @@ def test_a_payload_holding_the_magic_is_split_and_joined_back(tmp_path: Path) ->
     assert first >> 29 == 1 and first & (2**29 - 1) == 28  # part 1: header + "abcd"
     middle = struct.unpack("<I", raw[8 + 28 + 4 : 8 + 28 + 8])[0]
     assert middle >> 29 == 2 and middle & (2**29 - 1) == 4  # "efgh"
+    last = struct.unpack("<I", raw[8 + 28 + 8 + 4 + 4 : 8 + 28 + 8 + 4 + 8])[0]
+    assert last >> 29 == 3 and last & (2**29 - 1) == 2 and raw[-4:] == b"ij\0\0"  # "ij", padded to 4
     rf = RecordFile(tmp_path / "m.rec")
     assert rf.read(0) == (IRHeader((1.0,)), data)
     (tmp_path / "m.idx").unlink()  # a scan finds the one record (three parts) without the index

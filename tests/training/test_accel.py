@@ -76,6 +76,7 @@ def test_bf16_resumes_bitwise(tiny_faces: Path, tmp_path: Path, monkeypatch: pyt
 
     monkeypatch.setattr(accel, "cpu_flags", lambda: {"avx512_bf16"})  # bf16 on, whatever this CPU is
     extra = ("train.amp=bf16", "train.steps=6", "train.checkpoint_every=2", "train.eval_every=0")
+    assert Trainer(_cfg(tiny_faces, tmp_path / "probe", *extra), progress=False).accel.amp == torch.bfloat16
     train(_cfg(tiny_faces, tmp_path / "full", *extra), progress=False)
     train(_cfg(tiny_faces, tmp_path / "half", *extra), stop_after=3, progress=False)
     train(_cfg(tiny_faces, tmp_path / "half", *extra), resume=True, progress=False)
